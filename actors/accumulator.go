@@ -1,0 +1,404 @@
+package actors
+
+// accumulator actor: one per topic-partition, spawned on first use by the producer actor. Owns the
+// partition's batches (open, queued, in flight, done but waiting for an older one), the wake-up
+// timer (linger, retry backoff, delivery timeout) and its records' completions. Receives Append,
+// Drain, BatchDone, FlushPartition, AbortPartition. Sends PartitionReady and Drained to the sender
+// and pushes completions, in batch order, to the Completer.
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/kastor-go/kastor/messages"
+	"github.com/kastor-go/kastor/wire"
+)
+
+type accBatch struct {
+	seq       uint64
+	builder   wire.BatchBuilder
+	buf       []byte // pooled storage behind builder, returned when the batch completes
+	records   []pendingRecord
+	createdNs int64 // first append, for linger
+	oldestNs  int64 // earliest send time of its records, for the delivery timeout
+
+	full     bool   // takes no more records
+	data     []byte // sealed bytes, once drained
+	inflight bool
+	attempts int
+	retryNs  int64               // not ready before this (retry backoff)
+	result   *messages.BatchDone // outcome, held until every older batch completed
+	after    []func()            // flush waiters
+}
+
+// accState is the accumulator's state; every method runs on the actor's goroutine.
+type accState struct {
+	tp     messages.TopicPartition
+	shared *Shared
+	sender *actor.PID
+
+	batches   []*accBatch // in seq order: done-but-waiting, in flight, queued; the last may be open
+	nextSeq   uint64
+	announced bool   // a PartitionReady is outstanding
+	flushUpTo uint64 // batches with seq < flushUpTo are ready at once
+	abortErr  error
+
+	timerGen uint64
+	timer    *time.Timer
+	timerAt  int64
+
+	current any // the message being handled, so a panic can fail it instead of losing it
+}
+
+// Accumulator is the accumulator actor. Its state lives outside the actor instance so a restart
+// after a panic keeps every batch.
+type Accumulator struct{ st *accState }
+
+// NewAccumulatorProps returns props for tp's accumulator.
+func NewAccumulatorProps(shared *Shared, tp messages.TopicPartition, sender *actor.PID) *actor.Props {
+	st := &accState{tp: tp, shared: shared, sender: sender}
+	return actor.PropsFromProducer(func() actor.Actor { return &Accumulator{st: st} })
+}
+
+type accWake struct{ gen uint64 }
+
+// Receive implements actor.Actor.
+func (a *Accumulator) Receive(c actor.Context) {
+	s := a.st
+	msg := c.Message()
+	switch msg.(type) {
+	case *actor.Restarting:
+		s.recoverFromPanic(c)
+		return
+	case *actor.Started:
+		s.update(c) // after a restart: re-arm the timer and re-announce readiness
+		return
+	case *actor.Stopping:
+		s.stopTimer()
+		// Close aborts everything before it stops actors; anything still here is failed, not lost.
+		s.abort(messages.ErrProducerClosed)
+		return
+	case *actor.Stopped, *actor.Restart:
+		return
+	}
+	s.current = msg
+	switch m := msg.(type) {
+	case *messages.Append:
+		s.onAppend(c, m)
+	case *messages.Drain:
+		s.onDrain(c, m)
+	case *messages.BatchDone:
+		s.onBatchDone(c, m)
+	case *accWake:
+		if m.gen == s.timerGen {
+			s.timer, s.timerAt = nil, 0
+			s.update(c)
+		}
+	case *messages.FlushPartition:
+		s.onFlush(c, m)
+	case *messages.AbortPartition:
+		s.abort(m.Err)
+		s.update(c)
+	default:
+		s.shared.Logger.Warn("accumulator: unexpected message", "type", fmt.Sprintf("%T", m))
+	}
+	s.current = nil
+}
+
+func nowNs() int64 { return time.Now().UnixNano() }
+
+func (s *accState) onAppend(c actor.Context, m *messages.Append) {
+	if s.abortErr != nil {
+		s.shared.Completer.push(completion{tp: s.tp, err: s.abortErr, baseOffset: -1, logAppendTime: -1,
+			records: []pendingRecord{s.pending(m)}})
+		return
+	}
+	r := m.Record
+	var b *accBatch
+	if n := len(s.batches); n > 0 && !s.batches[n-1].full && s.batches[n-1].data == nil {
+		b = s.batches[n-1]
+		if b.builder.NumRecords() > 0 && b.builder.SizeWith(m.TimestampMs, r.Key, r.Value, r.Headers) > s.shared.Settings.BatchSize {
+			b.full = true
+			b = nil
+		}
+	}
+	if b == nil {
+		b = s.newBatch()
+	}
+	b.builder.Append(m.TimestampMs, r.Key, r.Value, r.Headers)
+	b.records = append(b.records, s.pending(m))
+	if m.EnqueuedNs < b.oldestNs {
+		b.oldestNs = m.EnqueuedNs
+	}
+	if b.builder.Size() >= s.shared.Settings.BatchSize {
+		b.full = true
+	}
+	s.update(c)
+}
+
+func (s *accState) pending(m *messages.Append) pendingRecord {
+	ks, vs := int32(-1), int32(-1)
+	if m.Record.Key != nil {
+		ks = int32(len(m.Record.Key))
+	}
+	if m.Record.Value != nil {
+		vs = int32(len(m.Record.Value))
+	}
+	return pendingRecord{done: m.Done, timestampMs: m.TimestampMs, keySize: ks, valueSize: vs, reserved: m.Reserved}
+}
+
+func (s *accState) newBatch() *accBatch {
+	now := nowNs()
+	b := &accBatch{seq: s.nextSeq, createdNs: now, oldestNs: now, retryNs: 0}
+	s.nextSeq++
+	b.buf = s.shared.Buffers.Get()
+	b.builder.Reset(b.buf)
+	s.batches = append(s.batches, b)
+	return b
+}
+
+// firstQueued is the oldest batch that is neither in flight nor done: the only one that can be
+// drained next, so retries keep their place ahead of newer batches.
+func (s *accState) firstQueued() *accBatch {
+	for _, b := range s.batches {
+		if !b.inflight && b.result == nil {
+			return b
+		}
+	}
+	return nil
+}
+
+// readyAt returns when b may be drained (now or earlier means ready).
+func (s *accState) readyAt(b *accBatch) int64 {
+	if b.attempts > 0 {
+		return b.retryNs
+	}
+	if b.full || b.seq < s.flushUpTo || s.abortErr != nil {
+		return 0
+	}
+	return b.createdNs + int64(s.shared.Settings.Linger)
+}
+
+// update is called after every change: it expires old batches, completes finished ones in order,
+// tells the sender when the head batch is ready, and arms the wake-up timer for the next deadline.
+func (s *accState) update(c actor.Context) {
+	now := nowNs()
+	s.expire(now)
+	s.completeInOrder()
+	next := int64(0)
+	if b := s.firstQueued(); b != nil {
+		at := s.readyAt(b)
+		if at <= now {
+			if !s.announced {
+				s.announced = true
+				c.Send(s.sender, &messages.PartitionReady{TP: s.tp, Accumulator: c.Self()})
+			}
+		} else {
+			next = at
+		}
+	}
+	// Also wake for the oldest queued record's delivery timeout.
+	for _, b := range s.batches {
+		if !b.inflight && b.result == nil {
+			if d := b.oldestNs + int64(s.shared.Settings.DeliveryTimeout); next == 0 || d < next {
+				next = d
+			}
+			break
+		}
+	}
+	s.arm(c, next)
+}
+
+func (s *accState) arm(c actor.Context, at int64) {
+	if at == 0 {
+		s.stopTimer()
+		return
+	}
+	if s.timer != nil && s.timerAt == at {
+		return
+	}
+	s.stopTimer()
+	s.timerGen++
+	gen, self, root := s.timerGen, c.Self(), c.ActorSystem().Root
+	s.timerAt = at
+	s.timer = time.AfterFunc(time.Duration(at-nowNs()), func() { root.Send(self, &accWake{gen: gen}) })
+}
+
+func (s *accState) stopTimer() {
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer, s.timerAt = nil, 0
+	}
+	s.timerGen++
+}
+
+// expire fails queued batches whose oldest record has waited DeliveryTimeout (KIP-91). Batches in
+// flight are left to their request's own timeout: their fate is being decided.
+func (s *accState) expire(now int64) {
+	limit := int64(s.shared.Settings.DeliveryTimeout)
+	for _, b := range s.batches {
+		if b.inflight || b.result != nil {
+			continue
+		}
+		if now-b.oldestNs < limit {
+			break
+		}
+		b.full = true
+		b.result = &messages.BatchDone{Seq: b.seq, Err: fmt.Errorf("%w: %d records for %s-%d waited %v",
+			messages.ErrDeliveryTimeout, len(b.records), s.tp.Topic, s.tp.Partition, s.shared.Settings.DeliveryTimeout)}
+	}
+}
+
+func (s *accState) onDrain(c actor.Context, m *messages.Drain) {
+	s.announced = false
+	now := nowNs()
+	s.expire(now)
+	b := s.firstQueued()
+	if b != nil && s.readyAt(b) > now {
+		b = nil
+	}
+	var out *messages.Batch
+	if b != nil {
+		if b.data == nil {
+			data, err := b.builder.Seal(nil, wire.SealOptions{
+				Codec: s.shared.Settings.Codec, Level: s.shared.Settings.CodecLevel,
+				ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, PartitionLeaderEpoch: -1,
+			})
+			if err != nil {
+				b.full = true
+				b.result = &messages.BatchDone{Seq: b.seq, Err: fmt.Errorf("kastor: sealing batch for %s-%d: %w", s.tp.Topic, s.tp.Partition, err)}
+			} else {
+				b.data = data
+				b.full = true
+			}
+		}
+		if b.result == nil {
+			b.inflight = true
+			b.attempts++
+			out = &messages.Batch{TP: s.tp, Accumulator: c.Self(), Seq: b.seq, Data: b.data, Records: len(b.records)}
+		}
+	}
+	more := false
+	if q := s.firstQueued(); q != nil && s.readyAt(q) <= now {
+		more = true
+		s.announced = true // the sender re-queues us on MoreReady
+	}
+	c.Send(s.sender, &messages.Drained{TP: s.tp, Accumulator: c.Self(), Gather: m.Gather, Batch: out, MoreReady: more})
+	s.update(c)
+}
+
+func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
+	var b *accBatch
+	for _, x := range s.batches {
+		if x.seq == m.Seq {
+			b = x
+			break
+		}
+	}
+	if b == nil || !b.inflight {
+		return // aborted or expired meanwhile; it was completed already
+	}
+	b.inflight = false
+	if m.Err != nil && s.retriable(b, m.Err) {
+		b.retryNs = nowNs() + int64(Backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, b.attempts))
+		s.shared.Logger.Debug("retrying batch", "topic", s.tp.Topic, "partition", s.tp.Partition,
+			"attempt", b.attempts, "err", m.Err)
+	} else {
+		b.result = m
+	}
+	s.update(c)
+}
+
+// retriable says whether a failed batch goes back to the head of its partition: the error is
+// transient, retries remain, and the records' delivery timeout has not passed.
+func (s *accState) retriable(b *accBatch, err error) bool {
+	if !IsRetriable(err) || b.attempts > s.shared.Settings.Retries {
+		return false
+	}
+	return nowNs()-b.oldestNs < int64(s.shared.Settings.DeliveryTimeout)
+}
+
+// completeInOrder hands finished batches to the Completer, oldest first, stopping at the first
+// unfinished one so a partition's records always complete in send order.
+func (s *accState) completeInOrder() {
+	n := 0
+	for _, b := range s.batches {
+		if b.result == nil {
+			break
+		}
+		s.complete(b, b.result)
+		n++
+	}
+	if n > 0 {
+		clear(s.batches[:n])
+		s.batches = s.batches[n:]
+	}
+}
+
+func (s *accState) complete(b *accBatch, r *messages.BatchDone) {
+	item := completion{tp: s.tp, records: b.records, err: r.Err, baseOffset: r.BaseOffset,
+		logAppendTime: r.LogAppendTime, after: b.after}
+	if r.Err != nil {
+		item.baseOffset, item.logAppendTime = -1, -1
+	}
+	s.shared.Completer.push(item)
+	if b.buf != nil {
+		s.shared.Buffers.Put(b.buf)
+		b.buf = nil
+	}
+}
+
+func (s *accState) onFlush(c actor.Context, m *messages.FlushPartition) {
+	if len(s.batches) == 0 {
+		s.shared.Completer.After(m.Done)
+		return
+	}
+	last := s.batches[len(s.batches)-1]
+	last.full = true // later records start a new batch, so this flush does not wait for them
+	last.after = append(last.after, m.Done)
+	s.flushUpTo = s.nextSeq
+	s.update(c)
+}
+
+// abort fails every batch, in order, with err; results that arrive later are ignored.
+func (s *accState) abort(err error) {
+	if s.abortErr == nil {
+		s.abortErr = err
+	}
+	for _, b := range s.batches {
+		if b.result == nil {
+			b.inflight = false
+			b.full = true
+			b.result = &messages.BatchDone{Seq: b.seq, Err: err}
+		}
+	}
+	s.completeInOrder()
+}
+
+// recoverFromPanic runs on Restarting. The actor system drops the message that panicked, so
+// whatever that message was owed is settled here: its record fails, its drain is answered empty,
+// its batch fails. The batches themselves are kept for the new instance.
+func (s *accState) recoverFromPanic(c actor.Context) {
+	s.stopTimer()
+	s.announced = false
+	err := fmt.Errorf("%w: accumulator for %s-%d panicked", messages.ErrInternal, s.tp.Topic, s.tp.Partition)
+	switch m := s.current.(type) {
+	case *messages.Append:
+		s.shared.Completer.push(completion{tp: s.tp, err: err, baseOffset: -1, logAppendTime: -1,
+			records: []pendingRecord{s.pending(m)}})
+	case *messages.Drain:
+		c.Send(s.sender, &messages.Drained{TP: s.tp, Accumulator: c.Self(), Gather: m.Gather})
+	case *messages.BatchDone:
+		for _, b := range s.batches {
+			if b.seq == m.Seq && b.result == nil {
+				b.inflight = false
+				b.result = &messages.BatchDone{Seq: b.seq, Err: err}
+			}
+		}
+	case *messages.FlushPartition:
+		s.shared.Completer.After(m.Done)
+	}
+	s.current = nil
+}

@@ -1,0 +1,139 @@
+package actors
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/kastor-go/kastor/messages"
+)
+
+// pendingRecord is what an accumulator keeps of a record once it is encoded into a batch: enough to
+// build its RecordMetadata and complete it.
+type pendingRecord struct {
+	done        messages.Completion
+	timestampMs int64
+	keySize     int32
+	valueSize   int32
+	reserved    int64
+}
+
+// completion is one batch's outcome (or a bare flush marker, with no records).
+type completion struct {
+	tp            messages.TopicPartition
+	records       []pendingRecord
+	err           error
+	baseOffset    int64 // -1 when unknown (acks=0)
+	logAppendTime int64 // -1 unless the topic uses LogAppendTime
+	after         []func()
+}
+
+// Completer runs record completions on one goroutine, in the order accumulators push them, so the
+// records of a partition complete in send order and a slow user callback never blocks an actor. It
+// is the only place user callbacks run (besides failures before a record is accepted, which
+// complete on the sender's goroutine).
+type Completer struct {
+	// OnRecord runs for every record before its own callback: interceptors, buffer release.
+	OnRecord func(md messages.RecordMetadata, err error, reserved int64)
+
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	queue   []completion
+	wake    chan struct{}
+	stopped bool
+	done    chan struct{}
+}
+
+// NewCompleter starts the completion goroutine; Stop ends it after the queue drains.
+func NewCompleter(onRecord func(md messages.RecordMetadata, err error, reserved int64), logger *slog.Logger) *Completer {
+	c := &Completer{OnRecord: onRecord, logger: logger, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go c.run()
+	return c
+}
+
+func (c *Completer) push(item completion) {
+	c.mu.Lock()
+	c.queue = append(c.queue, item)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// After runs fn on the completion goroutine after everything pushed so far.
+func (c *Completer) After(fn func()) { c.push(completion{after: []func(){fn}}) }
+
+// Stop waits for the queue to drain and the goroutine to exit.
+func (c *Completer) Stop() {
+	c.mu.Lock()
+	c.stopped = true
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	<-c.done
+}
+
+func (c *Completer) run() {
+	defer close(c.done)
+	var batch []completion
+	for {
+		c.mu.Lock()
+		batch, c.queue = c.queue, batch[:0]
+		stopped := c.stopped
+		c.mu.Unlock()
+		if len(batch) == 0 {
+			if stopped {
+				return
+			}
+			<-c.wake
+			continue
+		}
+		for i := range batch {
+			c.complete(&batch[i])
+			batch[i] = completion{}
+		}
+	}
+}
+
+func (c *Completer) complete(item *completion) {
+	for i := range item.records {
+		r := &item.records[i]
+		md := messages.RecordMetadata{
+			Topic:               item.tp.Topic,
+			Partition:           item.tp.Partition,
+			Offset:              -1,
+			Timestamp:           time.UnixMilli(r.timestampMs),
+			SerializedKeySize:   int(r.keySize),
+			SerializedValueSize: int(r.valueSize),
+		}
+		if item.err == nil {
+			if item.baseOffset >= 0 {
+				md.Offset = item.baseOffset + int64(i)
+			}
+			if item.logAppendTime >= 0 {
+				md.Timestamp = time.UnixMilli(item.logAppendTime)
+			}
+		}
+		if c.OnRecord != nil {
+			c.OnRecord(md, item.err, r.reserved)
+		}
+		c.callback(r.done, md, item.err)
+	}
+	for _, fn := range item.after {
+		fn()
+	}
+}
+
+// callback runs a user callback; a panic in it is logged, and the completions behind it go on.
+func (c *Completer) callback(fn messages.Completion, md messages.RecordMetadata, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.logger.Error("kastor: send callback panicked", "topic", md.Topic, "partition", md.Partition, "panic", v)
+		}
+	}()
+	fn(md, err)
+}

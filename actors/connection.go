@@ -1,0 +1,549 @@
+package actors
+
+// connection actor: one per broker (per user of it: the sender and the metadata actor each have
+// their own). Owns the socket, the broker's ApiVersions answer, correlation ids and the requests in
+// flight. Receives Call; answers each with exactly one CallDone. Never blocks: dialing and the
+// handshake run on a dial goroutine, reading on a reader goroutine, writing on a writer goroutine;
+// all three report by message and stop sending once the link is closed.
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/kastor-go/kastor/messages"
+	"github.com/kastor-go/kastor/wire"
+)
+
+// maxResponseSize bounds a response frame; a larger size prefix means a corrupt stream.
+const maxResponseSize = 256 << 20
+
+// ConnectionConfig is what a connection actor needs to know.
+type ConnectionConfig struct {
+	Node           int32
+	Addr           string
+	ClientID       string
+	Dial           func(ctx context.Context, network, address string) (net.Conn, error)
+	SetupTimeout   time.Duration
+	RequestTimeout time.Duration
+	BackoffMin     time.Duration
+	BackoffMax     time.Duration
+}
+
+// Connection messages internal to the actor and its goroutines; gen names the link they belong to.
+type (
+	linkUp struct {
+		gen  uint64
+		conn net.Conn
+		apis wire.BrokerAPIs
+	}
+	linkFailed struct {
+		gen uint64
+		err error
+	}
+	frameRead struct {
+		gen   uint64
+		frame []byte
+	}
+	frameWritten struct {
+		gen  uint64
+		corr int32
+	}
+	reconnectDue    struct{ gen uint64 }
+	timeoutCheckDue struct{ gen uint64 }
+)
+
+// link is one attempt at a connection: the socket and the goroutines using it. Its goroutines send
+// to the actor only through send, which is a no-op once close has run, so nothing reaches a
+// stopped actor.
+type link struct {
+	gen    uint64
+	self   *actor.PID
+	root   *actor.RootContext
+	cancel context.CancelFunc
+	writes *writeQueue
+
+	mu     sync.Mutex
+	conn   net.Conn
+	closed bool
+}
+
+func (l *link) send(msg any) {
+	l.mu.Lock()
+	if !l.closed {
+		l.root.Send(l.self, msg)
+	}
+	l.mu.Unlock()
+}
+
+// adopt records the dialled socket; it closes it and reports false if the link was closed meanwhile.
+func (l *link) adopt(c net.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		c.Close()
+		return false
+	}
+	l.conn = c
+	return true
+}
+
+func (l *link) close() {
+	l.mu.Lock()
+	l.closed = true
+	c := l.conn
+	l.mu.Unlock()
+	l.cancel()
+	l.writes.close()
+	if c != nil {
+		c.Close()
+	}
+}
+
+// writeQueue hands encoded frames to the writer goroutine without ever blocking the actor.
+type writeQueue struct {
+	mu     sync.Mutex
+	frames []outFrame
+	wake   chan struct{}
+	closed bool
+}
+
+type outFrame struct {
+	buf    []byte
+	corr   int32
+	notify bool // report frameWritten (requests that get no response)
+}
+
+func newWriteQueue() *writeQueue { return &writeQueue{wake: make(chan struct{}, 1)} }
+
+func (q *writeQueue) push(f outFrame) {
+	q.mu.Lock()
+	q.frames = append(q.frames, f)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *writeQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take waits for frames; ok is false once the queue is closed.
+func (q *writeQueue) take(dst []outFrame) ([]outFrame, bool) {
+	for {
+		q.mu.Lock()
+		if q.closed {
+			q.mu.Unlock()
+			return dst, false
+		}
+		if len(q.frames) > 0 {
+			dst = append(dst[:0], q.frames...)
+			clear(q.frames)
+			q.frames = q.frames[:0]
+			q.mu.Unlock()
+			return dst, true
+		}
+		q.mu.Unlock()
+		<-q.wake
+	}
+}
+
+type connStatus int
+
+const (
+	connIdle connStatus = iota
+	connDialing
+	connReady
+	connBackoff
+)
+
+type inflightCall struct {
+	call     *messages.Call
+	corr     int32
+	version  int16
+	deadline time.Time
+}
+
+// connState is the connection actor's state; it can be driven without an actor system in tests.
+type connState struct {
+	cfg    ConnectionConfig
+	shared *Shared
+
+	status   connStatus
+	link     *link
+	gen      uint64
+	apis     wire.BrokerAPIs
+	corr     int32
+	queued   []*messages.Call // waiting for the link to come up
+	inflight []inflightCall   // written or being written, answered in order
+	failures int              // consecutive failed links, for the reconnect backoff
+
+	timerGen uint64
+	timer    *time.Timer
+}
+
+// Connection is the connection actor.
+type Connection struct{ st *connState }
+
+// NewConnectionProps returns props for a connection actor.
+func NewConnectionProps(shared *Shared, cfg ConnectionConfig) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &Connection{st: &connState{cfg: cfg, shared: shared}}
+	})
+}
+
+// Receive implements actor.Actor.
+func (a *Connection) Receive(c actor.Context) {
+	s := a.st
+	switch m := c.Message().(type) {
+	case *messages.Call:
+		s.onCall(c, m)
+	case *linkUp:
+		if m.gen == s.gen {
+			s.onLinkUp(c, m)
+		}
+	case *linkFailed:
+		if m.gen == s.gen {
+			s.fail(c, m.err)
+		}
+	case *frameRead:
+		if m.gen == s.gen {
+			s.onFrame(c, m.frame)
+		}
+	case *frameWritten:
+		if m.gen == s.gen {
+			s.onWritten(c, m.corr)
+		}
+	case *reconnectDue:
+		if m.gen == s.timerGen && s.status == connBackoff {
+			s.status = connIdle
+			if len(s.queued) > 0 {
+				s.dial(c)
+			}
+		}
+	case *timeoutCheckDue:
+		if m.gen == s.timerGen {
+			s.checkTimeouts(c)
+		}
+	case *actor.Stopping, *actor.Restarting:
+		s.shutdown(c)
+	case *actor.Started, *actor.Stopped, *actor.Restart:
+	default:
+		s.shared.Logger.Warn("connection: unexpected message", "type", fmt.Sprintf("%T", m))
+	}
+}
+
+func (s *connState) onCall(c actor.Context, m *messages.Call) {
+	switch s.status {
+	case connReady:
+		s.write(c, m)
+	case connIdle:
+		s.queued = append(s.queued, m)
+		s.dial(c)
+	default:
+		s.queued = append(s.queued, m)
+	}
+}
+
+func (s *connState) dial(c actor.Context) {
+	s.gen++
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.SetupTimeout)
+	l := &link{gen: s.gen, self: c.Self(), root: c.ActorSystem().Root, cancel: cancel, writes: newWriteQueue()}
+	s.link = l
+	s.status = connDialing
+	s.shared.Goroutines.Add(1)
+	go func() {
+		defer s.shared.Goroutines.Done()
+		defer cancel()
+		conn, apis, err := handshake(ctx, s.cfg, l)
+		if err != nil {
+			l.send(&linkFailed{gen: l.gen, err: err})
+			return
+		}
+		l.send(&linkUp{gen: l.gen, conn: conn, apis: apis})
+	}()
+}
+
+// handshake dials and exchanges ApiVersions, all within the setup timeout. Runs on the dial goroutine.
+func handshake(ctx context.Context, cfg ConnectionConfig, l *link) (net.Conn, wire.BrokerAPIs, error) {
+	dial := cfg.Dial
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	conn, err := dial(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: dial %s: %v", messages.ErrConnection, cfg.Addr, err)
+	}
+	if !l.adopt(conn) {
+		return nil, nil, fmt.Errorf("%w: closed while dialling", messages.ErrConnection)
+	}
+	deadline, _ := ctx.Deadline()
+	conn.SetDeadline(deadline)
+	// Ask with our newest ApiVersions version; a broker that does not speak it answers (KIP-511)
+	// with UNSUPPORTED_VERSION and its own range for ApiVersions, and we ask again within it.
+	req := &wire.ApiVersionsRequest{ClientSoftwareName: "kastor", ClientSoftwareVersion: Version}
+	version := req.MaxVersion()
+	for attempt := 0; ; attempt++ {
+		resp := &wire.ApiVersionsResponse{}
+		if err := roundTrip(conn, req, version, cfg.ClientID, resp); err != nil {
+			return nil, nil, fmt.Errorf("%w: ApiVersions v%d to %s: %v", messages.ErrConnection, version, cfg.Addr, err)
+		}
+		if resp.ErrorCode == 35 && attempt == 0 { // UNSUPPORTED_VERSION
+			next := int16(0)
+			for _, k := range resp.ApiKeys {
+				if k.ApiKey == wire.KeyApiVersions {
+					next = min(k.MaxVersion, req.MaxVersion())
+				}
+			}
+			if next >= version {
+				next = 0
+			}
+			version = next
+			continue
+		}
+		if resp.ErrorCode != 0 {
+			return nil, nil, fmt.Errorf("ApiVersions to %s: %w", cfg.Addr, wire.ErrorForCode(resp.ErrorCode))
+		}
+		conn.SetDeadline(time.Time{})
+		return conn, wire.NewBrokerAPIs(resp), nil
+	}
+}
+
+// roundTrip writes one request and reads its response synchronously (handshake only).
+func roundTrip(conn net.Conn, req wire.Request, version int16, clientID string, resp wire.Response) error {
+	const corr = 0
+	if _, err := conn.Write(wire.AppendRequest(nil, req, version, corr, clientID)); err != nil {
+		return err
+	}
+	frame, err := readFrame(conn)
+	if err != nil {
+		return err
+	}
+	gotCorr, body, err := wire.ReadResponseHeader(frame, wire.ResponseHeaderFlexible(req.Key(), version))
+	if err != nil {
+		return err
+	}
+	if gotCorr != corr {
+		return fmt.Errorf("correlation id %d, want %d", gotCorr, corr)
+	}
+	return resp.ReadFrom(body, version)
+}
+
+func readFrame(r io.Reader) ([]byte, error) {
+	var size [4]byte
+	if _, err := io.ReadFull(r, size[:]); err != nil {
+		return nil, err
+	}
+	n := int32(binary.BigEndian.Uint32(size[:]))
+	if n < 4 || n > maxResponseSize {
+		return nil, fmt.Errorf("corrupt response: frame size %d", n)
+	}
+	frame := make([]byte, n)
+	if _, err := io.ReadFull(r, frame); err != nil {
+		return nil, err
+	}
+	return frame, nil
+}
+
+func (s *connState) onLinkUp(c actor.Context, m *linkUp) {
+	s.status = connReady
+	s.failures = 0
+	s.apis = m.apis
+	l := s.link
+	s.shared.Goroutines.Add(2)
+	go func() { // reader
+		defer s.shared.Goroutines.Done()
+		for {
+			frame, err := readFrame(m.conn)
+			if err != nil {
+				l.send(&linkFailed{gen: l.gen, err: fmt.Errorf("%w: read from %s: %v", messages.ErrConnection, s.cfg.Addr, err)})
+				return
+			}
+			l.send(&frameRead{gen: l.gen, frame: frame})
+		}
+	}()
+	go func() { // writer
+		defer s.shared.Goroutines.Done()
+		var batch []outFrame
+		var ok bool
+		for {
+			if batch, ok = l.writes.take(batch); !ok {
+				return
+			}
+			for _, f := range batch {
+				m.conn.SetWriteDeadline(time.Now().Add(s.cfg.RequestTimeout))
+				if _, err := m.conn.Write(f.buf); err != nil {
+					l.send(&linkFailed{gen: l.gen, err: fmt.Errorf("%w: write to %s: %v", messages.ErrConnection, s.cfg.Addr, err)})
+					return
+				}
+				if f.notify {
+					l.send(&frameWritten{gen: l.gen, corr: f.corr})
+				}
+			}
+			clear(batch)
+		}
+	}()
+	queued := s.queued
+	s.queued = nil
+	for _, call := range queued {
+		s.write(c, call)
+	}
+}
+
+func (s *connState) write(c actor.Context, call *messages.Call) {
+	version, err := s.apis.Pick(call.Req)
+	if err != nil {
+		c.Send(call.ReplyTo, &messages.CallDone{Tag: call.Tag, Node: s.cfg.Node, Err: err})
+		return
+	}
+	s.corr++
+	expectsResponse := true
+	if p, ok := call.Req.(*wire.ProduceRequest); ok && !p.ExpectsResponse() {
+		expectsResponse = false
+	}
+	buf := wire.AppendRequest(nil, call.Req, version, s.corr, s.cfg.ClientID)
+	s.inflight = append(s.inflight, inflightCall{call: call, corr: s.corr, version: version,
+		deadline: time.Now().Add(s.cfg.RequestTimeout)})
+	if !expectsResponse {
+		s.inflight[len(s.inflight)-1].deadline = time.Time{} // completes on write
+	}
+	s.link.writes.push(outFrame{buf: buf, corr: s.corr, notify: !expectsResponse})
+	if len(s.inflight) == 1 {
+		s.armTimeout(c)
+	}
+}
+
+// onWritten completes a request the broker will not answer (acks=0 produce).
+func (s *connState) onWritten(c actor.Context, corr int32) {
+	for i, f := range s.inflight {
+		if f.corr == corr {
+			s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
+			c.Send(f.call.ReplyTo, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version})
+			return
+		}
+	}
+}
+
+func (s *connState) onFrame(c actor.Context, frame []byte) {
+	// Responses come in request order; requests without a response are skipped over.
+	i := 0
+	for i < len(s.inflight) && s.inflight[i].deadline.IsZero() {
+		i++
+	}
+	if i == len(s.inflight) {
+		s.fail(c, fmt.Errorf("%w: unexpected response from %s", messages.ErrConnection, s.cfg.Addr))
+		return
+	}
+	f := s.inflight[i]
+	key := f.call.Req.Key()
+	corr, body, err := wire.ReadResponseHeader(frame, wire.ResponseHeaderFlexible(key, f.version))
+	if err == nil && corr != f.corr {
+		err = fmt.Errorf("correlation id %d, want %d", corr, f.corr)
+	}
+	resp := f.call.Req.ResponseKind()
+	if err == nil {
+		err = resp.ReadFrom(body, f.version)
+	}
+	if err != nil {
+		s.fail(c, fmt.Errorf("%w: corrupt %s v%d response from %s: %v", messages.ErrConnection, wire.APIName(key), f.version, s.cfg.Addr, err))
+		return
+	}
+	s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
+	c.Send(f.call.ReplyTo, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version, Resp: resp})
+	s.armTimeout(c)
+}
+
+func (s *connState) armTimeout(c actor.Context) {
+	var earliest time.Time
+	for _, f := range s.inflight {
+		if !f.deadline.IsZero() && (earliest.IsZero() || f.deadline.Before(earliest)) {
+			earliest = f.deadline
+		}
+	}
+	s.stopTimer()
+	if earliest.IsZero() {
+		return
+	}
+	s.timerGen++
+	gen, self, root := s.timerGen, c.Self(), c.ActorSystem().Root
+	s.timer = time.AfterFunc(time.Until(earliest), func() { root.Send(self, &timeoutCheckDue{gen: gen}) })
+}
+
+func (s *connState) checkTimeouts(c actor.Context) {
+	now := time.Now()
+	for _, f := range s.inflight {
+		if !f.deadline.IsZero() && !now.Before(f.deadline) {
+			s.fail(c, fmt.Errorf("%w: no %s response from %s within %v", messages.ErrRequestTimeout,
+				wire.APIName(f.call.Req.Key()), s.cfg.Addr, s.cfg.RequestTimeout))
+			return
+		}
+	}
+	s.armTimeout(c)
+}
+
+func (s *connState) stopTimer() {
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+}
+
+// fail closes the link, answers every request in flight or queued with err, and backs off before
+// the next dial (exponential with jitter, from BackoffMin to BackoffMax).
+func (s *connState) fail(c actor.Context, err error) {
+	s.closeLink()
+	for _, f := range s.inflight {
+		c.Send(f.call.ReplyTo, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version, Err: err})
+	}
+	for _, call := range s.queued {
+		c.Send(call.ReplyTo, &messages.CallDone{Tag: call.Tag, Node: s.cfg.Node, Err: err})
+	}
+	s.inflight, s.queued = nil, nil
+	s.failures++
+	s.status = connBackoff
+	s.stopTimer()
+	s.timerGen++
+	gen, self, root := s.timerGen, c.Self(), c.ActorSystem().Root
+	s.timer = time.AfterFunc(Backoff(s.cfg.BackoffMin, s.cfg.BackoffMax, s.failures), func() {
+		root.Send(self, &reconnectDue{gen: gen})
+	})
+	s.shared.Logger.Debug("broker connection failed", "broker", s.cfg.Node, "addr", s.cfg.Addr, "err", err)
+}
+
+func (s *connState) closeLink() {
+	if s.link != nil {
+		s.link.close()
+		s.link = nil
+	}
+	s.gen++ // anything still in the mailbox from the old link is now stale
+}
+
+// shutdown runs on Stopping and Restarting: nothing is left unanswered.
+func (s *connState) shutdown(c actor.Context) {
+	s.stopTimer()
+	s.closeLink()
+	err := fmt.Errorf("%w: connection to %s stopped", messages.ErrConnection, s.cfg.Addr)
+	for _, f := range s.inflight {
+		c.Send(f.call.ReplyTo, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version, Err: err})
+	}
+	for _, call := range s.queued {
+		c.Send(call.ReplyTo, &messages.CallDone{Tag: call.Tag, Node: s.cfg.Node, Err: err})
+	}
+	s.inflight, s.queued = nil, nil
+	s.status = connIdle
+}

@@ -1,0 +1,242 @@
+package actors
+
+// metadata actor: one per producer. Owns the topics of interest, the metadata connection (a child
+// connection actor to one broker at a time, moving to the next on failure) and the refresh
+// schedule. Receives RefreshMetadata and its own timer and CallDone messages; publishes an
+// immutable Cluster snapshot through Shared (callers read it without messages) and tells its
+// watchers (the sender) with MetadataUpdated.
+
+import (
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/kastor-go/kastor/messages"
+	"github.com/kastor-go/kastor/wire"
+)
+
+// WatchMetadata subscribes PID to MetadataUpdated. Producer → metadata.
+type WatchMetadata struct{ PID *actor.PID }
+
+type metadataDue struct{ gen uint64 }
+
+type metadataCall struct{ gen uint64 }
+
+// topicIdle: a topic nobody asked about for this long is dropped from refreshes.
+const topicIdle = 5 * time.Minute
+
+type metadataState struct {
+	shared   *Shared
+	watchers []*actor.PID
+
+	topics map[string]time.Time // topic → last time someone asked for it
+
+	conn     *actor.PID
+	connAddr string
+	nextAddr int
+
+	inflight  bool
+	again     bool
+	callGen   uint64
+	failures  int
+	notBefore time.Time // rate limit between requests
+
+	timerGen uint64
+	timer    *time.Timer
+	timerAt  time.Time
+}
+
+// Metadata is the metadata actor.
+type Metadata struct{ st *metadataState }
+
+// NewMetadataProps returns props for the metadata actor.
+func NewMetadataProps(shared *Shared) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &Metadata{st: &metadataState{shared: shared, topics: map[string]time.Time{}}}
+	})
+}
+
+// Receive implements actor.Actor.
+func (a *Metadata) Receive(c actor.Context) {
+	s := a.st
+	switch m := c.Message().(type) {
+	case *actor.Started:
+		s.request(c) // learn the brokers early
+	case *WatchMetadata:
+		s.watchers = append(s.watchers, m.PID)
+	case *messages.RefreshMetadata:
+		now := time.Now()
+		fresh := false
+		for _, t := range m.Topics {
+			if _, ok := s.topics[t]; !ok {
+				fresh = true
+			}
+			s.topics[t] = now
+		}
+		if fresh && !s.inflight {
+			s.notBefore = time.Time{} // a new topic is worth asking about at once
+		}
+		s.request(c)
+	case *metadataDue:
+		if m.gen == s.timerGen {
+			s.timer = nil
+			s.request(c)
+		}
+	case *messages.CallDone:
+		if tag, ok := m.Tag.(*metadataCall); ok && tag.gen == s.callGen {
+			s.onResponse(c, m)
+		}
+	case *actor.Stopping, *actor.Restarting:
+		s.stopTimer()
+	case *actor.Stopped, *actor.Restart, *actor.Terminated:
+	default:
+		s.shared.Logger.Warn("metadata: unexpected message", "type", fmt.Sprintf("%T", m))
+	}
+}
+
+// request sends a Metadata request for every topic of interest, unless one is in flight (then one
+// more follows it) or the last was too recent (then the timer sends it).
+func (s *metadataState) request(c actor.Context) {
+	if s.inflight {
+		s.again = true
+		return
+	}
+	if wait := time.Until(s.notBefore); wait > 0 {
+		s.arm(c, s.notBefore)
+		return
+	}
+	if s.conn == nil {
+		s.connect(c)
+	}
+	req := &wire.MetadataRequest{Topics: []wire.MetadataRequestTopic{}, AllowAutoTopicCreation: true}
+	now := time.Now()
+	for t, last := range s.topics {
+		if now.Sub(last) > topicIdle {
+			delete(s.topics, t)
+			continue
+		}
+		name := t
+		req.Topics = append(req.Topics, wire.MetadataRequestTopic{Name: &name})
+	}
+	s.inflight, s.again = true, false
+	s.callGen++
+	s.notBefore = now.Add(s.shared.Settings.RetryBackoff)
+	c.Send(s.conn, &messages.Call{Req: req, ReplyTo: c.Self(), Tag: &metadataCall{gen: s.callGen}})
+}
+
+// connect opens the metadata connection to the next candidate: known brokers first, then the
+// bootstrap servers, in turn.
+func (s *metadataState) connect(c actor.Context) {
+	var addrs []string
+	cl := s.shared.Cluster()
+	ids := make([]int32, 0, len(cl.Brokers))
+	for id := range cl.Brokers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		addrs = append(addrs, cl.Brokers[id])
+	}
+	addrs = append(addrs, s.shared.Settings.Bootstrap...)
+	addr := addrs[s.nextAddr%len(addrs)]
+	s.nextAddr++
+	set := s.shared.Settings
+	s.connAddr = addr
+	s.conn = c.SpawnPrefix(NewConnectionProps(s.shared, ConnectionConfig{
+		Node: -1, Addr: addr, ClientID: set.ClientID, Dial: set.Dial, SetupTimeout: set.SetupTimeout,
+		RequestTimeout: set.RequestTimeout, BackoffMin: set.ReconnectBackoff, BackoffMax: set.ReconnectMax,
+	}), "metadata-")
+}
+
+func (s *metadataState) onResponse(c actor.Context, m *messages.CallDone) {
+	s.inflight = false
+	if m.Err != nil {
+		s.failures++
+		s.shared.Logger.Debug("metadata request failed", "addr", s.connAddr, "err", m.Err)
+		c.Stop(s.conn) // try another broker next time
+		s.conn = nil
+		s.notBefore = time.Now().Add(Backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, s.failures))
+		s.request(c)
+		return
+	}
+	resp := m.Resp.(*wire.MetadataResponse)
+	cl, incomplete := buildCluster(resp)
+	s.shared.publish(cl)
+	for _, w := range s.watchers {
+		c.Send(w, &messages.MetadataUpdated{})
+	}
+	if incomplete {
+		// Unknown topics or leaders: ask again soon (with backoff), not only when someone asks.
+		s.failures++
+		s.notBefore = time.Now().Add(Backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, s.failures))
+		s.again = true
+	} else {
+		s.failures = 0
+	}
+	if s.again {
+		s.request(c)
+		return
+	}
+	s.arm(c, time.Now().Add(s.shared.Settings.MetadataMaxAge))
+}
+
+// buildCluster turns a response into a snapshot; incomplete reports a topic or partition that is
+// not usable yet (an error, or no leader).
+func buildCluster(resp *wire.MetadataResponse) (*Cluster, bool) {
+	cl := &Cluster{Brokers: make(map[int32]string, len(resp.Brokers)), Topics: make(map[string]*TopicInfo, len(resp.Topics))}
+	for _, b := range resp.Brokers {
+		cl.Brokers[b.NodeID] = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+	}
+	incomplete := false
+	for _, t := range resp.Topics {
+		if t.Name == nil {
+			continue
+		}
+		ti := &TopicInfo{Err: wire.ErrorForCode(t.ErrorCode), ID: t.TopicID}
+		if ti.Err != nil {
+			incomplete = true
+		}
+		n := 0
+		for _, p := range t.Partitions {
+			n = max(n, int(p.Partition)+1)
+		}
+		ti.Partitions = make([]PartitionInfo, n)
+		for i := range ti.Partitions {
+			ti.Partitions[i] = PartitionInfo{Leader: -1, LeaderEpoch: -1}
+		}
+		for _, p := range t.Partitions {
+			if p.Partition < 0 {
+				continue
+			}
+			ti.Partitions[p.Partition] = PartitionInfo{Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, Err: wire.ErrorForCode(p.ErrorCode)}
+			if _, ok := cl.Brokers[p.Leader]; !ok || p.Leader < 0 {
+				incomplete = true
+			}
+		}
+		cl.Topics[*t.Name] = ti
+	}
+	return cl, incomplete
+}
+
+func (s *metadataState) arm(c actor.Context, at time.Time) {
+	if s.timer != nil && !at.Before(s.timerAt) {
+		return // an earlier wake-up is already set; it will re-check
+	}
+	s.stopTimer()
+	s.timerGen++
+	gen, self, root := s.timerGen, c.Self(), c.ActorSystem().Root
+	s.timerAt = at
+	s.timer = time.AfterFunc(time.Until(at), func() { root.Send(self, &metadataDue{gen: gen}) })
+}
+
+func (s *metadataState) stopTimer() {
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	s.timerGen++
+}

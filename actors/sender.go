@@ -1,0 +1,299 @@
+package actors
+
+// sender actor: one per producer. Owns which partitions are ready, per-broker in-flight counts and
+// the produce connections (its children). Receives PartitionReady, Drained, CallDone (produce
+// responses) and MetadataUpdated. Sends Drain to accumulators, Call to connections, BatchDone back
+// to accumulators, RefreshMetadata to the metadata actor.
+//
+// For one broker it gathers at most one request at a time: it asks each ready partition for its
+// head batch (Drain), and when every answer is in, sends them as one Produce request. Batches that
+// wait for a busy broker stay in their accumulator and keep filling.
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/kastor-go/kastor/messages"
+	"github.com/kastor-go/kastor/wire"
+)
+
+type readyPartition struct {
+	tp  messages.TopicPartition
+	acc *actor.PID
+}
+
+type nodeState struct {
+	id       int32
+	addr     string
+	conn     *actor.PID
+	ready    []readyPartition
+	queued   map[messages.TopicPartition]bool
+	inflight int
+	gather   *gathering
+}
+
+type gathering struct {
+	id      uint64
+	node    *nodeState
+	waiting int
+	batches []*messages.Batch
+}
+
+// produceCall tags a produce request so its CallDone finds its batches.
+type produceCall struct {
+	node    *nodeState
+	batches []*messages.Batch
+}
+
+type senderState struct {
+	shared   *Shared
+	metadata *actor.PID
+
+	nodes    map[int32]*nodeState
+	parked   map[messages.TopicPartition]*actor.PID // ready, but the leader is unknown
+	gathers  map[uint64]*gathering
+	gatherID uint64
+}
+
+// Sender is the sender actor.
+type Sender struct{ st *senderState }
+
+// NewSenderProps returns props for the sender actor.
+func NewSenderProps(shared *Shared, metadata *actor.PID) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &Sender{st: &senderState{shared: shared, metadata: metadata,
+			nodes: map[int32]*nodeState{}, parked: map[messages.TopicPartition]*actor.PID{}, gathers: map[uint64]*gathering{}}}
+	})
+}
+
+// Receive implements actor.Actor.
+func (a *Sender) Receive(c actor.Context) {
+	s := a.st
+	switch m := c.Message().(type) {
+	case *messages.PartitionReady:
+		s.route(c, m.TP, m.Accumulator)
+	case *messages.Drained:
+		s.onDrained(c, m)
+	case *messages.CallDone:
+		s.onProduceDone(c, m)
+	case *messages.MetadataUpdated:
+		parked := s.parked
+		s.parked = map[messages.TopicPartition]*actor.PID{}
+		for tp, acc := range parked {
+			s.route(c, tp, acc)
+		}
+	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting, *actor.Restart:
+	case *actor.Terminated:
+	default:
+		s.shared.Logger.Warn("sender: unexpected message", "type", fmt.Sprintf("%T", m))
+	}
+}
+
+// route queues a ready partition on its leader, or parks it until metadata names a leader.
+func (s *senderState) route(c actor.Context, tp messages.TopicPartition, acc *actor.PID) {
+	node, addr, ok := s.shared.Cluster().Leader(tp)
+	if !ok {
+		if _, already := s.parked[tp]; !already {
+			s.parked[tp] = acc
+			c.Send(s.metadata, &messages.RefreshMetadata{Topics: []string{tp.Topic}, Reason: "no leader"})
+		}
+		return
+	}
+	n := s.node(c, node, addr)
+	if !n.queued[tp] {
+		n.queued[tp] = true
+		n.ready = append(n.ready, readyPartition{tp: tp, acc: acc})
+	}
+	s.maybeGather(c, n)
+}
+
+func (s *senderState) node(c actor.Context, id int32, addr string) *nodeState {
+	n := s.nodes[id]
+	if n != nil && n.addr != addr { // the broker moved: a new connection for the new address
+		c.Stop(n.conn)
+		n.conn, n.addr = nil, addr
+	}
+	if n == nil {
+		n = &nodeState{id: id, addr: addr, queued: map[messages.TopicPartition]bool{}}
+		s.nodes[id] = n
+	}
+	if n.conn == nil {
+		set := s.shared.Settings
+		n.conn = c.SpawnPrefix(NewConnectionProps(s.shared, ConnectionConfig{
+			Node: id, Addr: addr, ClientID: set.ClientID, Dial: set.Dial, SetupTimeout: set.SetupTimeout,
+			RequestTimeout: set.RequestTimeout, BackoffMin: set.ReconnectBackoff, BackoffMax: set.ReconnectMax,
+		}), fmt.Sprintf("produce-%d-", id))
+	}
+	return n
+}
+
+// maybeGather starts gathering a request for n when it has ready partitions and a free in-flight
+// slot. It drains as many partitions as full batches fit in one request, fairly: the first ready
+// go first, and a partition with more goes to the back of the line.
+func (s *senderState) maybeGather(c actor.Context, n *nodeState) {
+	set := s.shared.Settings
+	if n.gather != nil || n.inflight >= set.MaxInFlight || len(n.ready) == 0 {
+		return
+	}
+	k := min(len(n.ready), max(1, set.MaxRequestSize/(set.BatchSize+wire.RecordBatchOverhead)))
+	s.gatherID++
+	g := &gathering{id: s.gatherID, node: n, waiting: k}
+	n.gather = g
+	s.gathers[g.id] = g
+	for _, rp := range n.ready[:k] {
+		delete(n.queued, rp.tp)
+		c.Send(rp.acc, &messages.Drain{Gather: g.id})
+	}
+	n.ready = append(n.ready[:0], n.ready[k:]...)
+}
+
+func (s *senderState) onDrained(c actor.Context, m *messages.Drained) {
+	g := s.gathers[m.Gather]
+	if g == nil {
+		return
+	}
+	if m.Batch != nil {
+		g.batches = append(g.batches, m.Batch)
+	}
+	if m.MoreReady {
+		s.route(c, m.TP, m.Accumulator)
+	}
+	g.waiting--
+	if g.waiting > 0 {
+		return
+	}
+	delete(s.gathers, g.id)
+	n := g.node
+	n.gather = nil
+	for _, req := range s.split(g.batches) {
+		n.inflight++
+		c.Send(n.conn, &messages.Call{Req: s.produceRequest(req), ReplyTo: c.Self(), Tag: &produceCall{node: n, batches: req}})
+	}
+	s.maybeGather(c, n)
+}
+
+// split groups batches into requests of at most MaxRequestSize bytes (a lone larger batch still
+// goes, alone: the broker's limits decide).
+func (s *senderState) split(batches []*messages.Batch) [][]*messages.Batch {
+	var out [][]*messages.Batch
+	var cur []*messages.Batch
+	size := 0
+	for _, b := range batches {
+		if len(cur) > 0 && size+len(b.Data) > s.shared.Settings.MaxRequestSize {
+			out = append(out, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, b)
+		size += len(b.Data)
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+func (s *senderState) produceRequest(batches []*messages.Batch) *wire.ProduceRequest {
+	set := s.shared.Settings
+	req := &wire.ProduceRequest{Acks: set.Acks, TimeoutMillis: int32(set.RequestTimeout.Milliseconds())}
+	cluster := s.shared.Cluster()
+	idx := map[string]int{}
+	for _, b := range batches {
+		i, ok := idx[b.TP.Topic]
+		if !ok {
+			i = len(req.Topics)
+			idx[b.TP.Topic] = i
+			t := wire.ProduceTopic{Name: b.TP.Topic}
+			if ti := cluster.Topics[b.TP.Topic]; ti != nil {
+				t.TopicID = ti.ID
+			}
+			req.Topics = append(req.Topics, t)
+		}
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, wire.ProducePartition{Partition: b.TP.Partition, Records: b.Data})
+	}
+	return req
+}
+
+func (s *senderState) onProduceDone(c actor.Context, m *messages.CallDone) {
+	pc, ok := m.Tag.(*produceCall)
+	if !ok {
+		return
+	}
+	n := pc.node
+	n.inflight--
+	refresh := map[string]bool{}
+	if m.Err != nil {
+		for _, b := range pc.batches {
+			c.Send(b.Accumulator, &messages.BatchDone{Seq: b.Seq, Err: m.Err, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
+			refresh[b.TP.Topic] = true
+		}
+	} else if m.Resp == nil { // acks=0: written is all we will ever know
+		for _, b := range pc.batches {
+			c.Send(b.Accumulator, &messages.BatchDone{Seq: b.Seq, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
+		}
+	} else {
+		s.dispatchResults(c, pc, m.Resp.(*wire.ProduceResponse), refresh)
+	}
+	if len(refresh) > 0 {
+		topics := make([]string, 0, len(refresh))
+		for t := range refresh {
+			topics = append(topics, t)
+		}
+		c.Send(s.metadata, &messages.RefreshMetadata{Topics: topics, Reason: "produce error"})
+	}
+	s.maybeGather(c, n)
+}
+
+// errMissingPartition: a produce response left out a partition it was asked to write.
+var errMissingPartition = errors.New("kastor: produce response did not mention the partition")
+
+func (s *senderState) dispatchResults(c actor.Context, pc *produceCall, resp *wire.ProduceResponse, refresh map[string]bool) {
+	type key struct {
+		topic string
+		id    [16]byte
+		part  int32
+	}
+	results := make(map[key]*wire.ProduceResponsePartition, len(pc.batches))
+	for ti := range resp.Topics {
+		t := &resp.Topics[ti]
+		for pi := range t.Partitions {
+			p := &t.Partitions[pi]
+			results[key{t.Name, t.TopicID, p.Partition}] = p
+		}
+	}
+	cluster := s.shared.Cluster()
+	for _, b := range pc.batches {
+		p := results[key{b.TP.Topic, [16]byte{}, b.TP.Partition}]
+		if p == nil { // v13 answers by topic id only
+			if ti := cluster.Topics[b.TP.Topic]; ti != nil {
+				p = results[key{"", ti.ID, b.TP.Partition}]
+			}
+		}
+		done := &messages.BatchDone{Seq: b.Seq, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
+		switch {
+		case p == nil:
+			done.Err = fmt.Errorf("%w: %s-%d", errMissingPartition, b.TP.Topic, b.TP.Partition)
+		case p.ErrorCode != 0:
+			err := wire.ErrorForCode(p.ErrorCode)
+			if p.ErrorMessage != nil && *p.ErrorMessage != "" {
+				err = fmt.Errorf("%w (%s-%d: %s)", err, b.TP.Topic, b.TP.Partition, *p.ErrorMessage)
+			} else {
+				err = fmt.Errorf("%w (%s-%d)", err, b.TP.Topic, b.TP.Partition)
+			}
+			done.Err = err
+			if wire.IsRetriable(err) {
+				refresh[b.TP.Topic] = true
+			}
+		default:
+			done.BaseOffset, done.LogAppendTime, done.LogStartOffset = p.BaseOffset, p.LogAppendTime, p.LogStartOffset
+		}
+		c.Send(b.Accumulator, done)
+	}
+}
+
+// IsRetriable says whether a failed produce may be tried again: Kafka's retriable error codes, and
+// connection failures and request timeouts (the write may or may not have happened).
+func IsRetriable(err error) bool {
+	return wire.IsRetriable(err) || errors.Is(err, messages.ErrConnection) || errors.Is(err, messages.ErrRequestTimeout)
+}

@@ -1,0 +1,140 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/kastor-go/kastor/bufferpool"
+	"github.com/kastor-go/kastor/messages"
+	"github.com/kastor-go/kastor/wire"
+)
+
+// Version is kastor's version, sent to brokers in ApiVersions.
+const Version = "0.1.0"
+
+// Settings is the producer configuration the actors use, copied from kastor.Config.
+type Settings struct {
+	Bootstrap        []string
+	ClientID         string
+	Acks             int16
+	BatchSize        int
+	Linger           time.Duration
+	MaxRequestSize   int
+	Codec            wire.Codec
+	CodecLevel       int
+	RequestTimeout   time.Duration
+	DeliveryTimeout  time.Duration
+	Retries          int
+	RetryBackoff     time.Duration
+	RetryBackoffMax  time.Duration
+	MaxInFlight      int
+	MetadataMaxAge   time.Duration
+	ReconnectBackoff time.Duration
+	ReconnectMax     time.Duration
+	SetupTimeout     time.Duration
+	Dial             func(ctx context.Context, network, address string) (net.Conn, error)
+}
+
+// Shared is what the actors of one producer share. Everything in it is safe for concurrent use:
+// the cluster snapshot is immutable and swapped atomically, the pool and completer lock
+// internally, and the accumulator registry is a sync.Map written only by the producer actor.
+type Shared struct {
+	Settings  Settings
+	Logger    *slog.Logger
+	Pool      *bufferpool.Pool
+	Buffers   *bufferpool.Buffers
+	Completer *Completer
+	// Goroutines counts every goroutine kastor starts, so Close can wait for all of them.
+	Goroutines sync.WaitGroup
+
+	cluster      atomic.Pointer[Cluster]
+	accumulators sync.Map // messages.TopicPartition → *actor.PID
+}
+
+// NewShared returns Shared with an empty cluster snapshot.
+func NewShared(s Settings, logger *slog.Logger, pool *bufferpool.Pool, completer *Completer) *Shared {
+	sh := &Shared{Settings: s, Logger: logger, Pool: pool, Completer: completer,
+		Buffers: bufferpool.NewBuffers(s.BatchSize + wire.RecordBatchOverhead)}
+	sh.cluster.Store(&Cluster{Topics: map[string]*TopicInfo{}, Brokers: map[int32]string{}, updated: make(chan struct{})})
+	return sh
+}
+
+// Cluster returns the current snapshot. It never returns nil.
+func (sh *Shared) Cluster() *Cluster { return sh.cluster.Load() }
+
+// publish swaps in a new snapshot and wakes everyone waiting on the old one. Metadata actor only.
+func (sh *Shared) publish(c *Cluster) {
+	c.updated = make(chan struct{})
+	old := sh.cluster.Swap(c)
+	close(old.updated)
+}
+
+// Accumulator returns the PID of a partition's accumulator, if it was spawned.
+func (sh *Shared) Accumulator(tp messages.TopicPartition) (*actor.PID, bool) {
+	v, ok := sh.accumulators.Load(tp)
+	if !ok {
+		return nil, false
+	}
+	return v.(*actor.PID), true
+}
+
+// RangeAccumulators calls fn for every accumulator spawned so far.
+func (sh *Shared) RangeAccumulators(fn func(tp messages.TopicPartition, pid *actor.PID)) {
+	sh.accumulators.Range(func(k, v any) bool {
+		fn(k.(messages.TopicPartition), v.(*actor.PID))
+		return true
+	})
+}
+
+// Cluster is an immutable snapshot of the cluster as the last metadata response described it.
+type Cluster struct {
+	Brokers map[int32]string // node id → host:port
+	Topics  map[string]*TopicInfo
+	updated chan struct{}
+}
+
+// Updated is closed when a newer snapshot replaces this one.
+func (c *Cluster) Updated() <-chan struct{} { return c.updated }
+
+// Leader returns the leader of tp and its address, or ok false when it is unknown.
+func (c *Cluster) Leader(tp messages.TopicPartition) (node int32, addr string, ok bool) {
+	t := c.Topics[tp.Topic]
+	if t == nil || tp.Partition < 0 || int(tp.Partition) >= len(t.Partitions) {
+		return -1, "", false
+	}
+	node = t.Partitions[tp.Partition].Leader
+	addr, ok = c.Brokers[node]
+	return node, addr, ok && node >= 0
+}
+
+// TopicInfo is one topic in a snapshot. Err is the topic's error code (nil when the topic is fine).
+type TopicInfo struct {
+	Err        error
+	ID         [16]byte
+	Partitions []PartitionInfo // indexed by partition number
+}
+
+// PartitionInfo is one partition in a snapshot.
+type PartitionInfo struct {
+	Leader      int32
+	LeaderEpoch int32
+	Err         error
+}
+
+// Backoff returns the wait before attempt n (1-based): min·2^(n-1), capped at max, with ±20 %
+// jitter (KIP-580 for retries, KIP-144 for reconnects).
+func Backoff(minD, maxD time.Duration, n int) time.Duration {
+	d := minD
+	for i := 1; i < n && d < maxD; i++ {
+		d *= 2
+	}
+	d = min(d, maxD)
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}

@@ -1,0 +1,154 @@
+// Quickstart shows the basic kastor round trip: produce 10,000 keyed records with headers through
+// SendAsync, flush, and read them back with an independent consumer (franz-go's kgo) to prove they
+// arrived, printing per-partition counts and offsets and the throughput.
+//
+// With no flags it starts an embedded Kafka-protocol broker (kfake) in-process, so it runs on a
+// fresh machine. Use -bootstrap-server host:port to produce to a real cluster instead (the topic
+// must exist there).
+//
+//	go run ./examples/quickstart
+//	go run ./examples/quickstart -bootstrap-server localhost:9092 -topic quickstart
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kastor-go/kastor"
+)
+
+func main() {
+	bootstrap := flag.String("bootstrap-server", "", "Kafka bootstrap server host:port (default: an embedded broker)")
+	topic := flag.String("topic", "quickstart", "topic to produce to")
+	n := flag.Int("num-records", 10_000, "records to produce")
+	flag.Parse()
+	if err := run(*bootstrap, *topic, *n); err != nil {
+		log.Print(err)
+		os.Exit(1)
+	}
+}
+
+func run(bootstrap, topic string, n int) error {
+	if bootstrap == "" {
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, topic))
+		if err != nil {
+			return err
+		}
+		defer cluster.Close()
+		bootstrap = cluster.ListenAddrs()[0]
+		fmt.Printf("embedded broker at %s, topic %q with 4 partitions\n", bootstrap, topic)
+	}
+
+	cfg := kastor.DefaultConfig()
+	cfg.BootstrapServers = []string{bootstrap}
+	producer, err := kastor.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+
+	var failed atomic.Int64
+	var mu sync.Mutex
+	firstOffset, lastOffset := map[int32]int64{}, map[int32]int64{}
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		rec := &kastor.Record{
+			Topic:   topic,
+			Key:     fmt.Appendf(nil, "user-%d", i%100),
+			Value:   fmt.Appendf(nil, "event %d", i),
+			Headers: []kastor.Header{{Key: "source", Value: []byte("quickstart")}},
+		}
+		producer.SendAsync(ctx, rec, func(md kastor.RecordMetadata, err error) {
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			mu.Lock()
+			if first, ok := firstOffset[md.Partition]; !ok || md.Offset < first {
+				firstOffset[md.Partition] = md.Offset
+			}
+			lastOffset[md.Partition] = max(lastOffset[md.Partition], md.Offset)
+			mu.Unlock()
+		})
+	}
+	if err := producer.Flush(ctx); err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	if err := producer.Close(ctx); err != nil {
+		return err
+	}
+	if f := failed.Load(); f > 0 {
+		return fmt.Errorf("%d records failed", f)
+	}
+	fmt.Printf("produced %d records in %v (%.0f records/s)\n", n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
+
+	counts, err := readBack(bootstrap, topic, firstOffset, lastOffset)
+	if err != nil {
+		return err
+	}
+	parts := make([]int32, 0, len(counts))
+	total := 0
+	for p := range counts {
+		parts = append(parts, p)
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+	for _, p := range parts {
+		fmt.Printf("partition %d: %d records read back, last offset %d\n", p, counts[p], lastOffset[p])
+		total += counts[p]
+	}
+	if total != n {
+		return fmt.Errorf("read back %d records, produced %d", total, n)
+	}
+	fmt.Printf("all %d records arrived\n", total)
+	return nil
+}
+
+// readBack consumes each partition between the first and last offsets the producer reported and
+// counts what it reads.
+func readBack(bootstrap, topic string, firstOffset, lastOffset map[int32]int64) (map[int32]int, error) {
+	offsets := map[int32]kgo.Offset{}
+	for p, o := range firstOffset {
+		offsets[p] = kgo.NewOffset().At(o)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	counts := map[int32]int{}
+	done := map[int32]bool{}
+	for len(done) < len(lastOffset) {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("reading back: %w", err)
+		}
+		if err := fs.Err0(); err != nil {
+			return nil, err
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset > lastOffset[r.Partition] {
+				return
+			}
+			if len(r.Headers) == 1 && string(r.Headers[0].Value) == "quickstart" {
+				counts[r.Partition]++
+			}
+			if r.Offset == lastOffset[r.Partition] {
+				done[r.Partition] = true
+			}
+		})
+	}
+	return counts, nil
+}

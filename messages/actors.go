@@ -1,0 +1,112 @@
+package messages
+
+import (
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/kastor-go/kastor/wire"
+)
+
+// Completion is called exactly once per record with its outcome. It runs on kastor's completion
+// goroutine, in send order for the records of one partition.
+type Completion func(RecordMetadata, error)
+
+// Append asks an accumulator to add one record to its partition's open batch.
+// Caller goroutine → accumulator.
+type Append struct {
+	Record *Record
+	// TimestampMs is the record's timestamp, resolved by the caller (zero Timestamp = send time).
+	TimestampMs int64
+	// Reserved is the number of buffer-pool bytes held for this record until it completes.
+	Reserved int64
+	// EnqueuedNs is when the send was accepted (monotonic nanoseconds), for delivery.timeout.ms.
+	EnqueuedNs int64
+	Done       Completion
+}
+
+// PartitionReady tells the sender that a partition has a batch ready to drain.
+// Accumulator → sender.
+type PartitionReady struct {
+	TP          TopicPartition
+	Accumulator *actor.PID
+}
+
+// Drain asks an accumulator for its head batch, for a request being gathered for a broker.
+// Sender → accumulator.
+type Drain struct {
+	Gather uint64
+}
+
+// Batch is a sealed record batch on its way to a broker. Ownership moves with the message: the
+// accumulator does not touch Data after draining it, the sender does not after handing it back.
+type Batch struct {
+	TP          TopicPartition
+	Accumulator *actor.PID
+	// Seq identifies the batch within its accumulator.
+	Seq     uint64
+	Data    []byte
+	Records int
+}
+
+// Drained answers Drain: the head batch, or nil when nothing is ready any more (it was failed or
+// expired meanwhile). MoreReady says another batch of the partition is ready already.
+// Accumulator → sender.
+type Drained struct {
+	TP          TopicPartition
+	Accumulator *actor.PID
+	Gather      uint64
+	Batch       *Batch
+	MoreReady   bool
+}
+
+// BatchDone is a batch's outcome from the broker. Err nil means written at BaseOffset.
+// Sender → accumulator.
+type BatchDone struct {
+	Seq            uint64
+	Err            error
+	BaseOffset     int64
+	LogAppendTime  int64
+	LogStartOffset int64
+}
+
+// FlushPartition asks an accumulator to send everything it holds now (ignoring linger) and to call
+// Done once every record appended before this message has completed.
+// Producer → accumulator.
+type FlushPartition struct {
+	Done func()
+}
+
+// AbortPartition asks an accumulator to fail every record it holds (queued or in flight) with Err,
+// at once. Results that arrive later for those batches are ignored.
+// Producer → accumulator.
+type AbortPartition struct {
+	Err error
+}
+
+// RefreshMetadata asks the metadata actor for fresh metadata that includes Topics.
+// Anyone → metadata.
+type RefreshMetadata struct {
+	Topics []string
+	Reason string
+}
+
+// MetadataUpdated says a new cluster snapshot was published. Metadata → sender.
+type MetadataUpdated struct{}
+
+// Call asks a connection to send Req and answer with CallDone to ReplyTo.
+// Sender or metadata → connection.
+type Call struct {
+	Req     wire.Request
+	ReplyTo *actor.PID
+	Tag     any
+}
+
+// CallDone is a Call's outcome: the decoded response (nil for acks=0 produce requests, which the
+// broker never answers), or Err when the request could not be sent or its connection failed.
+// Connection → the Call's ReplyTo.
+type CallDone struct {
+	Tag     any
+	Node    int32
+	Version int16
+	Resp    wire.Response
+	Err     error
+}
