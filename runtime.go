@@ -188,8 +188,9 @@ func (p *Producer) enqueue(ctx context.Context, rec *Record, cb messages.Complet
 	if int64(size) > p.cfg.BufferMemory {
 		return fmt.Errorf("%w: the record is %d bytes when serialized, larger than BufferMemory (%d)", ErrRecordTooLarge, size, p.cfg.BufferMemory)
 	}
-	deadline := time.Now().Add(p.cfg.MaxBlock)
-	topic, err := p.waitTopic(ctx, rec.Topic, deadline)
+	// One clock read on the fast path; the MaxBlock deadline is computed only if something blocks.
+	now := time.Now()
+	topic, err := p.waitTopic(ctx, rec.Topic, now)
 	if err != nil {
 		return err
 	}
@@ -201,14 +202,16 @@ func (p *Producer) enqueue(ctx context.Context, rec *Record, cb messages.Complet
 	if part < 0 || part >= n {
 		return fmt.Errorf("%w: partition %d of topic %s, which has %d partitions", ErrInvalidRecord, part, rec.Topic, n)
 	}
-	if err := p.pool.Acquire(ctx, int64(size), time.Until(deadline)); err != nil {
-		switch {
-		case errors.Is(err, bufferpool.ErrTimeout):
-			return fmt.Errorf("%w: failed to allocate %d bytes of buffer memory within MaxBlock (%v)", ErrTimeout, size, p.cfg.MaxBlock)
-		case errors.Is(err, bufferpool.ErrClosed):
-			return ErrProducerClosed
+	if !p.pool.TryAcquire(int64(size)) {
+		if err := p.pool.Acquire(ctx, int64(size), time.Until(now.Add(p.cfg.MaxBlock))); err != nil {
+			switch {
+			case errors.Is(err, bufferpool.ErrTimeout):
+				return fmt.Errorf("%w: failed to allocate %d bytes of buffer memory within MaxBlock (%v)", ErrTimeout, size, p.cfg.MaxBlock)
+			case errors.Is(err, bufferpool.ErrClosed):
+				return ErrProducerClosed
+			}
+			return err
 		}
-		return err
 	}
 	tp := TopicPartition{Topic: rec.Topic, Partition: part}
 	pid, err := p.accumulator(ctx, tp)
@@ -216,7 +219,6 @@ func (p *Producer) enqueue(ctx context.Context, rec *Record, cb messages.Complet
 		p.pool.Release(int64(size))
 		return err
 	}
-	now := time.Now()
 	ts := rec.Timestamp
 	if ts.IsZero() {
 		ts = now
@@ -226,9 +228,9 @@ func (p *Producer) enqueue(ctx context.Context, rec *Record, cb messages.Complet
 	return nil
 }
 
-// waitTopic returns the topic's metadata, asking for it and waiting (up to deadline, ctx or
-// Close) while it is unknown.
-func (p *Producer) waitTopic(ctx context.Context, topic string, deadline time.Time) (*actors.TopicInfo, error) {
+// waitTopic returns the topic's metadata, asking for it and waiting (up to MaxBlock from start, ctx
+// or Close) while it is unknown.
+func (p *Producer) waitTopic(ctx context.Context, topic string, start time.Time) (*actors.TopicInfo, error) {
 	var timer *time.Timer
 	for {
 		cl := p.shared.Cluster()
@@ -241,7 +243,7 @@ func (p *Producer) waitTopic(ctx context.Context, topic string, deadline time.Ti
 		}
 		p.sys.Root.Send(p.pid, &messages.RefreshMetadata{Topics: []string{topic}, Reason: "send"})
 		if timer == nil {
-			timer = time.NewTimer(time.Until(deadline))
+			timer = time.NewTimer(time.Until(start.Add(p.cfg.MaxBlock)))
 			defer timer.Stop()
 		}
 		select {

@@ -125,7 +125,7 @@ func (s *accState) onAppend(c actor.Context, m *messages.Append) {
 		}
 	}
 	if b == nil {
-		b = s.newBatch()
+		b = s.newBatch(m.EnqueuedNs)
 	}
 	b.builder.Append(m.TimestampMs, r.Key, r.Value, r.Headers)
 	b.records = append(b.records, s.pending(m))
@@ -135,7 +135,9 @@ func (s *accState) onAppend(c actor.Context, m *messages.Append) {
 	if b.builder.Size() >= s.shared.Settings.BatchSize {
 		b.full = true
 	}
-	s.update(c)
+	// The caller read the clock microseconds ago; reading it again per record costs more than
+	// that imprecision matters for linger and delivery timeouts.
+	s.updateAt(c, m.EnqueuedNs)
 }
 
 func (s *accState) pending(m *messages.Append) pendingRecord {
@@ -149,9 +151,8 @@ func (s *accState) pending(m *messages.Append) pendingRecord {
 	return pendingRecord{done: m.Done, timestampMs: m.TimestampMs, keySize: ks, valueSize: vs, reserved: m.Reserved}
 }
 
-func (s *accState) newBatch() *accBatch {
-	now := nowNs()
-	b := &accBatch{seq: s.nextSeq, createdNs: now, oldestNs: now, retryNs: 0}
+func (s *accState) newBatch(now int64) *accBatch {
+	b := &accBatch{seq: s.nextSeq, createdNs: now, oldestNs: now}
 	s.nextSeq++
 	b.buf = s.shared.Buffers.Get()
 	b.builder.Reset(b.buf)
@@ -183,8 +184,9 @@ func (s *accState) readyAt(b *accBatch) int64 {
 
 // update is called after every change: it expires old batches, completes finished ones in order,
 // tells the sender when the head batch is ready, and arms the wake-up timer for the next deadline.
-func (s *accState) update(c actor.Context) {
-	now := nowNs()
+func (s *accState) update(c actor.Context) { s.updateAt(c, nowNs()) }
+
+func (s *accState) updateAt(c actor.Context, now int64) {
 	s.expire(now)
 	s.completeInOrder()
 	next := int64(0)
@@ -199,9 +201,9 @@ func (s *accState) update(c actor.Context) {
 			next = at
 		}
 	}
-	// Also wake for the oldest queued record's delivery timeout.
+	// Also wake for the oldest unfinished record's delivery timeout.
 	for _, b := range s.batches {
-		if !b.inflight && b.result == nil {
+		if b.result == nil {
 			if d := b.oldestNs + int64(s.shared.Settings.DeliveryTimeout); next == 0 || d < next {
 				next = d
 			}
@@ -234,19 +236,21 @@ func (s *accState) stopTimer() {
 	s.timerGen++
 }
 
-// expire fails queued batches whose oldest record has waited DeliveryTimeout (KIP-91). Batches in
-// flight are left to their request's own timeout: their fate is being decided.
+// expire fails batches whose oldest record was sent DeliveryTimeout ago (KIP-91), in flight or
+// not, as Java does: a record completes at the latest DeliveryTimeout after its send. A batch in
+// flight may still be written; its late result is ignored. Batches are in send order, so the scan
+// stops at the first one still in time.
 func (s *accState) expire(now int64) {
 	limit := int64(s.shared.Settings.DeliveryTimeout)
 	for _, b := range s.batches {
-		if b.inflight || b.result != nil {
+		if b.result != nil {
 			continue
 		}
 		if now-b.oldestNs < limit {
 			break
 		}
-		b.full = true
-		b.result = &messages.BatchDone{Seq: b.seq, Err: fmt.Errorf("%w: %d records for %s-%d waited %v",
+		b.full, b.inflight = true, false
+		b.result = &messages.BatchDone{Seq: b.seq, Err: fmt.Errorf("%w: expiring %d records for %s-%d: %v since they were sent",
 			messages.ErrDeliveryTimeout, len(b.records), s.tp.Topic, s.tp.Partition, s.shared.Settings.DeliveryTimeout)}
 	}
 }
@@ -301,6 +305,9 @@ func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
 		return // aborted or expired meanwhile; it was completed already
 	}
 	b.inflight = false
+	if m.Err != nil && IsRetriable(m.Err) && nowNs()-b.oldestNs >= int64(s.shared.Settings.DeliveryTimeout) {
+		m = &messages.BatchDone{Seq: m.Seq, Err: fmt.Errorf("%w: last attempt failed: %w", messages.ErrDeliveryTimeout, m.Err)}
+	}
 	if m.Err != nil && s.retriable(b, m.Err) {
 		b.retryNs = nowNs() + int64(Backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, b.attempts))
 		s.shared.Logger.Debug("retrying batch", "topic", s.tp.Topic, "partition", s.tp.Partition,

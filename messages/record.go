@@ -15,19 +15,15 @@ type Header = wire.Header
 // Partition selects a record's partition. The zero value lets the partitioner choose; PartitionOf(n)
 // sends the record to partition n (0 included).
 type Partition struct {
-	plusOne int64 // 0: unset; otherwise the partition number + 1
+	n   int32
+	set bool
 }
 
 // PartitionOf returns a Partition that sends a record to partition n.
-func PartitionOf(n int32) Partition { return Partition{plusOne: int64(n) + 1} }
+func PartitionOf(n int32) Partition { return Partition{n: n, set: true} }
 
 // Get returns the explicit partition and true, or 0 and false when the partitioner chooses.
-func (p Partition) Get() (int32, bool) {
-	if p.plusOne == 0 {
-		return 0, false
-	}
-	return int32(p.plusOne - 1), true
-}
+func (p Partition) Get() (int32, bool) { return p.n, p.set }
 
 // Record is one record to produce. kastor owns it from the moment it is handed to Send or
 // SendAsync until its completion runs: do not modify it, or reuse its slices, before then.

@@ -468,9 +468,9 @@ func compressZstd(dst, src []byte, level int) []byte {
 
 // zstdDecoderPool holds decoders made with concurrency 1 (DecodeAll runs on the caller's
 // goroutine; no goroutine is ever started) and WithDecodeAllCapLimit, under which DecodeAll
-// never produces more than cap(dst)-len(dst) bytes: that is how the per-call limit is enforced
-// with a decoder whose options are fixed. DecodeAll writes straight into the output (the output
-// is the history window), so no window buffer is allocated, whatever window a frame declares.
+// never writes past cap(dst): that is how a per-call limit is enforced with a decoder whose
+// options are fixed. DecodeAll writes straight into the output (the output is the history
+// window), so no window buffer is allocated, whatever window a frame declares.
 var zstdDecoderPool = sync.Pool{New: func() any {
 	d, err := zstd.NewReader(nil,
 		zstd.WithDecoderConcurrency(1),
@@ -482,17 +482,30 @@ var zstdDecoderPool = sync.Pool{New: func() any {
 	return d
 }}
 
-// zstdMaxMemory is the decoder's own ceiling; the caller's maxSize is the effective limit.
-const zstdMaxMemory = 1 << 32
+const (
+	// zstdMaxMemory is the decoder's own ceiling; the caller's maxSize is the effective limit.
+	zstdMaxMemory = 1 << 32
+	// zstdBlockSlack is the room beyond the limit given to DecodeAll: one maximum-size zstd
+	// block (128 KiB) plus the decoder's 16-byte copy overrun, and a little more.
+	zstdBlockSlack = 128<<10 + 64
+)
 
+// decompressZstd decodes with DecodeAll into a buffer of room+zstdBlockSlack capacity, room
+// starting at the frame's declared content size (a frame declaring more than maxSize fails at
+// once) or a multiple of the input, and doubling up to maxSize when the output does not fit.
+//
+// When a block does not fit the capacity the decoder does not always say so with
+// ErrDecoderSizeExceeded: the sequence decoder reports "output bigger than max block size",
+// the same words as for a corrupt block. The slack tells the two apart: a block produces at
+// most 128 KiB, so a block that ran out of capacity means more than room bytes had been
+// decoded before it. An error with at most room bytes decoded is genuine corruption.
+//
+// The retries cost at most about twice the work of one decode, and the output buffer is never
+// larger than len(dst)+maxSize+zstdBlockSlack.
 func decompressZstd(dst, src []byte, maxSize int) ([]byte, error) {
 	dec := zstdDecoderPool.Get().(*zstd.Decoder)
 	defer zstdDecoderPool.Put(dec)
 
-	// Start from the frame's declared content size when it has one (a frame that declares more
-	// than maxSize fails at once), else from a multiple of the input; on ErrDecoderSizeExceeded
-	// double the room and decode again, up to maxSize. The retries cost at most about twice the
-	// work of one decode, and the output buffer never exceeds len(dst)+maxSize.
 	room := codecSizeHint(len(src))
 	var h zstd.Header
 	if h.Decode(src) == nil && h.HasFCS {
@@ -504,16 +517,15 @@ func decompressZstd(dst, src []byte, maxSize int) ([]byte, error) {
 	room = min(max(room, 1024), maxSize)
 	buf := dst
 	for {
-		buf = codecGrowCap(buf[:len(dst)], room)
-		// DecodeAll's limit is the slice capacity; cut it at exactly room.
-		out, err := dec.DecodeAll(src, buf[:len(dst):len(dst)+room])
+		buf = codecGrowCap(buf[:len(dst)], room+zstdBlockSlack)
+		out, err := dec.DecodeAll(src, buf[:len(dst):len(dst)+room+zstdBlockSlack])
 		if err == nil {
 			if len(out)-len(dst) > maxSize {
 				return dst, codecTooLarge(maxSize)
 			}
 			return out, nil
 		}
-		if !errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+		if !errors.Is(err, zstd.ErrDecoderSizeExceeded) && len(out)-len(dst) <= room {
 			return dst, err
 		}
 		if room >= maxSize {
