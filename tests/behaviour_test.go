@@ -82,7 +82,7 @@ func (r *recordingInterceptor) OnAcknowledgement(md kastor.RecordMetadata, err e
 
 type panickingInterceptor struct{}
 
-func (panickingInterceptor) OnSend(*kastor.Record) *kastor.Record         { panic("OnSend bug") }
+func (panickingInterceptor) OnSend(*kastor.Record) *kastor.Record           { panic("OnSend bug") }
 func (panickingInterceptor) OnAcknowledgement(kastor.RecordMetadata, error) { panic("OnAck bug") }
 
 // Interceptors see every record and every outcome, may replace the record, and one that panics
