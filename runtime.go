@@ -114,7 +114,7 @@ func New(cfg Config) (*Producer, error) {
 		Retries: cfg.Retries, RetryBackoff: cfg.RetryBackoff, RetryBackoffMax: cfg.RetryBackoffMax,
 		MaxInFlight: cfg.MaxInFlightRequestsPerConnection, MetadataMaxAge: cfg.MetadataMaxAge,
 		ReconnectBackoff: cfg.ReconnectBackoff, ReconnectMax: cfg.ReconnectBackoffMax,
-		SetupTimeout: cfg.SocketConnectionSetupTimeout, Dial: cfg.Dialer,
+		SetupTimeout: cfg.SocketConnectionSetupTimeout, Dial: cfg.Dialer, ConnectionsMaxIdle: cfg.ConnectionsMaxIdle,
 	}, logger, p.pool, completer)
 	pid, err := p.sys.Root.SpawnNamed(actors.NewProducerProps(p.shared, p.stopped),
 		fmt.Sprintf("kastor-%s-%d", cfg.ClientID, producerSeq.Add(1)))
@@ -190,12 +190,19 @@ func (p *Producer) enqueue(ctx context.Context, rec *Record, cb messages.Complet
 	}
 	// One clock read on the fast path; the MaxBlock deadline is computed only if something blocks.
 	now := time.Now()
-	topic, err := p.waitTopic(ctx, rec.Topic, now)
+	part, explicit := rec.Partition.Get()
+	if explicit && part < 0 {
+		return fmt.Errorf("%w: partition %d", ErrInvalidRecord, part)
+	}
+	want := int32(-1)
+	if explicit {
+		want = part
+	}
+	topic, err := p.waitTopic(ctx, rec.Topic, want, now)
 	if err != nil {
 		return err
 	}
 	n := int32(len(topic.Partitions))
-	part, explicit := rec.Partition.Get()
 	if !explicit {
 		part = p.partitioner.Partition(rec, n)
 	}
@@ -229,13 +236,14 @@ func (p *Producer) enqueue(ctx context.Context, rec *Record, cb messages.Complet
 }
 
 // waitTopic returns the topic's metadata, asking for it and waiting (up to MaxBlock from start, ctx
-// or Close) while it is unknown.
-func (p *Producer) waitTopic(ctx context.Context, topic string, start time.Time) (*actors.TopicInfo, error) {
+// or Close) while the topic is unknown, or while it has no partition number want (when want >= 0:
+// the partition count may have grown, as Java's waitOnMetadata assumes).
+func (p *Producer) waitTopic(ctx context.Context, topic string, want int32, start time.Time) (*actors.TopicInfo, error) {
 	var timer *time.Timer
 	for {
 		cl := p.shared.Cluster()
 		ti := cl.Topics[topic]
-		if ti != nil && ti.Err == nil && len(ti.Partitions) > 0 {
+		if ti != nil && ti.Err == nil && len(ti.Partitions) > 0 && want < int32(len(ti.Partitions)) {
 			return ti, nil
 		}
 		if ti != nil && ti.Err != nil && !wire.IsRetriable(ti.Err) {
@@ -249,6 +257,10 @@ func (p *Producer) waitTopic(ctx context.Context, topic string, start time.Time)
 		select {
 		case <-cl.Updated():
 		case <-timer.C:
+			if ti != nil && ti.Err == nil && len(ti.Partitions) > 0 {
+				return nil, fmt.Errorf("%w: Partition %d of topic %s with partition count %d is not present in metadata after %d ms.",
+					ErrTimeout, want, topic, len(ti.Partitions), p.cfg.MaxBlock.Milliseconds())
+			}
 			return nil, fmt.Errorf("%w: Topic %s not present in metadata after %d ms.", ErrTimeout, topic, p.cfg.MaxBlock.Milliseconds())
 		case <-ctx.Done():
 			return nil, fmt.Errorf("kastor: waiting for metadata of topic %s: %w", topic, context.Cause(ctx))

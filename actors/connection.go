@@ -34,6 +34,8 @@ type ConnectionConfig struct {
 	RequestTimeout time.Duration
 	BackoffMin     time.Duration
 	BackoffMax     time.Duration
+	// MaxIdle closes the socket after this long without a request in flight (0: never).
+	MaxIdle time.Duration
 }
 
 // Connection messages internal to the actor and its goroutines; gen names the link they belong to.
@@ -56,6 +58,7 @@ type (
 		corr int32
 	}
 	reconnectDue    struct{ gen uint64 }
+	idleCheckDue    struct{ gen uint64 }
 	timeoutCheckDue struct{ gen uint64 }
 )
 
@@ -194,6 +197,10 @@ type connState struct {
 
 	timerGen uint64
 	timer    *time.Timer
+
+	lastUsed  time.Time
+	idleGen   uint64
+	idleTimer *time.Timer
 }
 
 // Connection is the connection actor.
@@ -238,6 +245,11 @@ func (a *Connection) Receive(c actor.Context) {
 	case *timeoutCheckDue:
 		if m.gen == s.timerGen {
 			s.checkTimeouts(c)
+		}
+	case *idleCheckDue:
+		if m.gen == s.idleGen {
+			s.idleTimer = nil
+			s.checkIdle(c)
 		}
 	case *actor.Stopping, *actor.Restarting:
 		s.shutdown(c)
@@ -403,6 +415,42 @@ func (s *connState) onLinkUp(c actor.Context, m *linkUp) {
 	for _, call := range queued {
 		s.write(c, call)
 	}
+	s.lastUsed = time.Now()
+	s.armIdle(c)
+}
+
+// armIdle keeps one idle check pending while the link is up; it re-arms itself from lastUsed, so
+// busy connections cost no timer work per request.
+func (s *connState) armIdle(c actor.Context) {
+	if s.cfg.MaxIdle <= 0 || s.idleTimer != nil {
+		return
+	}
+	s.idleGen++
+	gen, self, root := s.idleGen, c.Self(), c.ActorSystem().Root
+	s.idleTimer = time.AfterFunc(time.Until(s.lastUsed.Add(s.cfg.MaxIdle)), func() { root.Send(self, &idleCheckDue{gen: gen}) })
+}
+
+// checkIdle closes a link that carried nothing for MaxIdle (connections.max.idle.ms); the next
+// Call dials again.
+func (s *connState) checkIdle(c actor.Context) {
+	if s.status != connReady {
+		return
+	}
+	if len(s.inflight) > 0 || time.Since(s.lastUsed) < s.cfg.MaxIdle {
+		s.armIdle(c)
+		return
+	}
+	s.shared.Logger.Debug("closing idle connection", "broker", s.cfg.Node, "addr", s.cfg.Addr)
+	s.closeLink()
+	s.status = connIdle
+}
+
+func (s *connState) stopIdle() {
+	if s.idleTimer != nil {
+		s.idleTimer.Stop()
+		s.idleTimer = nil
+	}
+	s.idleGen++
 }
 
 func (s *connState) write(c actor.Context, call *messages.Call) {
@@ -423,6 +471,7 @@ func (s *connState) write(c actor.Context, call *messages.Call) {
 		s.inflight[len(s.inflight)-1].deadline = time.Time{} // completes on write
 	}
 	s.link.writes.push(outFrame{buf: buf, corr: s.corr, notify: !expectsResponse})
+	s.lastUsed = time.Now()
 	if len(s.inflight) == 1 {
 		s.armTimeout(c)
 	}
@@ -464,6 +513,7 @@ func (s *connState) onFrame(c actor.Context, frame []byte) {
 		return
 	}
 	s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
+	s.lastUsed = time.Now()
 	c.Send(f.call.ReplyTo, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version, Resp: resp})
 	s.armTimeout(c)
 }
@@ -507,6 +557,7 @@ func (s *connState) stopTimer() {
 // the next dial (exponential with jitter, from BackoffMin to BackoffMax).
 func (s *connState) fail(c actor.Context, err error) {
 	s.closeLink()
+	s.stopIdle()
 	for _, f := range s.inflight {
 		c.Send(f.call.ReplyTo, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version, Err: err})
 	}
@@ -536,6 +587,7 @@ func (s *connState) closeLink() {
 // shutdown runs on Stopping and Restarting: nothing is left unanswered.
 func (s *connState) shutdown(c actor.Context) {
 	s.stopTimer()
+	s.stopIdle()
 	s.closeLink()
 	err := fmt.Errorf("%w: connection to %s stopped", messages.ErrConnection, s.cfg.Addr)
 	for _, f := range s.inflight {

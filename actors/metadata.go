@@ -149,6 +149,7 @@ func (s *metadataState) connect(c actor.Context) {
 	s.conn = c.SpawnPrefix(NewConnectionProps(s.shared, ConnectionConfig{
 		Node: -1, Addr: addr, ClientID: set.ClientID, Dial: set.Dial, SetupTimeout: set.SetupTimeout,
 		RequestTimeout: set.RequestTimeout, BackoffMin: set.ReconnectBackoff, BackoffMax: set.ReconnectMax,
+		MaxIdle: set.ConnectionsMaxIdle,
 	}), "metadata-")
 }
 

@@ -124,6 +124,7 @@ func (s *senderState) node(c actor.Context, id int32, addr string) *nodeState {
 		n.conn = c.SpawnPrefix(NewConnectionProps(s.shared, ConnectionConfig{
 			Node: id, Addr: addr, ClientID: set.ClientID, Dial: set.Dial, SetupTimeout: set.SetupTimeout,
 			RequestTimeout: set.RequestTimeout, BackoffMin: set.ReconnectBackoff, BackoffMax: set.ReconnectMax,
+			MaxIdle: set.ConnectionsMaxIdle,
 		}), fmt.Sprintf("produce-%d-", id))
 	}
 	return n

@@ -21,25 +21,26 @@ const Version = "0.1.0"
 
 // Settings is the producer configuration the actors use, copied from kastor.Config.
 type Settings struct {
-	Bootstrap        []string
-	ClientID         string
-	Acks             int16
-	BatchSize        int
-	Linger           time.Duration
-	MaxRequestSize   int
-	Codec            wire.Codec
-	CodecLevel       int
-	RequestTimeout   time.Duration
-	DeliveryTimeout  time.Duration
-	Retries          int
-	RetryBackoff     time.Duration
-	RetryBackoffMax  time.Duration
-	MaxInFlight      int
-	MetadataMaxAge   time.Duration
-	ReconnectBackoff time.Duration
-	ReconnectMax     time.Duration
-	SetupTimeout     time.Duration
-	Dial             func(ctx context.Context, network, address string) (net.Conn, error)
+	Bootstrap          []string
+	ClientID           string
+	Acks               int16
+	BatchSize          int
+	Linger             time.Duration
+	MaxRequestSize     int
+	Codec              wire.Codec
+	CodecLevel         int
+	RequestTimeout     time.Duration
+	DeliveryTimeout    time.Duration
+	Retries            int
+	RetryBackoff       time.Duration
+	RetryBackoffMax    time.Duration
+	MaxInFlight        int
+	MetadataMaxAge     time.Duration
+	ReconnectBackoff   time.Duration
+	ReconnectMax       time.Duration
+	SetupTimeout       time.Duration
+	ConnectionsMaxIdle time.Duration
+	Dial               func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 // Shared is what the actors of one producer share. Everything in it is safe for concurrent use:

@@ -189,6 +189,37 @@ func TestAcksNone(t *testing.T) {
 	}
 }
 
+// A partition beyond the topic's count is waited for (the topic may grow, as Java assumes), up to
+// MaxBlock; then the send fails with Java's message.
+func TestPartitionBeyondCount(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(4, "t"))
+	p := newProducer(t, c, func(cfg *kastor.Config) { cfg.MaxBlock = 300 * time.Millisecond })
+	_, err := p.Send(context.Background(), &kastor.Record{Topic: "t", Partition: kastor.PartitionOf(4), Value: []byte("x")})
+	if !errors.Is(err, kastor.ErrTimeout) || !strings.Contains(err.Error(), "Partition 4 of topic t with partition count 4 is not present in metadata after 300 ms.") {
+		t.Fatalf("got %v", err)
+	}
+
+	// Now grow the topic while a send waits for partition 5.
+	adm, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	time.AfterFunc(100*time.Millisecond, func() {
+		req := kmsg.NewPtrCreatePartitionsRequest()
+		rt := kmsg.NewCreatePartitionsRequestTopic()
+		rt.Topic, rt.Count = "t", 6
+		req.Topics = append(req.Topics, rt)
+		req.TimeoutMillis = 5000
+		req.RequestWith(context.Background(), adm)
+	})
+	p2 := newProducer(t, c, func(cfg *kastor.Config) { cfg.MaxBlock = 10 * time.Second })
+	md, err := p2.Send(context.Background(), &kastor.Record{Topic: "t", Partition: kastor.PartitionOf(5), Value: []byte("x")})
+	if err != nil || md.Partition != 5 {
+		t.Fatalf("after growing the topic: %v, %+v", err, md)
+	}
+}
+
 func TestSendSyncAndExplicitPartitions(t *testing.T) {
 	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(4, "t"))
 	p := newProducer(t, c, func(cfg *kastor.Config) { cfg.Linger = 0 })
@@ -204,11 +235,7 @@ func TestSendSyncAndExplicitPartitions(t *testing.T) {
 			}
 		}
 	}
-	_, err := p.Send(ctx, &kastor.Record{Topic: "t", Partition: kastor.PartitionOf(4), Value: []byte("x")})
-	if !errors.Is(err, kastor.ErrInvalidRecord) {
-		t.Fatalf("partition 4 of 4: got %v, want ErrInvalidRecord", err)
-	}
-	_, err = p.Send(ctx, &kastor.Record{Topic: "t", Partition: kastor.PartitionOf(-1), Value: []byte("x")})
+	_, err := p.Send(ctx, &kastor.Record{Topic: "t", Partition: kastor.PartitionOf(-1), Value: []byte("x")})
 	if !errors.Is(err, kastor.ErrInvalidRecord) {
 		t.Fatalf("partition -1: got %v, want ErrInvalidRecord", err)
 	}

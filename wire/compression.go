@@ -488,11 +488,14 @@ const (
 	// zstdBlockSlack is the room beyond the limit given to DecodeAll: one maximum-size zstd
 	// block (128 KiB) plus the decoder's 16-byte copy overrun, and a little more.
 	zstdBlockSlack = 128<<10 + 64
+	// zstdCopySlack covers the decoder's 16-byte copy overrun past the output.
+	zstdCopySlack = 64
 )
 
-// decompressZstd decodes with DecodeAll into a buffer of room+zstdBlockSlack capacity, room
-// starting at the frame's declared content size (a frame declaring more than maxSize fails at
-// once) or a multiple of the input, and doubling up to maxSize when the output does not fit.
+// decompressZstd decodes with DecodeAll. A first frame declaring more than maxSize fails at
+// once; one declaring its size is first decoded into exactly that room. Otherwise (no declared
+// size, several frames) it decodes into a buffer of room+zstdBlockSlack capacity, room starting
+// at a multiple of the input and doubling up to maxSize while the output does not fit.
 //
 // When a block does not fit the capacity the decoder does not always say so with
 // ErrDecoderSizeExceeded: the sequence decoder reports "output bigger than max block size",
@@ -503,16 +506,33 @@ const (
 // The retries cost at most about twice the work of one decode, and the output buffer is never
 // larger than len(dst)+maxSize+zstdBlockSlack.
 func decompressZstd(dst, src []byte, maxSize int) ([]byte, error) {
+	if len(src) == 0 {
+		return dst, nil // no frames: DecodeAll's answer too
+	}
+	// A first frame whose header does not parse fails DecodeAll too; fail before allocating.
+	var h zstd.Header
+	if err := h.Decode(src); err != nil {
+		return dst, err
+	}
 	dec := zstdDecoderPool.Get().(*zstd.Decoder)
 	defer zstdDecoderPool.Put(dec)
 
 	room := codecSizeHint(len(src))
-	var h zstd.Header
-	if h.Decode(src) == nil && h.HasFCS {
+	if h.HasFCS {
 		if h.FrameContentSize > uint64(maxSize) {
 			return dst, codecTooLarge(maxSize)
 		}
-		room = int(h.FrameContentSize)
+		// The common case, one frame with its size declared (what EncodeAll writes): decode
+		// into exactly that much room plus the decoder's copy overrun.
+		fcs := int(h.FrameContentSize)
+		n := fcs + zstdCopySlack
+		buf := codecGrowCap(dst, n)
+		out, err := dec.DecodeAll(src, buf[:len(dst):len(dst)+n])
+		if err == nil && len(out)-len(dst) <= maxSize {
+			return out, nil
+		}
+		// More frames, or a bad one: take the general path below.
+		room = 2 * fcs
 	}
 	room = min(max(room, 1024), maxSize)
 	buf := dst
