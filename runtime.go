@@ -100,12 +100,16 @@ func New(cfg Config) (*Producer, error) {
 			actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
 		)
 	}
+	p.pool = bufferpool.New(cfg.BufferMemory)
 	p.partitioner = cfg.Partitioner
 	if p.partitioner == nil {
 		p.partitioner = NewDefaultPartitioner(cfg.BatchSize, cfg.PartitionerIgnoreKeys)
 	}
-	p.pool = bufferpool.New(cfg.BufferMemory)
-	completer := actors.NewCompleter(p.onRecordDone, logger)
+	var onRecord func(RecordMetadata, error)
+	if len(cfg.Interceptors) > 0 {
+		onRecord = p.acknowledge
+	}
+	completer := actors.NewCompleter(onRecord, p.pool.Release, logger)
 	p.shared = actors.NewShared(actors.Settings{
 		Bootstrap: cfg.BootstrapServers, ClientID: cfg.ClientID, Acks: int16(cfg.Acks),
 		BatchSize: cfg.BatchSize, Linger: cfg.Linger, MaxRequestSize: cfg.MaxRequestSize,
@@ -327,12 +331,6 @@ func (p *Producer) refuse(rec *Record, cb func(RecordMetadata, error), err error
 	}
 	p.acknowledge(md, err)
 	cb(md, err)
-}
-
-// onRecordDone runs on the completion goroutine before each record's callback.
-func (p *Producer) onRecordDone(md RecordMetadata, err error, reserved int64) {
-	p.pool.Release(reserved)
-	p.acknowledge(md, err)
 }
 
 func (p *Producer) acknowledge(md RecordMetadata, err error) {

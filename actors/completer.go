@@ -33,8 +33,10 @@ type completion struct {
 // is the only place user callbacks run (besides failures before a record is accepted, which
 // complete on the sender's goroutine).
 type Completer struct {
-	// OnRecord runs for every record before its own callback: interceptors, buffer release.
-	OnRecord func(md messages.RecordMetadata, err error, reserved int64)
+	// OnRecord, when set, runs for every record before its own callback (interceptors).
+	OnRecord func(md messages.RecordMetadata, err error)
+	// Release returns a batch's reserved buffer memory, once per batch after its callbacks.
+	Release func(reserved int64)
 
 	logger *slog.Logger
 
@@ -46,8 +48,8 @@ type Completer struct {
 }
 
 // NewCompleter starts the completion goroutine; Stop ends it after the queue drains.
-func NewCompleter(onRecord func(md messages.RecordMetadata, err error, reserved int64), logger *slog.Logger) *Completer {
-	c := &Completer{OnRecord: onRecord, logger: logger, wake: make(chan struct{}, 1), done: make(chan struct{})}
+func NewCompleter(onRecord func(md messages.RecordMetadata, err error), release func(reserved int64), logger *slog.Logger) *Completer {
+	c := &Completer{OnRecord: onRecord, Release: release, logger: logger, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go c.run()
 	return c
 }
@@ -100,6 +102,7 @@ func (c *Completer) run() {
 }
 
 func (c *Completer) complete(item *completion) {
+	reserved := int64(0)
 	for i := range item.records {
 		r := &item.records[i]
 		md := messages.RecordMetadata{
@@ -119,9 +122,13 @@ func (c *Completer) complete(item *completion) {
 			}
 		}
 		if c.OnRecord != nil {
-			c.OnRecord(md, item.err, r.reserved)
+			c.OnRecord(md, item.err)
 		}
 		c.callback(r.done, md, item.err)
+		reserved += r.reserved
+	}
+	if reserved > 0 && c.Release != nil {
+		c.Release(reserved)
 	}
 	for _, fn := range item.after {
 		fn()

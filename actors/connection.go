@@ -403,6 +403,7 @@ func (s *connState) onLinkUp(c actor.Context, m *linkUp) {
 					l.send(&linkFailed{gen: l.gen, err: fmt.Errorf("%w: write to %s: %v", messages.ErrConnection, s.cfg.Addr, err)})
 					return
 				}
+				putRequestBuffer(f.buf)
 				if f.notify {
 					l.send(&frameWritten{gen: l.gen, corr: f.corr})
 				}
@@ -464,7 +465,7 @@ func (s *connState) write(c actor.Context, call *messages.Call) {
 	if p, ok := call.Req.(*wire.ProduceRequest); ok && !p.ExpectsResponse() {
 		expectsResponse = false
 	}
-	buf := wire.AppendRequest(nil, call.Req, version, s.corr, s.cfg.ClientID)
+	buf := wire.AppendRequest(getRequestBuffer(), call.Req, version, s.corr, s.cfg.ClientID)
 	s.inflight = append(s.inflight, inflightCall{call: call, corr: s.corr, version: version,
 		deadline: time.Now().Add(s.cfg.RequestTimeout)})
 	if !expectsResponse {
@@ -598,4 +599,25 @@ func (s *connState) shutdown(c actor.Context) {
 	}
 	s.inflight, s.queued = nil, nil
 	s.status = connIdle
+}
+
+// Request buffers are reused once written: a produce request copies its batches, so a fresh buffer
+// per request would cost about as many bytes as the records themselves.
+var requestBuffers sync.Pool
+
+// maxPooledRequest keeps rare huge requests from pinning memory in the pool.
+const maxPooledRequest = 4 << 20
+
+func getRequestBuffer() []byte {
+	if b, ok := requestBuffers.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return nil
+}
+
+func putRequestBuffer(b []byte) {
+	if cap(b) == 0 || cap(b) > maxPooledRequest {
+		return
+	}
+	requestBuffers.Put(&b)
 }
