@@ -175,6 +175,9 @@ func (p *Producer) accept(ctx context.Context, rec *Record, cb messages.Completi
 	if p.closed {
 		return rec, ErrProducerClosed
 	}
+	if err := ctx.Err(); err != nil {
+		return rec, fmt.Errorf("kastor: send: %w", context.Cause(ctx))
+	}
 	rec = p.intercept(rec)
 	return rec, p.enqueue(ctx, rec, cb)
 }

@@ -112,7 +112,9 @@ func (s *senderState) route(c actor.Context, tp messages.TopicPartition, acc *ac
 func (s *senderState) node(c actor.Context, id int32, addr string) *nodeState {
 	n := s.nodes[id]
 	if n != nil && n.addr != addr { // the broker moved: a new connection for the new address
-		c.Stop(n.conn)
+		// Poison, not Stop: Stop drops the Calls still queued in its mailbox, and their batches
+		// would never hear back. Poison lets it answer every one of them first.
+		c.Poison(n.conn)
 		n.conn, n.addr = nil, addr
 	}
 	if n == nil {

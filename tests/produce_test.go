@@ -393,3 +393,44 @@ func TestSendAfterClose(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestCancelledContextIsRefused(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	p := newProducer(t, c, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := p.Send(ctx, &kastor.Record{Topic: "t", Value: []byte("x")})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v", err)
+	}
+	if hw := c.PartitionInfo("t", 0).HighWatermark; hw != 0 {
+		t.Fatalf("a refused record was written (high watermark %d)", hw)
+	}
+}
+
+// The typed API serializes keys and values on the way in; a consumer sees Java-compatible bytes.
+func TestTypedProducer(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(3, "t"))
+	p := newProducer(t, c, nil)
+	tp := kastor.NewTypedProducer[string, int64](p, kastor.StringSerializer{}, kastor.Int64Serializer{})
+	for i := int64(0); i < 30; i++ {
+		if _, err := tp.Send(context.Background(), kastor.TypedRecord[string, int64]{Topic: "t", Key: fmt.Sprint("k", i%3), Value: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	for part, recs := range consumeAll(t, c, "t") {
+		for _, r := range recs {
+			if want := kastor.KeyPartition(r.Key, 3); part != want {
+				t.Fatalf("key %q on partition %d, want %d", r.Key, part, want)
+			}
+			if len(r.Value) != 8 {
+				t.Fatalf("value %x is not a big-endian int64", r.Value)
+			}
+			n++
+		}
+	}
+	if n != 30 {
+		t.Fatalf("read back %d records", n)
+	}
+}
