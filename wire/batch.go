@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"math/bits"
 )
 
 // RecordBatch v2 (magic 2) layout: offsets of the fixed header fields. The CRC covers everything
@@ -93,35 +94,52 @@ func (b *BatchBuilder) SizeWith(timestampMs int64, key, value []byte, headers []
 		delta = timestampMs - b.firstTs
 	}
 	body := batchRecordBodyLen(delta, b.n, key, value, headers)
-	return b.Size() + VarintLen(int32(body)) + body
+	return b.Size() + batchVarintLen(int64(body)) + body
 }
 
 // batchRecordBodyLen is the encoded size of a record after its length varint.
 func batchRecordBodyLen(tsDelta int64, offsetDelta int32, key, value []byte, headers []Header) int {
-	n := 1 + VarlongLen(tsDelta) + VarintLen(offsetDelta) +
-		batchVarBytesLen(key) + batchVarBytesLen(value) + VarintLen(int32(len(headers)))
+	n := 1 + batchVarlongLen(tsDelta) + batchVarintLen(int64(offsetDelta)) +
+		batchVarBytesLen(key) + batchVarBytesLen(value) + batchVarintLen(int64(len(headers)))
 	for i := range headers {
 		h := &headers[i]
-		n += VarintLen(int32(len(h.Key))) + len(h.Key) + batchVarBytesLen(h.Value)
+		n += batchVarintLen(int64(len(h.Key))) + len(h.Key) + batchVarBytesLen(h.Value)
 	}
 	return n
 }
 
-// batchVarBytesLen is the encoded size of b with a varint length (nil is -1).
+// batchVarintLen is VarintLen for a non-negative value (lengths, counts, offset deltas),
+// branch-free: a zig-zag varint of v >= 0 is the unsigned varint of 2v.
+func batchVarintLen(v int64) int { return (bits.Len64(uint64(v)<<1|1) + 6) / 7 }
+
+// batchVarlongLen is VarlongLen, branch-free.
+func batchVarlongLen(v int64) int { return (bits.Len64(uint64(v<<1)^uint64(v>>63)|1) + 6) / 7 }
+
+// batchVarBytesLen is the encoded size of b with a varint length (nil is -1, one byte).
 func batchVarBytesLen(b []byte) int {
 	if b == nil {
 		return 1
 	}
-	return VarintLen(int32(len(b))) + len(b)
+	return batchVarintLen(int64(len(b))) + len(b)
 }
 
 // batchAppendVarBytes appends b with a zig-zag varint length; nil is length -1.
 func batchAppendVarBytes(dst, b []byte) []byte {
 	if b == nil {
-		return AppendVarint(dst, -1)
+		return append(dst, 1) // zig-zag -1
 	}
-	dst = AppendVarint(dst, int32(len(b)))
+	dst = batchAppendVarint(dst, int64(len(b)))
 	return append(dst, b...)
+}
+
+// batchAppendVarint is AppendVarlong with an inlined fast path for the one-byte values
+// (-64..63) that most record fields are: attributes aside, a small record's fields are all
+// short lengths and small deltas.
+func batchAppendVarint(dst []byte, v int64) []byte {
+	if uint64(v+64) < 128 {
+		return append(dst, byte(v<<1)^byte(v>>63))
+	}
+	return AppendVarlong(dst, v)
 }
 
 // Append encodes one record: its offset delta is its index in the batch and its timestamp delta
@@ -144,19 +162,19 @@ func (b *BatchBuilder) Append(timestampMs int64, key, value []byte, headers []He
 	delta := timestampMs - b.firstTs
 	body := batchRecordBodyLen(delta, b.n, key, value, headers)
 	buf := b.buf
-	if need := VarintLen(int32(body)) + body; cap(buf)-len(buf) < need {
+	if need := batchVarintLen(int64(body)) + body; cap(buf)-len(buf) < need {
 		buf = batchGrow(buf, need)
 	}
-	buf = AppendVarint(buf, int32(body))
+	buf = batchAppendVarint(buf, int64(body))
 	buf = append(buf, 0) // record attributes: unused
-	buf = AppendVarlong(buf, delta)
-	buf = AppendVarint(buf, b.n)
+	buf = batchAppendVarint(buf, delta)
+	buf = batchAppendVarint(buf, int64(b.n))
 	buf = batchAppendVarBytes(buf, key)
 	buf = batchAppendVarBytes(buf, value)
-	buf = AppendVarint(buf, int32(len(headers)))
+	buf = batchAppendVarint(buf, int64(len(headers)))
 	for i := range headers {
 		h := &headers[i]
-		buf = AppendVarint(buf, int32(len(h.Key)))
+		buf = batchAppendVarint(buf, int64(len(h.Key)))
 		buf = append(buf, h.Key...)
 		buf = batchAppendVarBytes(buf, h.Value)
 	}

@@ -7,7 +7,26 @@ import (
 
 // BenchmarkAppend100B appends 100-byte records (8-byte key, no headers) to a builder that is
 // reset every 16 KiB, the Java default batch.size. One op is one record.
+// BenchmarkSizeWithAppend100B is the same with the SizeWith check an accumulator makes before
+// each Append.
 func BenchmarkAppend100B(b *testing.B) {
+	value := btText(btRand(30), 100)
+	key := []byte("key-0001")
+	var bb BatchBuilder
+	bb.Reset(make([]byte, 0, 20<<10))
+	ts := int64(1_700_000_000_000)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(value)))
+	b.ResetTimer()
+	for i := range b.N {
+		if bb.Size() >= 16<<10 {
+			bb.Reset(bb.buf)
+		}
+		bb.Append(ts+int64(i&7), key, value, nil)
+	}
+}
+
+func BenchmarkSizeWithAppend100B(b *testing.B) {
 	value := btText(btRand(30), 100)
 	key := []byte("key-0001")
 	var bb BatchBuilder

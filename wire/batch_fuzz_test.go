@@ -5,9 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
-	"time"
-	"os"
-	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -100,14 +97,6 @@ func FuzzDecompress(f *testing.F) {
 	f.Add(byte(CodecSnappy), btXerial(text, 1000)[:40])
 	f.Add(byte(CodecSnappy), binary.AppendUvarint(nil, 1<<30))
 	f.Fuzz(func(t *testing.T, c byte, data []byte) {
-		st := time.Now()
-		defer func() {
-			if d := time.Since(st); d > 200*time.Millisecond {
-				fh, _ := os.OpenFile("/tmp/fzslow.log", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-				fmt.Fprintf(fh, "%v codec %d len %d %x\n", d, c%5, len(data), data[:min(len(data), 64)])
-				fh.Close()
-			}
-		}()
 		codec := Codec(c % 5)
 		prefix := []byte("pre")
 		out, err := Decompress(append([]byte(nil), prefix...), data, codec, btFuzzMaxDecompressed)
@@ -128,51 +117,4 @@ func FuzzDecompress(f *testing.F) {
 			t.Fatalf("%s round trip: %v", codec, err)
 		}
 	})
-}
-
-func TestTmpFuzzTiming(t *testing.T) {
-	rng := btRand(99)
-	text := btText(btRand(22), 3000)
-	var seeds [][]byte
-	for _, c := range btCodecs {
-		comp, _ := Compress(nil, text, c, 0)
-		seeds = append(seeds, comp)
-	}
-	seeds = append(seeds, btXerial(text, 1000))
-	deadline := time.Now().Add(20 * time.Second)
-	n := 0
-	for time.Now().Before(deadline) {
-		in := append([]byte(nil), seeds[rng.IntN(len(seeds))]...)
-		for range 1 + rng.IntN(4) {
-			switch rng.IntN(4) {
-			case 0:
-				if len(in) > 0 {
-					in[rng.IntN(len(in))] ^= byte(1 << rng.IntN(8))
-				}
-			case 1:
-				if len(in) > 0 {
-					in = in[:rng.IntN(len(in))]
-				}
-			case 2:
-				if len(in) > 0 {
-					in[rng.IntN(len(in))] = byte(rng.Uint32())
-				}
-			case 3:
-				in = append(in, byte(rng.Uint32()))
-			}
-		}
-		c := Codec(rng.IntN(5))
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			Decompress([]byte("pre"), in, c, btFuzzMaxDecompressed)
-		}()
-		select {
-		case <-done:
-		case <-time.After(2 * time.Second):
-			t.Fatalf("hang: codec %v input %x", c, in)
-		}
-		n++
-	}
-	t.Logf("%d inputs", n)
 }

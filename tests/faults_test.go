@@ -1,0 +1,207 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kastor-go/kastor"
+	"github.com/kastor-go/kastor/wire"
+)
+
+// sendN sends n records to topic from one goroutine (pacing them by pause between records, so
+// faults land mid-stream), flushes, and waits for every callback.
+func sendN(t *testing.T, p *kastor.Producer, topic string, n int, pause time.Duration) *completions {
+	t.Helper()
+	comp := newCompletions()
+	for i := 0; i < n; i++ {
+		p.SendAsync(context.Background(), &kastor.Record{Topic: topic, Value: value(i)}, comp.callback(i))
+		if pause > 0 && i%100 == 99 {
+			time.Sleep(pause)
+		}
+	}
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	comp.wait(t, time.Minute)
+	return comp
+}
+
+// checkLog asserts the delivery invariants against what a consumer reads back: every record
+// acknowledged with an offset is in the log at that offset; no record that failed was written;
+// records are in send order per partition; with exactlyOnce, nothing is written twice.
+func checkLog(t *testing.T, c *kfake.Cluster, topic string, n int, comp *completions, exactlyOnce bool) {
+	t.Helper()
+	at := map[int32]map[int64]int{}
+	count := map[int]int{}
+	for part, recs := range consumeAll(t, c, topic) {
+		at[part] = map[int64]int{}
+		last := -1
+		for _, r := range recs {
+			i, _ := strconv.Atoi(strings.TrimPrefix(string(r.Value), "record-"))
+			at[part][r.Offset] = i
+			count[i]++
+			if exactlyOnce && i <= last {
+				t.Fatalf("partition %d: record %d after %d", part, i, last)
+			}
+			last = max(last, i)
+		}
+	}
+	for i := 0; i < n; i++ {
+		res := comp.get(i)
+		if res.err != nil {
+			if count[i] > 0 {
+				t.Fatalf("record %d failed (%v) but was written %d times", i, res.err, count[i])
+			}
+			continue
+		}
+		if got, ok := at[res.md.Partition][res.md.Offset]; !ok || got != i {
+			t.Fatalf("record %d acknowledged at %d@%d, the log has record %d there", i, res.md.Partition, res.md.Offset, got)
+		}
+		if exactlyOnce && count[i] != 1 {
+			t.Fatalf("record %d written %d times", i, count[i])
+		}
+	}
+}
+
+func TestRetriableErrorBurst(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "t"))
+	h := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "t", Err: kerr.NotEnoughReplicas, Count: 5})
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.MaxInFlightRequestsPerConnection = 1
+		cfg.RetryBackoff = 10 * time.Millisecond
+		cfg.RetryBackoffMax = 50 * time.Millisecond
+	})
+	comp := sendN(t, p, "t", 3000, time.Millisecond)
+	if h.Hits() != 5 {
+		t.Fatalf("fault hit %d times, want 5", h.Hits())
+	}
+	for i := 0; i < 3000; i++ {
+		if err := comp.get(i).err; err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	checkLog(t, c, "t", 3000, comp, true)
+}
+
+func TestNonRetriableErrorFailsTheBatch(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "t", Err: kerr.TopicAuthorizationFailed, Count: 1})
+	p := newProducer(t, c, func(cfg *kastor.Config) { cfg.Linger = 0 })
+	_, err := p.Send(context.Background(), &kastor.Record{Topic: "t", Value: value(0)})
+	if !errors.Is(err, wire.ErrTopicAuthorizationFailed) {
+		t.Fatalf("got %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
+	comp := sendN(t, p, "t", 100, 0)
+	checkLog(t, c, "t", 100, comp, true)
+	if hw := c.PartitionInfo("t", 0).HighWatermark; hw != 100 {
+		t.Fatalf("high watermark %d, want 100 (the failed record must not be written)", hw)
+	}
+}
+
+// The leader moves while records flow: NOT_LEADER_OR_FOLLOWER, a metadata refresh, and the batch
+// goes to the new leader, in order, exactly once.
+func TestLeaderMovesMidStream(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(3), kfake.SeedTopics(2, "t"))
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.MaxInFlightRequestsPerConnection = 1
+		cfg.RetryBackoff = 10 * time.Millisecond
+	})
+	var moves atomic.Int32
+	stop := make(chan struct{})
+	moved := make(chan struct{})
+	go func() {
+		defer close(moved)
+		for k := 0; k < 4; k++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(60 * time.Millisecond):
+			}
+			for part := int32(0); part < 2; part++ {
+				old := c.LeaderFor("t", part)
+				if err := c.MoveTopicPartition("t", part, (old+1)%3); err == nil {
+					moves.Add(1)
+				}
+			}
+		}
+	}()
+	comp := sendN(t, p, "t", 5000, 5*time.Millisecond)
+	close(stop)
+	<-moved
+	if moves.Load() == 0 {
+		t.Fatal("no leader moved")
+	}
+	for i := 0; i < 5000; i++ {
+		if err := comp.get(i).err; err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	checkLog(t, c, "t", 5000, comp, true)
+}
+
+// The connection drops before the broker applies the request: the producer reconnects and
+// retries, and every record arrives once.
+func TestConnectionDroppedBeforeTheWrite(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	var n atomic.Int32
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if n.Add(1) > 2 {
+			c.DropControl()
+			return nil, nil, false
+		}
+		c.KeepControl()
+		return nil, errors.New("drop"), true
+	})
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.MaxInFlightRequestsPerConnection = 1
+		cfg.ReconnectBackoff = 10 * time.Millisecond
+		cfg.RetryBackoff = 10 * time.Millisecond
+	})
+	comp := sendN(t, p, "t", 1000, 0)
+	for i := 0; i < 1000; i++ {
+		if err := comp.get(i).err; err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	checkLog(t, c, "t", 1000, comp, true)
+}
+
+// A broker stalls past RequestTimeout and then applies the request anyway: without idempotence
+// the retry may write a second copy (at least once), but every acknowledged record is in the log
+// at the offset it was given, and nothing is lost.
+func TestBrokerStallsLongerThanRequestTimeout(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	var once atomic.Bool
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if once.Swap(true) {
+			c.DropControl()
+			return nil, nil, false
+		}
+		c.KeepControl()
+		c.SleepControl(func() { time.Sleep(800 * time.Millisecond) })
+		return nil, nil, false
+	})
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.RequestTimeout = 300 * time.Millisecond
+		cfg.MaxInFlightRequestsPerConnection = 1
+		cfg.ReconnectBackoff = 10 * time.Millisecond
+		cfg.RetryBackoff = 10 * time.Millisecond
+	})
+	comp := sendN(t, p, "t", 200, 0)
+	for i := 0; i < 200; i++ {
+		if err := comp.get(i).err; err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	time.Sleep(time.Second) // let the stalled request land
+	checkLog(t, c, "t", 200, comp, false)
+}
