@@ -51,7 +51,7 @@ func (a *Producer) Receive(c actor.Context) {
 		pid, ok := s.shared.Accumulator(m.TP)
 		if !ok {
 			pid = c.SpawnPrefix(NewAccumulatorProps(s.shared, m.TP, s.sender), fmt.Sprintf("acc-%s-%d-", m.TP.Topic, m.TP.Partition))
-			s.shared.accumulators.Store(m.TP, pid)
+			s.shared.registerAccumulator(m.TP, pid)
 		}
 		m.Reply <- pid
 	case *messages.RefreshMetadata:
@@ -62,7 +62,7 @@ func (a *Producer) Receive(c actor.Context) {
 		// Restarting stops every child: the accumulators fail what they hold, and Started builds
 		// a fresh tree.
 		s.metadata, s.sender = nil, nil
-		s.shared.accumulators.Clear()
+		s.shared.clearAccumulators()
 	case *actor.Stopping, *actor.Restart, *actor.Terminated:
 	default:
 		s.shared.Logger.Warn("producer: unexpected message", "type", fmt.Sprintf("%T", m))

@@ -55,14 +55,17 @@ type Shared struct {
 	// Goroutines counts every goroutine kastor starts, so Close can wait for all of them.
 	Goroutines sync.WaitGroup
 
-	cluster      atomic.Pointer[Cluster]
-	accumulators sync.Map // messages.TopicPartition → *actor.PID
+	cluster atomic.Pointer[Cluster]
+	// accumulators maps topic → partition → PID. Copy-on-write: the producer actor replaces the
+	// map when it spawns an accumulator (once per partition), callers read it with one atomic load.
+	accumulators atomic.Pointer[map[string][]*actor.PID]
 }
 
 // NewShared returns Shared with an empty cluster snapshot.
 func NewShared(s Settings, logger *slog.Logger, pool *bufferpool.Pool, completer *Completer) *Shared {
 	sh := &Shared{Settings: s, Logger: logger, Pool: pool, Completer: completer,
 		Buffers: bufferpool.NewBuffers(s.BatchSize + wire.RecordBatchOverhead)}
+	sh.accumulators.Store(&map[string][]*actor.PID{})
 	sh.cluster.Store(&Cluster{Topics: map[string]*TopicInfo{}, Brokers: map[int32]string{}, updated: make(chan struct{})})
 	return sh
 }
@@ -79,20 +82,40 @@ func (sh *Shared) publish(c *Cluster) {
 
 // Accumulator returns the PID of a partition's accumulator, if it was spawned.
 func (sh *Shared) Accumulator(tp messages.TopicPartition) (*actor.PID, bool) {
-	v, ok := sh.accumulators.Load(tp)
-	if !ok {
+	pids := (*sh.accumulators.Load())[tp.Topic]
+	if tp.Partition < 0 || int(tp.Partition) >= len(pids) || pids[tp.Partition] == nil {
 		return nil, false
 	}
-	return v.(*actor.PID), true
+	return pids[tp.Partition], true
 }
 
 // RangeAccumulators calls fn for every accumulator spawned so far.
 func (sh *Shared) RangeAccumulators(fn func(tp messages.TopicPartition, pid *actor.PID)) {
-	sh.accumulators.Range(func(k, v any) bool {
-		fn(k.(messages.TopicPartition), v.(*actor.PID))
-		return true
-	})
+	for topic, pids := range *sh.accumulators.Load() {
+		for p, pid := range pids {
+			if pid != nil {
+				fn(messages.TopicPartition{Topic: topic, Partition: int32(p)}, pid)
+			}
+		}
+	}
 }
+
+// registerAccumulator publishes a new accumulator. Producer actor only.
+func (sh *Shared) registerAccumulator(tp messages.TopicPartition, pid *actor.PID) {
+	old := *sh.accumulators.Load()
+	next := make(map[string][]*actor.PID, len(old)+1)
+	for t, pids := range old {
+		next[t] = pids
+	}
+	pids := make([]*actor.PID, max(len(old[tp.Topic]), int(tp.Partition)+1))
+	copy(pids, old[tp.Topic])
+	pids[tp.Partition] = pid
+	next[tp.Topic] = pids
+	sh.accumulators.Store(&next)
+}
+
+// clearAccumulators forgets every accumulator (the producer actor's children were stopped).
+func (sh *Shared) clearAccumulators() { sh.accumulators.Store(&map[string][]*actor.PID{}) }
 
 // Cluster is an immutable snapshot of the cluster as the last metadata response described it.
 type Cluster struct {
