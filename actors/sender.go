@@ -12,6 +12,7 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -32,6 +33,17 @@ type nodeState struct {
 	queued   map[messages.TopicPartition]bool
 	inflight int
 	gather   *gathering
+
+	// throttledUntil holds further requests to this broker (KIP-219: the broker answered with
+	// throttle_time_ms and expects the client to wait it out).
+	throttledUntil time.Time
+	throttleTimer  *time.Timer
+	throttleGen    uint64
+}
+
+type throttleOver struct {
+	node int32
+	gen  uint64
 }
 
 type gathering struct {
@@ -78,13 +90,24 @@ func (a *Sender) Receive(c actor.Context) {
 		s.onDrained(c, m)
 	case *messages.CallDone:
 		s.onProduceDone(c, m)
+	case *throttleOver:
+		if n := s.nodes[m.node]; n != nil && n.throttleGen == m.gen {
+			n.throttleTimer = nil
+			s.maybeGather(c, n)
+		}
 	case *messages.MetadataUpdated:
 		parked := s.parked
 		s.parked = map[messages.TopicPartition]*actor.PID{}
 		for tp, acc := range parked {
 			s.route(c, tp, acc)
 		}
-	case *actor.Started, *actor.Stopping, *actor.Stopped, *actor.Restarting, *actor.Restart:
+	case *actor.Stopping, *actor.Restarting:
+		for _, n := range s.nodes {
+			if n.throttleTimer != nil {
+				n.throttleTimer.Stop()
+			}
+		}
+	case *actor.Started, *actor.Stopped, *actor.Restart:
 	case *actor.Terminated:
 	default:
 		s.shared.Logger.Warn("sender: unexpected message", "type", fmt.Sprintf("%T", m))
@@ -138,6 +161,14 @@ func (s *senderState) node(c actor.Context, id int32, addr string) *nodeState {
 func (s *senderState) maybeGather(c actor.Context, n *nodeState) {
 	set := s.shared.Settings
 	if n.gather != nil || n.inflight >= set.MaxInFlight || len(n.ready) == 0 {
+		return
+	}
+	if wait := time.Until(n.throttledUntil); wait > 0 {
+		if n.throttleTimer == nil {
+			n.throttleGen++
+			gen, id, self, root := n.throttleGen, n.id, c.Self(), c.ActorSystem().Root
+			n.throttleTimer = time.AfterFunc(wait, func() { root.Send(self, &throttleOver{node: id, gen: gen}) })
+		}
 		return
 	}
 	k := min(len(n.ready), max(1, set.MaxRequestSize/(set.BatchSize+wire.RecordBatchOverhead)))
@@ -236,7 +267,15 @@ func (s *senderState) onProduceDone(c actor.Context, m *messages.CallDone) {
 			c.Send(b.Accumulator, &messages.BatchDone{Seq: b.Seq, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
 		}
 	} else {
-		s.dispatchResults(c, pc, m.Resp.(*wire.ProduceResponse), refresh)
+		resp := m.Resp.(*wire.ProduceResponse)
+		if resp.ThrottleMillis > 0 {
+			until := time.Now().Add(time.Duration(resp.ThrottleMillis) * time.Millisecond)
+			if until.After(n.throttledUntil) {
+				n.throttledUntil = until
+			}
+			s.shared.Logger.Debug("broker throttled us", "broker", n.id, "throttle_ms", resp.ThrottleMillis)
+		}
+		s.dispatchResults(c, pc, resp, refresh)
 	}
 	if len(refresh) > 0 {
 		topics := make([]string, 0, len(refresh))

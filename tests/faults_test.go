@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -204,4 +205,57 @@ func TestBrokerStallsLongerThanRequestTimeout(t *testing.T) {
 	}
 	time.Sleep(time.Second) // let the stalled request land
 	checkLog(t, c, "t", 200, comp, false)
+}
+
+// A throttled response (KIP-219) holds the next request to that broker until the throttle time
+// has passed; the record is still written exactly once. kfake enforces no quotas, so the first
+// produce is answered with throttle_time_ms and a retriable error, as the test-broker notes show.
+func TestThrottledResponseHoldsTheNextRequest(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	const throttle = 500 * time.Millisecond
+	var arrivals []time.Time
+	var mu sync.Mutex
+	c.ControlKey(int16(kmsg.Produce), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		mu.Lock()
+		arrivals = append(arrivals, time.Now())
+		first := len(arrivals) == 1
+		mu.Unlock()
+		if !first {
+			return nil, nil, false
+		}
+		req := kr.(*kmsg.ProduceRequest)
+		resp := req.ResponseKind().(*kmsg.ProduceResponse)
+		resp.ThrottleMillis = int32(throttle.Milliseconds())
+		for _, rt := range req.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.NotEnoughReplicas.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.Linger = 0
+		cfg.RetryBackoff = 10 * time.Millisecond
+	})
+	if _, err := p.Send(context.Background(), &kastor.Record{Topic: "t", Value: value(0)}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(arrivals) != 2 {
+		t.Fatalf("%d produce requests, want 2", len(arrivals))
+	}
+	if gap := arrivals[1].Sub(arrivals[0]); gap < throttle-20*time.Millisecond {
+		t.Fatalf("retry came %v after a %v throttle", gap, throttle)
+	}
+	if hw := c.PartitionInfo("t", 0).HighWatermark; hw != 1 {
+		t.Fatalf("high watermark %d, want 1", hw)
+	}
 }

@@ -12,14 +12,11 @@ import (
 // from the attributes to the end of the batch, so the base offset and partition leader epoch,
 // which the broker rewrites, are outside it.
 const (
-	batchBaseOffset       = 0
 	batchLengthOffset     = 8
 	batchLeaderEpochOff   = 12
-	batchMagicOffset      = 16
 	batchCRCOffset        = 17
 	batchAttributesOffset = 21
 	batchProducerIDOffset = 43
-	batchRecordsCountOff  = 57
 
 	// RecordBatchOverhead is the size of the record batch header, the bytes before the records.
 	RecordBatchOverhead = 61
@@ -27,11 +24,18 @@ const (
 	// batchLengthFieldEnd: the length field counts the bytes after it.
 	batchLengthFieldEnd = 12
 
-	// batchMinRecordSize is the smallest encoded record: length, attributes, timestamp delta, offset
-	// delta, key length, value length and header count, one byte each.
+	// batchMinRecordSize is the smallest encoded record: length, attributes, timestamp delta,
+	// offset delta, key length, value length and header count, one byte each.
 	batchMinRecordSize = 7
 	// batchMinHeaderSize is the smallest encoded header: key length and value length.
 	batchMinHeaderSize = 2
+
+	// batchMaxRecordOverhead bounds a record's bytes besides key, value and headers: length
+	// (5), attributes (1), timestamp delta (10), offset delta (5), key and value lengths (5
+	// each) and header count (5).
+	batchMaxRecordOverhead = 36
+	// batchMaxHeaderOverhead bounds a header's bytes besides key and value: two lengths.
+	batchMaxHeaderOverhead = 10
 )
 
 // Batch attribute bits.
@@ -94,33 +98,54 @@ func (b *BatchBuilder) SizeWith(timestampMs int64, key, value []byte, headers []
 		delta = timestampMs - b.firstTs
 	}
 	body := batchRecordBodyLen(delta, b.n, key, value, headers)
-	return b.Size() + batchVarintLen(int64(body)) + body
+	return b.Size() + batchUvarLen(uint64(body)<<1) + body
 }
 
 // batchRecordBodyLen is the encoded size of a record after its length varint.
 func batchRecordBodyLen(tsDelta int64, offsetDelta int32, key, value []byte, headers []Header) int {
-	n := 1 + batchVarlongLen(tsDelta) + batchVarintLen(int64(offsetDelta)) +
-		batchVarBytesLen(key) + batchVarBytesLen(value) + batchVarintLen(int64(len(headers)))
+	n := 1 + batchUvarLen(batchZigzag(tsDelta)) + batchUvarLen(uint64(offsetDelta)<<1) +
+		batchVarBytesLen(key) + batchVarBytesLen(value) + batchUvarLen(uint64(len(headers))<<1)
 	for i := range headers {
 		h := &headers[i]
-		n += batchVarintLen(int64(len(h.Key))) + len(h.Key) + batchVarBytesLen(h.Value)
+		n += batchUvarLen(uint64(len(h.Key))<<1) + len(h.Key) + batchVarBytesLen(h.Value)
 	}
 	return n
 }
 
-// batchVarintLen is VarintLen for a non-negative value (lengths, counts, offset deltas),
-// branch-free: a zig-zag varint of v >= 0 is the unsigned varint of 2v.
-func batchVarintLen(v int64) int { return (bits.Len64(uint64(v)<<1|1) + 6) / 7 }
+// batchVarLenTable[bits.Len64(v)] is the size of v as an unsigned varint.
+var batchVarLenTable = [65]uint8{
+	1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4,
+	5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8,
+	9, 9, 9, 9, 9, 9, 9, 10,
+}
 
-// batchVarlongLen is VarlongLen, branch-free.
-func batchVarlongLen(v int64) int { return (bits.Len64(uint64(v<<1)^uint64(v>>63)|1) + 6) / 7 }
+// batchUvarLen is UvarlongLen without the loop (a table lookup): record sizes are computed for
+// every SizeWith and Append, and the loop's data-dependent branches cost more than the rest of
+// the length computation.
+func batchUvarLen(v uint64) int { return int(batchVarLenTable[bits.Len64(v)]) }
+
+// batchZigzag is the zig-zag form of v, as AppendVarlong writes it.
+func batchZigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
 
 // batchVarBytesLen is the encoded size of b with a varint length (nil is -1, one byte).
 func batchVarBytesLen(b []byte) int {
 	if b == nil {
 		return 1
 	}
-	return batchVarintLen(int64(len(b))) + len(b)
+	return batchUvarLen(uint64(len(b))<<1) + len(b)
+}
+
+// batchAppendUvarint is AppendUvarlong with inlined paths for one- and two-byte values, which
+// are nearly all of a record's fields (lengths, small deltas); the primitive's loop, with its
+// data-dependent exit, made up half of Append's time.
+func batchAppendUvarint(dst []byte, v uint64) []byte {
+	if v < 1<<7 {
+		return append(dst, byte(v))
+	}
+	if v < 1<<14 {
+		return append(dst, byte(v)|0x80, byte(v>>7))
+	}
+	return AppendUvarlong(dst, v)
 }
 
 // batchAppendVarBytes appends b with a zig-zag varint length; nil is length -1.
@@ -128,18 +153,8 @@ func batchAppendVarBytes(dst, b []byte) []byte {
 	if b == nil {
 		return append(dst, 1) // zig-zag -1
 	}
-	dst = batchAppendVarint(dst, int64(len(b)))
+	dst = batchAppendUvarint(dst, uint64(len(b))<<1)
 	return append(dst, b...)
-}
-
-// batchAppendVarint is AppendVarlong with an inlined fast path for the one-byte values
-// (-64..63) that most record fields are: attributes aside, a small record's fields are all
-// short lengths and small deltas.
-func batchAppendVarint(dst []byte, v int64) []byte {
-	if uint64(v+64) < 128 {
-		return append(dst, byte(v<<1)^byte(v>>63))
-	}
-	return AppendVarlong(dst, v)
 }
 
 // Append encodes one record: its offset delta is its index in the batch and its timestamp delta
@@ -160,23 +175,50 @@ func (b *BatchBuilder) Append(timestampMs int64, key, value []byte, headers []He
 		b.maxTs = timestampMs
 	}
 	delta := timestampMs - b.firstTs
-	body := batchRecordBodyLen(delta, b.n, key, value, headers)
-	buf := b.buf
-	if need := batchVarintLen(int64(body)) + body; cap(buf)-len(buf) < need {
-		buf = batchGrow(buf, need)
+
+	// Room for the record at its largest: every varint at its maximum size. Computing the exact
+	// size first (as SizeWith does) costs about as much as encoding, so the record is encoded
+	// after a two-byte hole for its length, which is then filled in: in place for bodies of
+	// 64..8191 bytes, the common case, else by moving the body (by one byte for a short one, or
+	// right for a large one, where the move is small next to the encoding).
+	bound := batchMaxRecordOverhead + len(key) + len(value)
+	for i := range headers {
+		bound += batchMaxHeaderOverhead + len(headers[i].Key) + len(headers[i].Value)
 	}
-	buf = batchAppendVarint(buf, int64(body))
+	buf := b.buf
+	if cap(buf)-len(buf) < bound {
+		buf = batchGrow(buf, bound)
+	}
+	off := len(buf)
+	buf = buf[:off+2]    // the length hole
 	buf = append(buf, 0) // record attributes: unused
-	buf = batchAppendVarint(buf, delta)
-	buf = batchAppendVarint(buf, int64(b.n))
+	buf = batchAppendUvarint(buf, batchZigzag(delta))
+	// Lengths and counts are non-negative: their zig-zag form is just v<<1.
+	buf = batchAppendUvarint(buf, uint64(b.n)<<1)
 	buf = batchAppendVarBytes(buf, key)
 	buf = batchAppendVarBytes(buf, value)
-	buf = batchAppendVarint(buf, int64(len(headers)))
+	buf = batchAppendUvarint(buf, uint64(len(headers))<<1)
 	for i := range headers {
 		h := &headers[i]
-		buf = batchAppendVarint(buf, int64(len(h.Key)))
+		buf = batchAppendUvarint(buf, uint64(len(h.Key))<<1)
 		buf = append(buf, h.Key...)
 		buf = batchAppendVarBytes(buf, h.Value)
+	}
+
+	body := len(buf) - off - 2
+	zl := uint64(body) << 1 // the length, zig-zag
+	switch {
+	case zl >= 1<<7 && zl < 1<<14: // two bytes: fill the hole
+		buf[off] = byte(zl) | 0x80
+		buf[off+1] = byte(zl >> 7)
+	case zl < 1<<7: // one byte: move the body left by one
+		buf[off] = byte(zl)
+		buf = buf[:off+1+copy(buf[off+1:], buf[off+2:])]
+	default: // three or more: move the body right
+		n := batchUvarLen(zl)
+		buf = buf[:len(buf)+n-2]
+		copy(buf[off+n:], buf[off+2:off+2+body])
+		AppendUvarlong(buf[off:off], zl)
 	}
 	b.buf = buf
 	b.n++
@@ -217,7 +259,9 @@ type SealOptions struct {
 //
 // After Seal the builder must not be appended to until Reset. Seal may be called again, for
 // example to re-seal with another codec after a broker rejected zstd; with CodecNone that
-// rewrites the header of the batch a previous CodecNone Seal returned.
+// rewrites the header of the batch a previous CodecNone Seal returned. A batch returned by a
+// CodecNone Seal is the builder's storage: it stays valid until the builder is Reset and
+// appended to (including when Reset is given that same storage).
 func (b *BatchBuilder) Seal(dst []byte, opts SealOptions) ([]byte, error) {
 	if !opts.Codec.valid() {
 		return nil, fmt.Errorf("%w: %d", ErrUnsupportedCodec, int8(opts.Codec))

@@ -538,6 +538,17 @@ func TestBatchAppendAllocs(t *testing.T) {
 			t.Errorf("%s: %.1f allocs per Seal", c, allocs)
 		}
 	}
+	batch, err := bb.Seal(dst, SealOptions{Codec: CodecLZ4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if allocs := testing.AllocsPerRun(100, func() {
+		if err := SetProducerFields(batch, 1, 2, 3); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs > 0 {
+		t.Errorf("%.1f allocs per SetProducerFields", allocs)
+	}
 }
 
 // btMutate returns a copy of b with f applied.
@@ -665,5 +676,27 @@ func TestBatchTimestampDeltaNegative(t *testing.T) {
 	if rb.BaseTimestamp != 1000 || rb.MaxTimestamp != 5000 || rb.Records[2].TimestampDelta != -990 {
 		t.Fatalf("base %d max %d deltas %d %d %d", rb.BaseTimestamp, rb.MaxTimestamp,
 			rb.Records[0].TimestampDelta, rb.Records[1].TimestampDelta, rb.Records[2].TimestampDelta)
+	}
+}
+
+func TestBatchVarintHelpers(t *testing.T) {
+	for shift := range 64 {
+		for _, v := range []uint64{1 << shift, 1<<shift - 1, 1<<shift + 1} {
+			if got, want := batchUvarLen(v), UvarlongLen(v); got != want {
+				t.Fatalf("batchUvarLen(%d) = %d, want %d", v, got, want)
+			}
+			if got, want := batchAppendUvarint(nil, v), AppendUvarlong(nil, v); !bytes.Equal(got, want) {
+				t.Fatalf("batchAppendUvarint(%d) = %x, want %x", v, got, want)
+			}
+			s := int64(v)
+			for _, x := range []int64{s, -s, s - 1, -s - 1} {
+				if got, want := batchAppendUvarint(nil, batchZigzag(x)), AppendVarlong(nil, x); !bytes.Equal(got, want) {
+					t.Fatalf("zigzag %d: %x, want %x", x, got, want)
+				}
+			}
+		}
+	}
+	if batchUvarLen(0) != 1 || batchUvarLen(math.MaxUint64) != 10 {
+		t.Fatal("batchUvarLen edge values")
 	}
 }

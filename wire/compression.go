@@ -71,8 +71,8 @@ func (c Codec) valid() bool { return c >= CodecNone && c <= CodecZstd }
 // Compress appends the compressed form of src to dst and returns the extended slice.
 //
 // Levels (0 and -1 always mean the codec's default):
-//   - gzip: 1 (fastest) to 9 (best); default is the library's default compression (6-like),
-//     the same range as Java's compression.gzip.level.
+//   - gzip: 1 (fastest) to 9 (best), the range of Java's compression.gzip.level; the default
+//     is klauspost/compress's DefaultCompression, which it runs as level 5.
 //   - snappy: has no levels; level is ignored.
 //   - lz4: the default is LZ4's fast compressor (what kgo and Java's level 1 use); 1-9 select
 //     pierrec/lz4's high-compression levels Level1-Level9 (search depth 2^9 .. 2^17); 10-17 (the
@@ -100,9 +100,11 @@ func Compress(dst, src []byte, c Codec, level int) ([]byte, error) {
 
 // Decompress appends the decompressed form of src to dst and returns the extended slice. It
 // fails with an error wrapping ErrDecompressedTooLarge if the output would be longer than
-// maxSize bytes; it never grows the output buffer beyond len(dst)+maxSize, whatever the input
-// claims. (Codecs keep fixed-size working memory of their own: gzip a 32 KiB window, lz4 one
-// block buffer of the frame's declared block size, at most 4 MiB, taken from a pool.)
+// maxSize bytes, and whatever the input claims it never allocates an output buffer larger than
+// len(dst)+maxSize (zstd: plus one 128 KiB block of slack, see decompressZstd); size claims in
+// headers (snappy's decoded length, zstd's content size) are checked before allocating. Codecs
+// keep fixed working memory of their own: gzip a 32 KiB window, lz4 one block buffer of the
+// frame's declared block size (at most 4 MiB, from a pool).
 //
 // Snappy input may be raw snappy blocks or xerial (snappy-java) framing. Concatenated gzip
 // members, lz4 frames and zstd frames are all decoded.
@@ -140,7 +142,7 @@ func Decompress(dst, src []byte, c Codec, maxSize int) ([]byte, error) {
 	return out, nil
 }
 
-// tooLarge builds the error for output that would pass maxSize.
+// codecTooLarge builds the error for output that would pass maxSize.
 func codecTooLarge(maxSize int) error {
 	return fmt.Errorf("%w (limit %d bytes)", ErrDecompressedTooLarge, maxSize)
 }
@@ -154,7 +156,7 @@ func (w *codecAppendWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// growCap returns b with room for at least n more bytes, keeping its contents.
+// codecGrowCap returns b with room for at least n more bytes, keeping its contents.
 func codecGrowCap(b []byte, n int) []byte {
 	if cap(b)-len(b) >= n {
 		return b
@@ -164,18 +166,19 @@ func codecGrowCap(b []byte, n int) []byte {
 	return nb
 }
 
-// readBounded appends everything r produces to dst. The output never grows past
+// codecReadBounded appends everything r produces to dst. The output never grows past
 // len(dst)+maxSize bytes: when that much has been read, one more byte is probed, and if there is
-// one the result is ErrDecompressedTooLarge. hint is the expected output size (clamped).
+// one the result is ErrDecompressedTooLarge. hint is the expected output size (clamped). A
+// reader that keeps returning nothing fails with io.ErrNoProgress.
 func codecReadBounded(dst []byte, r io.Reader, maxSize, hint int) ([]byte, error) {
 	start := len(dst)
 	limit := start + maxSize
 	hint = min(max(hint, 512), maxSize)
 	dst = codecGrowCap(dst, hint)
-	for {
+	for empty := 0; ; {
 		if len(dst) == limit {
 			var probe [1]byte
-			for {
+			for ; empty < codecMaxEmptyReads; empty++ {
 				n, err := r.Read(probe[:])
 				if n > 0 {
 					return dst, codecTooLarge(maxSize)
@@ -187,6 +190,7 @@ func codecReadBounded(dst []byte, r io.Reader, maxSize, hint int) ([]byte, error
 					return dst, err
 				}
 			}
+			return dst, io.ErrNoProgress
 		}
 		if len(dst) == cap(dst) {
 			// Double what was produced so far, never past the limit.
@@ -198,13 +202,23 @@ func codecReadBounded(dst []byte, r io.Reader, maxSize, hint int) ([]byte, error
 		if err == io.EOF {
 			return dst, nil
 		}
+		if n > 0 {
+			empty = 0
+		} else if err == nil {
+			if empty++; empty >= codecMaxEmptyReads {
+				return dst, io.ErrNoProgress
+			}
+		}
 		if err != nil {
 			return dst, err
 		}
 	}
 }
 
-// compressHint guesses the decompressed size from the compressed size (an initial capacity only).
+// codecMaxEmptyReads is how many (0, nil) reads in a row codecReadBounded tolerates.
+const codecMaxEmptyReads = 100
+
+// codecSizeHint guesses the decompressed size from the compressed size (an initial capacity only).
 func codecSizeHint(compressedLen int) int { return 4 * compressedLen }
 
 // ---------------------------------------------------------------------------------------------
@@ -272,10 +286,12 @@ func decompressGzip(dst, src []byte, maxSize int) ([]byte, error) {
 		return dst, err
 	}
 	r.zr.Multistream(true)
-	// The gzip trailer holds the input size mod 2^32: a good capacity hint for one member.
+	// The gzip trailer holds the input size mod 2^32: a good capacity hint for one member. It
+	// is only a hint, capped by deflate's best possible ratio (about 1032:1) so that a lying
+	// trailer on a small input cannot make us allocate much.
 	hint := codecSizeHint(len(src))
 	if len(src) >= 18 {
-		hint = int(binary.LittleEndian.Uint32(src[len(src)-4:]))
+		hint = min(int(binary.LittleEndian.Uint32(src[len(src)-4:])), 1032*len(src))
 	}
 	return codecReadBounded(dst, &r.zr, maxSize, hint)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"runtime"
 	"strconv"
@@ -378,5 +379,30 @@ func TestDecompressAllocs(t *testing.T) {
 		if allocs > 2 || callocs > 2 {
 			t.Errorf("%s: %.1f allocs/decompress, %.1f allocs/compress with a large enough dst", c, allocs, callocs)
 		}
+	}
+}
+
+// btStallReader returns (0, nil) forever after its data.
+type btStallReader struct{ data []byte }
+
+func (r *btStallReader) Read(p []byte) (int, error) {
+	n := copy(p, r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+func TestReadBoundedNoProgress(t *testing.T) {
+	for _, limit := range []int{3, 100} {
+		out, err := codecReadBounded(nil, &btStallReader{data: []byte("abc")}, limit, 0)
+		if !errors.Is(err, io.ErrNoProgress) || string(out) != "abc" {
+			t.Errorf("limit %d: %q, %v", limit, out, err)
+		}
+	}
+	out, err := codecReadBounded([]byte("x"), bytes.NewReader(bytes.Repeat([]byte("y"), 5000)), 5000, 10)
+	if err != nil || len(out) != 5001 || out[0] != 'x' {
+		t.Errorf("exact limit: %d bytes, %v", len(out), err)
+	}
+	if _, err := codecReadBounded(nil, bytes.NewReader(make([]byte, 5001)), 5000, 10); !errors.Is(err, ErrDecompressedTooLarge) {
+		t.Errorf("limit+1: %v", err)
 	}
 }
