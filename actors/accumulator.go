@@ -7,6 +7,7 @@ package actors
 // and pushes completions, in batch order, to the Completer.
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -305,6 +306,13 @@ func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
 		return // aborted or expired meanwhile; it was completed already
 	}
 	b.inflight = false
+	if errors.Is(m.Err, wire.ErrMessageTooLarge) {
+		if len(b.records) > 1 && s.split(b) {
+			s.update(c)
+			return
+		}
+		m = &messages.BatchDone{Seq: m.Seq, Err: fmt.Errorf("%w: %w", messages.ErrRecordTooLarge, m.Err)}
+	}
 	if m.Err != nil && IsRetriable(m.Err) && nowNs()-b.oldestNs >= int64(s.shared.Settings.DeliveryTimeout) {
 		m = &messages.BatchDone{Seq: m.Seq, Err: fmt.Errorf("%w: last attempt failed: %w", messages.ErrDeliveryTimeout, m.Err)}
 	}
@@ -316,6 +324,44 @@ func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
 		b.result = m
 	}
 	s.update(c)
+}
+
+// split replaces a batch the broker found too large (MESSAGE_TOO_LARGE) by two batches of half its
+// records each, in its place, so order holds; they are sent again at once and split again if still
+// too large, until a batch of one record is too large on its own (Java's splitAndReenqueue). It
+// re-reads the records from the sealed bytes, so nothing else has to be kept per record.
+func (s *accState) split(b *accBatch) bool {
+	limit := 2*max(s.shared.Settings.BatchSize, s.shared.Settings.MaxRequestSize) + wire.RecordBatchOverhead
+	rb, _, err := wire.DecodeRecordBatch(b.data, limit)
+	if err != nil || len(rb.Records) != len(b.records) {
+		s.shared.Logger.Warn("cannot split an oversize batch", "topic", s.tp.Topic, "partition", s.tp.Partition, "err", err)
+		return false
+	}
+	half := len(b.records) / 2
+	parts := [2]*accBatch{}
+	for i, rng := range [2][2]int{{0, half}, {half, len(b.records)}} {
+		nb := &accBatch{seq: s.nextSeq, createdNs: b.createdNs, oldestNs: b.oldestNs, full: true}
+		s.nextSeq++
+		nb.buf = s.shared.Buffers.Get()
+		nb.builder.Reset(nb.buf)
+		for _, r := range rb.Records[rng[0]:rng[1]] {
+			nb.builder.Append(rb.BaseTimestamp+r.TimestampDelta, r.Key, r.Value, r.Headers)
+		}
+		nb.records = b.records[rng[0]:rng[1]:rng[1]]
+		parts[i] = nb
+	}
+	parts[1].after = b.after
+	for i, x := range s.batches {
+		if x == b {
+			s.batches = append(s.batches[:i], append(parts[:], s.batches[i+1:]...)...)
+			break
+		}
+	}
+	if b.buf != nil {
+		s.shared.Buffers.Put(b.buf)
+	}
+	s.shared.Logger.Debug("split an oversize batch", "topic", s.tp.Topic, "partition", s.tp.Partition, "records", len(b.records))
+	return true
 }
 
 // retriable says whether a failed batch goes back to the head of its partition: the error is

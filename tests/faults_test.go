@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -257,5 +258,50 @@ func TestThrottledResponseHoldsTheNextRequest(t *testing.T) {
 	}
 	if hw := c.PartitionInfo("t", 0).HighWatermark; hw != 1 {
 		t.Fatalf("high watermark %d, want 1", hw)
+	}
+}
+
+// MESSAGE_TOO_LARGE from a real limit: a batch of several records is split (again and again if
+// need be) and every record arrives once, in order; one record too large on its own fails with
+// ErrRecordTooLarge. The limit applies to the wire size, so the values are incompressible.
+func TestMessageTooLargeSplitsTheBatch(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1))
+	if err := c.CreateTopic("small", 1, map[string]string{"max.message.bytes": "2000"}); err != nil {
+		t.Fatal(err)
+	}
+	p := newProducer(t, c, func(cfg *kastor.Config) { cfg.Linger = 100 * time.Millisecond })
+	rnd := rand.New(rand.NewPCG(1, 2))
+	comp := newCompletions()
+	const n = 12
+	for i := 0; i < n; i++ {
+		v := make([]byte, 500)
+		for j := range v {
+			v[j] = byte(rnd.Uint32())
+		}
+		copy(v, value(i))
+		p.SendAsync(context.Background(), &kastor.Record{Topic: "small", Value: v}, comp.callback(i))
+	}
+	p.SendAsync(context.Background(), &kastor.Record{Topic: "small", Value: make([]byte, 3000)}, comp.callback(n))
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	comp.wait(t, 10*time.Second)
+	for i := 0; i < n; i++ {
+		if err := comp.get(i).err; err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	err := comp.get(n).err
+	if !errors.Is(err, kastor.ErrRecordTooLarge) || !errors.Is(err, wire.ErrMessageTooLarge) {
+		t.Fatalf("the oversize record: got %v, want ErrRecordTooLarge and MESSAGE_TOO_LARGE", err)
+	}
+	recs := consumeAll(t, c, "small")[0]
+	if len(recs) != n {
+		t.Fatalf("read back %d records, want %d", len(recs), n)
+	}
+	for i, r := range recs {
+		if !strings.HasPrefix(string(r.Value), string(value(i))) {
+			t.Fatalf("offset %d holds %q, want record %d", i, r.Value[:15], i)
+		}
 	}
 }
