@@ -117,18 +117,19 @@ func (s *accState) onAppend(c actor.Context, m *messages.Append) {
 		return
 	}
 	r := m.Record
+	limit := s.shared.Settings.BatchSize
 	var b *accBatch
 	if n := len(s.batches); n > 0 && !s.batches[n-1].full && s.batches[n-1].data == nil {
 		b = s.batches[n-1]
-		if b.builder.NumRecords() > 0 && b.builder.SizeWith(m.TimestampMs, r.Key, r.Value, r.Headers) > s.shared.Settings.BatchSize {
+		if !b.builder.AppendIfFits(limit, m.TimestampMs, r.Key, r.Value, r.Headers) {
 			b.full = true
 			b = nil
 		}
 	}
 	if b == nil {
 		b = s.newBatch(m.EnqueuedNs)
+		b.builder.Append(m.TimestampMs, r.Key, r.Value, r.Headers)
 	}
-	b.builder.Append(m.TimestampMs, r.Key, r.Value, r.Headers)
 	b.records = append(b.records, s.pending(m))
 	if m.EnqueuedNs < b.oldestNs {
 		b.oldestNs = m.EnqueuedNs

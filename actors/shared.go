@@ -64,7 +64,7 @@ type Shared struct {
 // NewShared returns Shared with an empty cluster snapshot.
 func NewShared(s Settings, logger *slog.Logger, pool *bufferpool.Pool, completer *Completer) *Shared {
 	sh := &Shared{Settings: s, Logger: logger, Pool: pool, Completer: completer,
-		Buffers: bufferpool.NewBuffers(s.BatchSize + wire.RecordBatchOverhead)}
+		Buffers: bufferpool.NewBuffers(s.BatchSize + wire.AppendSlack)}
 	sh.accumulators.Store(&map[string][]*actor.PID{})
 	sh.cluster.Store(&Cluster{Topics: map[string]*TopicInfo{}, Brokers: map[int32]string{}, updated: make(chan struct{})})
 	return sh

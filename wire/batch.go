@@ -224,6 +224,29 @@ func (b *BatchBuilder) Append(timestampMs int64, key, value []byte, headers []He
 	b.n++
 }
 
+// AppendIfFits appends the record only if the batch stays within limit bytes (uncompressed, header
+// included), and reports whether it did. An empty batch always takes the record, so a record
+// larger than limit gets a batch of its own. A cheap upper bound on the record's size settles
+// nearly every call; only near the end of a batch is the exact size computed (SizeWith).
+func (b *BatchBuilder) AppendIfFits(limit int, timestampMs int64, key, value []byte, headers []Header) bool {
+	if b.n > 0 {
+		bound := batchMaxRecordOverhead + len(key) + len(value)
+		for i := range headers {
+			bound += batchMaxHeaderOverhead + len(headers[i].Key) + len(headers[i].Value)
+		}
+		if len(b.buf)+bound > limit && b.SizeWith(timestampMs, key, value, headers) > limit {
+			return false
+		}
+	}
+	b.Append(timestampMs, key, value, headers)
+	return true
+}
+
+// AppendSlack is how many bytes past a batch's size limit Append may need as working room for a
+// record that does fit (it reserves each varint at its largest): buffers of limit+AppendSlack
+// bytes never grow.
+const AppendSlack = batchMaxRecordOverhead
+
 // batchGrow returns buf with room for need more bytes: at least double, as append would, but in
 // one step so a large record does not cause several copies.
 func batchGrow(buf []byte, need int) []byte {
