@@ -13,6 +13,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/kastor-go/kastor/internal/faultinject"
 	"github.com/kastor-go/kastor/messages"
 	"github.com/kastor-go/kastor/wire"
 )
@@ -116,6 +117,7 @@ func (s *accState) onAppend(c actor.Context, m *messages.Append) {
 			records: []pendingRecord{s.pending(m)}})
 		return
 	}
+	faultinject.AccumulatorAppend(s.tp)
 	r := m.Record
 	limit := s.shared.Settings.BatchSize
 	var b *accBatch

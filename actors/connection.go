@@ -17,6 +17,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/kastor-go/kastor/internal/faultinject"
 	"github.com/kastor-go/kastor/messages"
 	"github.com/kastor-go/kastor/wire"
 )
@@ -201,6 +202,23 @@ type connState struct {
 	lastUsed  time.Time
 	idleGen   uint64
 	idleTimer *time.Timer
+
+	current *messages.Call // the Call being handled, so a panic can answer it
+}
+
+// holds reports whether call is queued or in flight (and so answered by shutdown).
+func (s *connState) holds(call *messages.Call) bool {
+	for _, q := range s.queued {
+		if q == call {
+			return true
+		}
+	}
+	for _, f := range s.inflight {
+		if f.call == call {
+			return true
+		}
+	}
+	return false
 }
 
 // Connection is the connection actor.
@@ -218,7 +236,10 @@ func (a *Connection) Receive(c actor.Context) {
 	s := a.st
 	switch m := c.Message().(type) {
 	case *messages.Call:
+		s.current = m
+		faultinject.ConnectionCall(s.cfg.Node)
 		s.onCall(c, m)
+		s.current = nil
 	case *linkUp:
 		if m.gen == s.gen {
 			s.onLinkUp(c, m)
@@ -251,7 +272,16 @@ func (a *Connection) Receive(c actor.Context) {
 			s.idleTimer = nil
 			s.checkIdle(c)
 		}
-	case *actor.Stopping, *actor.Restarting:
+	case *actor.Restarting:
+		// The actor system drops the message that panicked: answer its Call here unless it was
+		// already queued or written (then shutdown answers it).
+		if call := s.current; call != nil && !s.holds(call) {
+			c.Send(call.ReplyTo, &messages.CallDone{Tag: call.Tag, Node: s.cfg.Node,
+				Err: fmt.Errorf("%w (%w: connection to %s panicked before writing the request)", messages.ErrConnection, messages.ErrInternal, s.cfg.Addr)})
+		}
+		s.current = nil
+		s.shutdown(c)
+	case *actor.Stopping:
 		s.shutdown(c)
 	case *actor.Started, *actor.Stopped, *actor.Restart:
 	default:

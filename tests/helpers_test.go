@@ -34,6 +34,8 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
 // newProducer starts a producer on c; mutate adjusts the config. The producer is closed at the end
 // of the test (a second Close is harmless).
 func newProducer(t *testing.T, c *kfake.Cluster, mutate func(*kastor.Config)) *kastor.Producer {

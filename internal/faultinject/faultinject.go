@@ -1,0 +1,46 @@
+// Package faultinject lets kastor's own tests make an actor panic at a chosen moment, to prove that
+// supervision loses no record. Production code only ever loads a nil hook (one atomic load).
+package faultinject
+
+import (
+	"sync/atomic"
+
+	"github.com/kastor-go/kastor/messages"
+)
+
+var (
+	accumulatorAppend atomic.Pointer[func(messages.TopicPartition)]
+	connectionCall    atomic.Pointer[func(node int32)]
+)
+
+// OnAccumulatorAppend sets a hook run by accumulators before they append a record (nil clears it).
+func OnAccumulatorAppend(fn func(messages.TopicPartition)) {
+	if fn == nil {
+		accumulatorAppend.Store(nil)
+		return
+	}
+	accumulatorAppend.Store(&fn)
+}
+
+// OnConnectionCall sets a hook run by connections before they handle a Call (nil clears it).
+func OnConnectionCall(fn func(node int32)) {
+	if fn == nil {
+		connectionCall.Store(nil)
+		return
+	}
+	connectionCall.Store(&fn)
+}
+
+// AccumulatorAppend runs the accumulator hook, if any.
+func AccumulatorAppend(tp messages.TopicPartition) {
+	if fn := accumulatorAppend.Load(); fn != nil {
+		(*fn)(tp)
+	}
+}
+
+// ConnectionCall runs the connection hook, if any.
+func ConnectionCall(node int32) {
+	if fn := connectionCall.Load(); fn != nil {
+		(*fn)(node)
+	}
+}

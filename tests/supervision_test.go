@@ -1,0 +1,73 @@
+package tests
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/kastor-go/kastor"
+	"github.com/kastor-go/kastor/internal/faultinject"
+	"github.com/kastor-go/kastor/messages"
+)
+
+// A bug in an accumulator (a panic while appending) is caught by supervision: the record being
+// appended fails with ErrInternal, every other record the accumulator held survives the restart
+// and arrives once, in order.
+func TestPanicInAccumulatorLosesNothing(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	var appends atomic.Int32
+	faultinject.OnAccumulatorAppend(func(messages.TopicPartition) {
+		if appends.Add(1) == 500 {
+			panic("injected accumulator bug")
+		}
+	})
+	t.Cleanup(func() { faultinject.OnAccumulatorAppend(nil) })
+	p := newProducer(t, c, func(cfg *kastor.Config) { cfg.Linger = 20 * time.Millisecond })
+	const n = 2000
+	comp := sendN(t, p, "t", n, 0)
+	for i := 0; i < n; i++ {
+		err := comp.get(i).err
+		if i == 499 {
+			if !errors.Is(err, kastor.ErrInternal) {
+				t.Fatalf("the record being appended during the panic: got %v, want ErrInternal", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	checkLog(t, c, "t", n, comp, true)
+}
+
+// A bug in a connection actor (a panic while handling a request) restarts it; the request it was
+// handling and those in flight are answered, retried, and every record arrives once, in order.
+func TestPanicInConnectionLosesNothing(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "t"))
+	var calls atomic.Int32
+	faultinject.OnConnectionCall(func(node int32) {
+		if node >= 0 && calls.Add(1)%7 == 3 { // produce connections only, several times
+			panic("injected connection bug")
+		}
+	})
+	t.Cleanup(func() { faultinject.OnConnectionCall(nil) })
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.MaxInFlightRequestsPerConnection = 1
+		cfg.RetryBackoff = 5 * time.Millisecond
+		cfg.Logger = discardLogger()
+	})
+	const n = 3000
+	comp := sendN(t, p, "t", n, time.Millisecond)
+	if calls.Load() < 7 {
+		t.Fatalf("only %d produce calls: the fault never fired", calls.Load())
+	}
+	for i := 0; i < n; i++ {
+		if err := comp.get(i).err; err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	checkLog(t, c, "t", n, comp, true)
+}
