@@ -81,6 +81,8 @@ func (a *Metadata) Receive(c actor.Context) {
 			s.notBefore = time.Time{} // a new topic is worth asking about at once
 		}
 		s.request(c)
+	case *messages.LeaderHint:
+		s.applyHint(c, m)
 	case *metadataDue:
 		if m.gen == s.timerGen {
 			s.timer = nil
@@ -240,4 +242,54 @@ func (s *metadataState) stopTimer() {
 		s.timer = nil
 	}
 	s.timerGen++
+}
+
+// applyHint moves partitions to the leaders a produce response named (KIP-951), when their leader
+// epoch is newer than the snapshot's, and publishes the patched snapshot. The refresh the sender
+// also asked for follows as usual and has the last word.
+func (s *metadataState) applyHint(c actor.Context, m *messages.LeaderHint) {
+	old := s.shared.Cluster()
+	next := &Cluster{Brokers: old.Brokers, Topics: old.Topics}
+	changed := false
+	for _, h := range m.Leaders {
+		t := next.Topics[h.TP.Topic]
+		if t == nil || h.TP.Partition < 0 || int(h.TP.Partition) >= len(t.Partitions) {
+			continue
+		}
+		cur := t.Partitions[h.TP.Partition]
+		if h.LeaderEpoch <= cur.LeaderEpoch && cur.LeaderEpoch >= 0 {
+			continue
+		}
+		addr, ok := m.Endpoints[h.Leader]
+		if !ok {
+			addr, ok = next.Brokers[h.Leader]
+		}
+		if !ok {
+			continue
+		}
+		if !changed { // copy on first write: snapshots are immutable
+			next.Topics = make(map[string]*TopicInfo, len(old.Topics))
+			for k, v := range old.Topics {
+				next.Topics[k] = v
+			}
+			next.Brokers = make(map[int32]string, len(old.Brokers)+1)
+			for k, v := range old.Brokers {
+				next.Brokers[k] = v
+			}
+			changed = true
+		}
+		next.Brokers[h.Leader] = addr
+		t = next.Topics[h.TP.Topic]
+		nt := *t
+		nt.Partitions = append([]PartitionInfo(nil), t.Partitions...)
+		nt.Partitions[h.TP.Partition] = PartitionInfo{Leader: h.Leader, LeaderEpoch: h.LeaderEpoch}
+		next.Topics[h.TP.Topic] = &nt
+	}
+	if !changed {
+		return
+	}
+	s.shared.publish(next)
+	for _, w := range s.watchers {
+		c.Send(w, &messages.MetadataUpdated{})
+	}
 }

@@ -12,6 +12,8 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -305,6 +307,7 @@ func (s *senderState) dispatchResults(c actor.Context, pc *produceCall, resp *wi
 		}
 	}
 	cluster := s.shared.Cluster()
+	var hint *messages.LeaderHint
 	for _, b := range pc.batches {
 		p := results[key{b.TP.Topic, [16]byte{}, b.TP.Partition}]
 		if p == nil { // v13 answers by topic id only
@@ -327,10 +330,23 @@ func (s *senderState) dispatchResults(c actor.Context, pc *produceCall, resp *wi
 			if wire.IsRetriable(err) {
 				refresh[b.TP.Topic] = true
 			}
+			if p.CurrentLeader.LeaderID >= 0 && (p.ErrorCode == wire.ErrNotLeaderOrFollower.Code || p.ErrorCode == wire.ErrFencedLeaderEpoch.Code) {
+				if hint == nil {
+					hint = &messages.LeaderHint{Endpoints: map[int32]string{}}
+					for _, e := range resp.NodeEndpoints {
+						hint.Endpoints[e.NodeID] = net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port)))
+					}
+				}
+				hint.Leaders = append(hint.Leaders, messages.PartitionLeader{TP: b.TP, Leader: p.CurrentLeader.LeaderID, LeaderEpoch: p.CurrentLeader.LeaderEpoch})
+			}
 		default:
 			done.BaseOffset, done.LogAppendTime, done.LogStartOffset = p.BaseOffset, p.LogAppendTime, p.LogStartOffset
 		}
 		c.Send(b.Accumulator, done)
+	}
+	if hint != nil {
+		// Sent before the retries come back as PartitionReady, so the hint is applied by then.
+		c.Send(s.metadata, hint)
 	}
 }
 

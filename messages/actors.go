@@ -110,3 +110,18 @@ type CallDone struct {
 	Resp    wire.Response
 	Err     error
 }
+
+// LeaderHint carries the new leaders a produce response named (KIP-951, Produce v10+), so the
+// metadata actor can move partitions at once instead of waiting for a refresh. Endpoints maps the
+// node ids the hints use to host:port. Sender → metadata.
+type LeaderHint struct {
+	Leaders   []PartitionLeader
+	Endpoints map[int32]string
+}
+
+// PartitionLeader is one partition's leader and leader epoch.
+type PartitionLeader struct {
+	TP          TopicPartition
+	Leader      int32
+	LeaderEpoch int32
+}

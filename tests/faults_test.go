@@ -305,3 +305,74 @@ func TestMessageTooLargeSplitsTheBatch(t *testing.T) {
 		}
 	}
 }
+
+// The broker appends the batch but answers REQUEST_TIMED_OUT (kfake answers this fault after the
+// append). Without idempotence the retry writes a second copy: at least once. The invariants that
+// must hold anyway: every acknowledged record is in the log at its offset, order holds for the
+// first copies, nothing is lost.
+func TestWrittenButAnsweredRequestTimedOut(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	h := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "t", Err: kerr.RequestTimedOut, Count: 1})
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.Linger = 0
+		cfg.RetryBackoff = 5 * time.Millisecond
+	})
+	md, err := p.Send(context.Background(), &kastor.Record{Topic: "t", Value: value(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Hits() != 1 {
+		t.Fatalf("fault hit %d times", h.Hits())
+	}
+	recs := consumeAll(t, c, "t")[0]
+	if len(recs) != 2 || string(recs[0].Value) != string(value(0)) || string(recs[1].Value) != string(value(0)) {
+		t.Fatalf("log holds %d records; want the record twice (at least once without idempotence)", len(recs))
+	}
+	if md.Offset != 1 {
+		t.Fatalf("acknowledged at %d; the retry's copy is at 1", md.Offset)
+	}
+}
+
+// KIP-951: a NOT_LEADER_OR_FOLLOWER answer names the new leader, and the producer goes there at
+// once, without waiting for a metadata refresh (stalled here for 3 s).
+func TestLeaderHintFromProduceResponse(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(3), kfake.SeedTopics(1, "t"))
+	var stall atomic.Bool
+	release := make(chan struct{})
+	c.ControlKey(int16(kmsg.Metadata), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if stall.Load() {
+			c.SleepControl(func() {
+				select {
+				case <-release:
+				case <-time.After(3 * time.Second):
+				}
+			})
+		}
+		return nil, nil, false
+	})
+	defer close(release)
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.Linger = 0
+		cfg.RetryBackoff = 10 * time.Millisecond
+	})
+	if _, err := p.Send(context.Background(), &kastor.Record{Topic: "t", Value: value(0)}); err != nil {
+		t.Fatal(err)
+	}
+	stall.Store(true)
+	old := c.LeaderFor("t", 0)
+	if err := c.MoveTopicPartition("t", 0, (old+1)%3); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	md, err := p.Send(context.Background(), &kastor.Record{Topic: "t", Value: value(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("took %v: the leader hint was not used (metadata is stalled for 3 s)", d)
+	}
+	if md.Offset != 1 {
+		t.Fatalf("offset %d, want 1", md.Offset)
+	}
+}
