@@ -100,6 +100,9 @@ func (a *Accumulator) Receive(c actor.Context) {
 		}
 	case *messages.FlushPartition:
 		s.onFlush(c, m)
+	case *messages.Reannounce:
+		s.announced = false
+		s.update(c)
 	case *messages.AbortPartition:
 		s.abort(m.Err)
 		s.update(c)

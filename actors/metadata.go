@@ -57,7 +57,7 @@ type Metadata struct{ st *metadataState }
 func NewMetadataProps(shared *Shared) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &Metadata{st: &metadataState{shared: shared, topics: map[string]time.Time{}}}
-	})
+	}, supervision(shared.Settings))
 }
 
 // Receive implements actor.Actor.

@@ -34,7 +34,7 @@ type Producer struct{ st *producerState }
 // children have stopped.
 func NewProducerProps(shared *Shared, stopped chan struct{}) *actor.Props {
 	st := &producerState{shared: shared, stopped: stopped}
-	return actor.PropsFromProducer(func() actor.Actor { return &Producer{st: st} })
+	return actor.PropsFromProducer(func() actor.Actor { return &Producer{st: st} }, supervision(shared.Settings))
 }
 
 // Receive implements actor.Actor.

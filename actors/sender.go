@@ -18,6 +18,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/kastor-go/kastor/internal/faultinject"
 	"github.com/kastor-go/kastor/messages"
 	"github.com/kastor-go/kastor/wire"
 )
@@ -64,6 +65,7 @@ type produceCall struct {
 type senderState struct {
 	shared   *Shared
 	metadata *actor.PID
+	current  any // the message being handled, so a panic can settle it
 
 	nodes    map[int32]*nodeState
 	parked   map[messages.TopicPartition]*actor.PID // ready, but the leader is unknown
@@ -79,16 +81,24 @@ func NewSenderProps(shared *Shared, metadata *actor.PID) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &Sender{st: &senderState{shared: shared, metadata: metadata,
 			nodes: map[int32]*nodeState{}, parked: map[messages.TopicPartition]*actor.PID{}, gathers: map[uint64]*gathering{}}}
-	})
+	}, supervision(shared.Settings))
 }
 
 // Receive implements actor.Actor.
 func (a *Sender) Receive(c actor.Context) {
 	s := a.st
-	switch m := c.Message().(type) {
+	msg := c.Message()
+	if r, ok := msg.(*actor.Restarting); ok {
+		s.recoverFromPanic(c, r)
+		return
+	}
+	// Not cleared by a defer: a defer would run while a panic unwinds, and recoverFromPanic needs it.
+	s.current = msg
+	switch m := msg.(type) {
 	case *messages.PartitionReady:
 		s.route(c, m.TP, m.Accumulator)
 	case *messages.Drained:
+		faultinject.SenderDrained()
 		s.onDrained(c, m)
 	case *messages.CallDone:
 		s.onProduceDone(c, m)
@@ -103,17 +113,24 @@ func (a *Sender) Receive(c actor.Context) {
 		for tp, acc := range parked {
 			s.route(c, tp, acc)
 		}
-	case *actor.Stopping, *actor.Restarting:
+	case *actor.Stopping:
 		for _, n := range s.nodes {
 			if n.throttleTimer != nil {
 				n.throttleTimer.Stop()
 			}
 		}
-	case *actor.Started, *actor.Stopped, *actor.Restart:
+	case *actor.Started:
+		// After a restart this instance knows nothing of what was ready; on a first start there
+		// are no accumulators yet.
+		s.shared.RangeAccumulators(func(_ messages.TopicPartition, pid *actor.PID) {
+			c.Send(pid, &messages.Reannounce{})
+		})
+	case *actor.Stopped, *actor.Restart:
 	case *actor.Terminated:
 	default:
 		s.shared.Logger.Warn("sender: unexpected message", "type", fmt.Sprintf("%T", m))
 	}
+	s.current = nil
 }
 
 // route queues a ready partition on its leader, or parks it until metadata names a leader.
@@ -188,6 +205,14 @@ func (s *senderState) maybeGather(c actor.Context, n *nodeState) {
 func (s *senderState) onDrained(c actor.Context, m *messages.Drained) {
 	g := s.gathers[m.Gather]
 	if g == nil {
+		// Drained for a gather an earlier instance started (it restarted): hand the batch back
+		// for a retry; it was never sent.
+		if m.Batch != nil {
+			c.Send(m.Batch.Accumulator, &messages.BatchDone{Seq: m.Batch.Seq, Err: errNotSent, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
+		}
+		if m.MoreReady { // the accumulator counts on us to queue it again
+			s.route(c, m.TP, m.Accumulator)
+		}
 		return
 	}
 	if m.Batch != nil {
@@ -286,8 +311,15 @@ func (s *senderState) onProduceDone(c actor.Context, m *messages.CallDone) {
 		}
 		c.Send(s.metadata, &messages.RefreshMetadata{Topics: topics, Reason: "produce error"})
 	}
-	s.maybeGather(c, n)
+	// A response to a request an earlier instance sent (before a restart) carries that instance's
+	// node, whose connection is gone: its results count, but nothing more is sent through it.
+	if s.nodes[n.id] == n {
+		s.maybeGather(c, n)
+	}
 }
+
+// errNotSent: the batch was drained but never sent (the sender restarted). Retriable.
+var errNotSent = fmt.Errorf("%w: the sender restarted before sending the batch", messages.ErrConnection)
 
 // errMissingPartition: a produce response left out a partition it was asked to write.
 var errMissingPartition = errors.New("kastor: produce response did not mention the partition")
@@ -354,4 +386,41 @@ func (s *senderState) dispatchResults(c actor.Context, pc *produceCall, resp *wi
 // connection failures and request timeouts (the write may or may not have happened).
 func IsRetriable(err error) bool {
 	return wire.IsRetriable(err) || errors.Is(err, messages.ErrConnection) || errors.Is(err, messages.ErrRequestTimeout)
+}
+
+// recoverFromPanic runs on Restarting. The actor system drops the message that panicked, so the
+// batches it carried are handed back to their accumulators as retriable failures; the new
+// instance then rebuilds its view from the accumulators' Reannounce answers.
+func (s *senderState) recoverFromPanic(c actor.Context, _ *actor.Restarting) {
+	for _, n := range s.nodes {
+		if n.throttleTimer != nil {
+			n.throttleTimer.Stop()
+		}
+	}
+	notSent := func(b *messages.Batch, err error) {
+		c.Send(b.Accumulator, &messages.BatchDone{Seq: b.Seq, Err: err, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
+	}
+	switch m := s.current.(type) {
+	case *messages.Drained:
+		if m.Batch != nil {
+			notSent(m.Batch, errNotSent)
+		}
+	case *messages.CallDone:
+		if pc, ok := m.Tag.(*produceCall); ok {
+			err := m.Err
+			if err == nil {
+				err = fmt.Errorf("%w: the sender restarted while handling the response; the batch may have been written", messages.ErrConnection)
+			}
+			for _, b := range pc.batches {
+				notSent(b, err)
+			}
+		}
+	}
+	// Batches gathered for requests not yet sent would otherwise wait for a drain that is gone.
+	for _, g := range s.gathers {
+		for _, b := range g.batches {
+			notSent(b, errNotSent)
+		}
+	}
+	s.current = nil
 }

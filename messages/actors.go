@@ -125,3 +125,7 @@ type PartitionLeader struct {
 	Leader      int32
 	LeaderEpoch int32
 }
+
+// Reannounce asks an accumulator to send PartitionReady again if it has a ready batch: the sender
+// restarted and forgot which partitions were ready. Sender → accumulator.
+type Reannounce struct{}

@@ -71,3 +71,34 @@ func TestPanicInConnectionLosesNothing(t *testing.T) {
 	}
 	checkLog(t, c, "t", n, comp, true)
 }
+
+// A bug in the sender restarts it (after a backoff) with empty state: every accumulator announces
+// its ready batches again, batches drained for the old instance are retried, nothing is lost.
+func TestPanicInSenderLosesNothing(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(4, "t"))
+	var drained atomic.Int32
+	faultinject.OnSenderDrained(func() {
+		if n := drained.Add(1); n == 3 || n == 7 {
+			panic("injected sender bug")
+		}
+	})
+	t.Cleanup(func() { faultinject.OnSenderDrained(nil) })
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.RetryBackoff = 5 * time.Millisecond
+		cfg.ReconnectBackoff = 5 * time.Millisecond
+		cfg.RequestTimeout = 5 * time.Second
+		cfg.DeliveryTimeout = 10 * time.Second // a stuck batch fails the test in seconds, not minutes
+		cfg.Logger = discardLogger()
+	})
+	const n = 3000
+	comp := sendN(t, p, "t", n, time.Millisecond)
+	if drained.Load() < 7 {
+		t.Fatalf("only %d drains: the fault did not fire twice", drained.Load())
+	}
+	for i := 0; i < n; i++ {
+		if err := comp.get(i).err; err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	checkLog(t, c, "t", n, comp, true)
+}

@@ -11,7 +11,24 @@ import (
 var (
 	accumulatorAppend atomic.Pointer[func(messages.TopicPartition)]
 	connectionCall    atomic.Pointer[func(node int32)]
+	senderDrained     atomic.Pointer[func()]
 )
+
+// OnSenderDrained sets a hook run by the sender before it handles a Drained (nil clears it).
+func OnSenderDrained(fn func()) {
+	if fn == nil {
+		senderDrained.Store(nil)
+		return
+	}
+	senderDrained.Store(&fn)
+}
+
+// SenderDrained runs the sender hook, if any.
+func SenderDrained() {
+	if fn := senderDrained.Load(); fn != nil {
+		(*fn)()
+	}
+}
 
 // OnAccumulatorAppend sets a hook run by accumulators before they append a record (nil clears it).
 func OnAccumulatorAppend(fn func(messages.TopicPartition)) {

@@ -1,0 +1,37 @@
+package actors
+
+import (
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// BackoffStrategy is the supervisor strategy of every kastor parent: a child that panics is
+// restarted after an exponential, capped delay with ±20 % jitter (Backoff), counted over Window:
+// a child that stays healthy for Window starts again from Initial. protoactor-go's own
+// "exponential" strategy grows linearly and has no cap, hence this one.
+//
+// It never stops a child: a stopped accumulator or connection would leave its peers waiting for
+// answers that never come, so kastor keeps restarting (slowly) instead. Each restart settles the
+// message that failed (see the actors' Restarting handlers), so no record is lost either way.
+type BackoffStrategy struct {
+	Initial, Max, Window time.Duration
+}
+
+// HandleFailure implements actor.SupervisorStrategy.
+func (s BackoffStrategy) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
+	rs *actor.RestartStatistics, reason interface{}, msg interface{}) {
+	if rs.NumberOfFailures(s.Window) == 0 {
+		rs.Reset()
+	}
+	rs.Fail()
+	d := Backoff(s.Initial, s.Max, rs.FailureCount())
+	sys.Logger().Error("kastor: actor panicked; restarting it", "actor", child.Id, "after", d, "reason", reason)
+	sys.EventStream.Publish(&actor.SupervisorEvent{Child: child, Reason: reason, Directive: actor.RestartDirective})
+	time.AfterFunc(d, func() { sup.RestartChildren(child) })
+}
+
+// supervision is the strategy kastor parents give their children.
+func supervision(set Settings) actor.PropsOption {
+	return actor.WithSupervisor(BackoffStrategy{Initial: set.ReconnectBackoff, Max: set.ReconnectMax, Window: time.Minute})
+}
