@@ -21,6 +21,7 @@ import (
 
 	"github.com/kastor-go/kastor/actors"
 	"github.com/kastor-go/kastor/bufferpool"
+	"github.com/kastor-go/kastor/internal/clock"
 	"github.com/kastor-go/kastor/messages"
 	"github.com/kastor-go/kastor/wire"
 )
@@ -67,6 +68,7 @@ type Producer struct {
 	pid         *actor.PID
 	stopped     chan struct{}
 	partitioner Partitioner
+	clock       *clock.Coarse
 
 	// mu is held for reading by every send in progress; Close takes it for writing to wait them
 	// out (they see closing and give up their waits) before it flushes.
@@ -88,7 +90,8 @@ func New(cfg Config) (*Producer, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	p := &Producer{cfg: cfg, logger: logger, sys: cfg.ActorSystem, stopped: make(chan struct{}), closing: make(chan struct{})}
+	p := &Producer{cfg: cfg, logger: logger, sys: cfg.ActorSystem, stopped: make(chan struct{}), closing: make(chan struct{}),
+		clock: clock.New()}
 	if p.sys == nil {
 		p.ownSys = true
 		p.sys = actor.NewActorSystem(
@@ -124,6 +127,7 @@ func New(cfg Config) (*Producer, error) {
 		fmt.Sprintf("kastor-%s-%d", cfg.ClientID, producerSeq.Add(1)))
 	if err != nil {
 		completer.Stop()
+		p.clock.Close()
 		return nil, fmt.Errorf("kastor: spawning the producer actor: %w", err)
 	}
 	p.pid = pid
@@ -195,8 +199,9 @@ func (p *Producer) enqueue(ctx context.Context, rec *Record, cb messages.Complet
 	if int64(size) > p.cfg.BufferMemory {
 		return fmt.Errorf("%w: the record is %d bytes when serialized, larger than BufferMemory (%d)", ErrRecordTooLarge, size, p.cfg.BufferMemory)
 	}
-	// One clock read on the fast path; the MaxBlock deadline is computed only if something blocks.
-	now := time.Now()
+	// One coarse clock read on the fast path (an atomic load; see internal/clock); the MaxBlock
+	// deadline is computed only if something blocks.
+	now := p.clock.Now()
 	part, explicit := rec.Partition.Get()
 	if explicit && part < 0 {
 		return fmt.Errorf("%w: partition %d", ErrInvalidRecord, part)
@@ -399,6 +404,7 @@ func (p *Producer) close(ctx context.Context) error {
 	<-p.stopped
 	p.shared.Completer.Stop()
 	p.shared.Goroutines.Wait()
+	p.clock.Close()
 	if p.ownSys {
 		p.sys.Shutdown()
 	}
