@@ -242,8 +242,9 @@ func (p *Producer) enqueue(ctx context.Context, rec *Record, cb messages.Complet
 	if ts.IsZero() {
 		ts = now
 	}
-	p.sys.Root.Send(pid, &messages.Append{Record: rec, TimestampMs: ts.UnixMilli(), Reserved: int64(size),
-		EnqueuedNs: now.UnixNano(), Done: cb})
+	m := actors.NewAppend()
+	*m = messages.Append{Record: rec, TimestampMs: ts.UnixMilli(), Reserved: int64(size), EnqueuedNs: now.UnixNano(), Done: cb}
+	p.sys.Root.Send(pid, m)
 	return nil
 }
 

@@ -9,6 +9,7 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -66,6 +67,19 @@ func NewAccumulatorProps(shared *Shared, tp messages.TopicPartition, sender *act
 
 type accWake struct{ gen uint64 }
 
+// Append messages are recycled: the accumulator is their only reader and is done with one once
+// onAppend returns (it keeps copies of the fields it needs), which saves an allocation per record.
+// One that was being handled when the actor panicked is never recycled.
+var appendPool = sync.Pool{New: func() any { return new(messages.Append) }}
+
+// NewAppend returns an Append to fill and send to an accumulator.
+func NewAppend() *messages.Append { return appendPool.Get().(*messages.Append) }
+
+func releaseAppend(m *messages.Append) {
+	*m = messages.Append{}
+	appendPool.Put(m)
+}
+
 // Receive implements actor.Actor.
 func (a *Accumulator) Receive(c actor.Context) {
 	s := a.st
@@ -89,6 +103,7 @@ func (a *Accumulator) Receive(c actor.Context) {
 	switch m := msg.(type) {
 	case *messages.Append:
 		s.onAppend(c, m)
+		releaseAppend(m)
 	case *messages.Drain:
 		s.onDrain(c, m)
 	case *messages.BatchDone:
