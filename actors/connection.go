@@ -33,8 +33,6 @@ type ConnectionConfig struct {
 	Dial           func(ctx context.Context, network, address string) (net.Conn, error)
 	SetupTimeout   time.Duration
 	RequestTimeout time.Duration
-	BackoffMin     time.Duration
-	BackoffMax     time.Duration
 	// MaxIdle closes the socket after this long without a request in flight (0: never).
 	MaxIdle time.Duration
 }
@@ -58,7 +56,6 @@ type (
 		gen  uint64
 		corr int32
 	}
-	reconnectDue    struct{ gen uint64 }
 	idleCheckDue    struct{ gen uint64 }
 	timeoutCheckDue struct{ gen uint64 }
 )
@@ -172,7 +169,7 @@ const (
 	connIdle connStatus = iota
 	connDialing
 	connReady
-	connBackoff
+	connFailed // reported to the supervisor; waiting for the restart
 )
 
 type inflightCall struct {
@@ -194,7 +191,6 @@ type connState struct {
 	corr     int32
 	queued   []*messages.Call // waiting for the link to come up
 	inflight []inflightCall   // written or being written, answered in order
-	failures int              // consecutive failed links, for the reconnect backoff
 
 	timerGen uint64
 	timer    *time.Timer
@@ -255,13 +251,6 @@ func (a *Connection) Receive(c actor.Context) {
 	case *frameWritten:
 		if m.gen == s.gen {
 			s.onWritten(c, m.corr)
-		}
-	case *reconnectDue:
-		if m.gen == s.timerGen && s.status == connBackoff {
-			s.status = connIdle
-			if len(s.queued) > 0 {
-				s.dial(c)
-			}
 		}
 	case *timeoutCheckDue:
 		if m.gen == s.timerGen {
@@ -404,7 +393,6 @@ func readFrame(r io.Reader) ([]byte, error) {
 
 func (s *connState) onLinkUp(c actor.Context, m *linkUp) {
 	s.status = connReady
-	s.failures = 0
 	s.apis = m.apis
 	l := s.link
 	s.shared.Goroutines.Add(2)
@@ -584,11 +572,14 @@ func (s *connState) stopTimer() {
 	}
 }
 
-// fail closes the link, answers every request in flight or queued with err, and backs off before
-// the next dial (exponential with jitter, from BackoffMin to BackoffMax).
+// fail closes the link, answers every request in flight or queued with err, and reports the
+// failure to the supervisor, which restarts this actor after an exponential, jittered backoff
+// (BackoffStrategy, ReconnectBackoff to ReconnectBackoffMax). Calls that arrive meanwhile wait in
+// the suspended mailbox for the new instance, which dials again.
 func (s *connState) fail(c actor.Context, err error) {
 	s.closeLink()
 	s.stopIdle()
+	s.stopTimer()
 	for _, f := range s.inflight {
 		c.Send(f.call.ReplyTo, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version, Err: err})
 	}
@@ -596,16 +587,22 @@ func (s *connState) fail(c actor.Context, err error) {
 		c.Send(call.ReplyTo, &messages.CallDone{Tag: call.Tag, Node: s.cfg.Node, Err: err})
 	}
 	s.inflight, s.queued = nil, nil
-	s.failures++
-	s.status = connBackoff
-	s.stopTimer()
-	s.timerGen++
-	gen, self, root := s.timerGen, c.Self(), c.ActorSystem().Root
-	s.timer = time.AfterFunc(Backoff(s.cfg.BackoffMin, s.cfg.BackoffMax, s.failures), func() {
-		root.Send(self, &reconnectDue{gen: gen})
-	})
+	s.status = connFailed
 	s.shared.Logger.Debug("broker connection failed", "broker", s.cfg.Node, "addr", s.cfg.Addr, "err", err)
+	if sup, ok := c.(interface{ EscalateFailure(reason, message any) }); ok {
+		sup.EscalateFailure(&ConnectionFailure{Addr: s.cfg.Addr, Err: err}, nil)
+	}
 }
+
+// ConnectionFailure is how a connection reports a failed link to its supervisor: not a bug, so
+// BackoffStrategy restarts it quietly.
+type ConnectionFailure struct {
+	Addr string
+	Err  error
+}
+
+func (f *ConnectionFailure) Error() string { return f.Err.Error() }
+func (f *ConnectionFailure) Unwrap() error { return f.Err }
 
 func (s *connState) closeLink() {
 	if s.link != nil {

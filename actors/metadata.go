@@ -150,8 +150,7 @@ func (s *metadataState) connect(c actor.Context) {
 	s.connAddr = addr
 	s.conn = c.SpawnPrefix(NewConnectionProps(s.shared, ConnectionConfig{
 		Node: -1, Addr: addr, ClientID: set.ClientID, Dial: set.Dial, SetupTimeout: set.SetupTimeout,
-		RequestTimeout: set.RequestTimeout, BackoffMin: set.ReconnectBackoff, BackoffMax: set.ReconnectMax,
-		MaxIdle: set.ConnectionsMaxIdle,
+		RequestTimeout: set.RequestTimeout, MaxIdle: set.ConnectionsMaxIdle,
 	}), "metadata-")
 }
 

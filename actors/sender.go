@@ -167,8 +167,7 @@ func (s *senderState) node(c actor.Context, id int32, addr string) *nodeState {
 		set := s.shared.Settings
 		n.conn = c.SpawnPrefix(NewConnectionProps(s.shared, ConnectionConfig{
 			Node: id, Addr: addr, ClientID: set.ClientID, Dial: set.Dial, SetupTimeout: set.SetupTimeout,
-			RequestTimeout: set.RequestTimeout, BackoffMin: set.ReconnectBackoff, BackoffMax: set.ReconnectMax,
-			MaxIdle: set.ConnectionsMaxIdle,
+			RequestTimeout: set.RequestTimeout, MaxIdle: set.ConnectionsMaxIdle,
 		}), fmt.Sprintf("produce-%d-", id))
 	}
 	return n

@@ -6,9 +6,10 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-// BackoffStrategy is the supervisor strategy of every kastor parent: a child that panics is
-// restarted after an exponential, capped delay with ±20 % jitter (Backoff), counted over Window:
-// a child that stays healthy for Window starts again from Initial. protoactor-go's own
+// BackoffStrategy is the supervisor strategy of every kastor parent: a child that fails (a panic,
+// or a connection reporting a broken link with ConnectionFailure) is restarted after an
+// exponential, capped delay with ±20 % jitter (Backoff), counted over Window: a child that stays
+// healthy for Window starts again from Initial. protoactor-go's own
 // "exponential" strategy grows linearly and has no cap, hence this one.
 //
 // It never stops a child: a stopped accumulator or connection would leave its peers waiting for
@@ -26,7 +27,9 @@ func (s BackoffStrategy) HandleFailure(sys *actor.ActorSystem, sup actor.Supervi
 	}
 	rs.Fail()
 	d := Backoff(s.Initial, s.Max, rs.FailureCount())
-	sys.Logger().Error("kastor: actor panicked; restarting it", "actor", child.Id, "after", d, "reason", reason)
+	if _, ok := reason.(*ConnectionFailure); !ok {
+		sys.Logger().Error("kastor: actor panicked; restarting it", "actor", child.Id, "after", d, "reason", reason)
+	}
 	sys.EventStream.Publish(&actor.SupervisorEvent{Child: child, Reason: reason, Directive: actor.RestartDirective})
 	time.AfterFunc(d, func() { sup.RestartChildren(child) })
 }

@@ -269,7 +269,12 @@ func TestMessageTooLargeSplitsTheBatch(t *testing.T) {
 	if err := c.CreateTopic("small", 1, map[string]string{"max.message.bytes": "2000"}); err != nil {
 		t.Fatal(err)
 	}
-	p := newProducer(t, c, func(cfg *kastor.Config) { cfg.Linger = 100 * time.Millisecond })
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.Linger = 100 * time.Millisecond
+		// Order across a split holds with one request in flight; with more and no idempotence,
+		// the halves can be written out of order (as with Java's producer).
+		cfg.MaxInFlightRequestsPerConnection = 1
+	})
 	rnd := rand.New(rand.NewPCG(1, 2))
 	comp := newCompletions()
 	const n = 12
