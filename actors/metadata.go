@@ -41,6 +41,7 @@ type metadataState struct {
 
 	inflight  bool
 	again     bool
+	urgent    bool // a topic nobody asked about before is waiting: skip the rate limit
 	callGen   uint64
 	failures  int
 	notBefore time.Time // rate limit between requests
@@ -77,8 +78,8 @@ func (a *Metadata) Receive(c actor.Context) {
 			}
 			s.topics[t] = now
 		}
-		if fresh && !s.inflight {
-			s.notBefore = time.Time{} // a new topic is worth asking about at once
+		if fresh {
+			s.urgent = true // a new topic is worth asking about at once, rate limit or not
 		}
 		s.request(c)
 	case *messages.LeaderHint:
@@ -107,7 +108,7 @@ func (s *metadataState) request(c actor.Context) {
 		s.again = true
 		return
 	}
-	if wait := time.Until(s.notBefore); wait > 0 {
+	if wait := time.Until(s.notBefore); wait > 0 && !s.urgent {
 		s.arm(c, s.notBefore)
 		return
 	}
@@ -124,7 +125,7 @@ func (s *metadataState) request(c actor.Context) {
 		name := t
 		req.Topics = append(req.Topics, wire.MetadataRequestTopic{Name: &name})
 	}
-	s.inflight, s.again = true, false
+	s.inflight, s.again, s.urgent = true, false, false
 	s.callGen++
 	s.notBefore = now.Add(s.shared.Settings.RetryBackoff)
 	c.Send(s.conn, &messages.Call{Req: req, ReplyTo: c.Self(), Tag: &metadataCall{gen: s.callGen}})

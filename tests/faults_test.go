@@ -381,3 +381,61 @@ func TestLeaderHintFromProduceResponse(t *testing.T) {
 		t.Fatalf("offset %d, want 1", md.Offset)
 	}
 }
+
+// Cancelling Send's context after the record was accepted stops the wait, not the record (like
+// Java's Future.get timeout): Send returns the context's error at once, and the record is still
+// written and completed.
+func TestSendContextStopsTheWaitNotTheRecord(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	var held, armed atomic.Bool
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if !armed.Load() {
+			c.KeepControl()
+			return nil, nil, false
+		}
+		if held.Swap(true) {
+			c.DropControl()
+			return nil, nil, false
+		}
+		c.KeepControl()
+		c.SleepControl(func() { time.Sleep(400 * time.Millisecond) })
+		return nil, nil, false
+	})
+	var acks atomic.Int32
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.Linger = 0
+		cfg.Interceptors = []kastor.Interceptor{ackCounter{&acks}}
+	})
+	if _, err := p.Send(context.Background(), &kastor.Record{Topic: "t", Value: value(0)}); err != nil {
+		t.Fatal(err) // metadata and connection are up: the next send is accepted at once
+	}
+	armed.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := p.Send(ctx, &kastor.Record{Topic: "t", Value: value(1)})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want the context's deadline", err)
+	}
+	if d := time.Since(start); d > 300*time.Millisecond {
+		t.Fatalf("Send returned after %v, not when its context ended", d)
+	}
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if acks.Load() != 2 {
+		t.Fatalf("%d records completed, want 2", acks.Load())
+	}
+	if hw := c.PartitionInfo("t", 0).HighWatermark; hw != 2 {
+		t.Fatalf("high watermark %d: the record was not written", hw)
+	}
+}
+
+type ackCounter struct{ n *atomic.Int32 }
+
+func (ackCounter) OnSend(r *kastor.Record) *kastor.Record { return r }
+func (a ackCounter) OnAcknowledgement(_ kastor.RecordMetadata, err error) {
+	if err == nil {
+		a.n.Add(1)
+	}
+}
