@@ -580,13 +580,7 @@ func (s *connState) fail(c actor.Context, err error) {
 	s.closeLink()
 	s.stopIdle()
 	s.stopTimer()
-	for _, f := range s.inflight {
-		c.Send(f.call.ReplyTo, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version, Err: err})
-	}
-	for _, call := range s.queued {
-		c.Send(call.ReplyTo, &messages.CallDone{Tag: call.Tag, Node: s.cfg.Node, Err: err})
-	}
-	s.inflight, s.queued = nil, nil
+	s.answerAll(c, err)
 	s.status = connFailed
 	s.shared.Logger.Debug("broker connection failed", "broker", s.cfg.Node, "addr", s.cfg.Addr, "err", err)
 	if sup, ok := c.(interface{ EscalateFailure(reason, message any) }); ok {
@@ -617,14 +611,7 @@ func (s *connState) shutdown(c actor.Context) {
 	s.stopTimer()
 	s.stopIdle()
 	s.closeLink()
-	err := fmt.Errorf("%w: connection to %s stopped", messages.ErrConnection, s.cfg.Addr)
-	for _, f := range s.inflight {
-		c.Send(f.call.ReplyTo, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version, Err: err})
-	}
-	for _, call := range s.queued {
-		c.Send(call.ReplyTo, &messages.CallDone{Tag: call.Tag, Node: s.cfg.Node, Err: err})
-	}
-	s.inflight, s.queued = nil, nil
+	s.answerAll(c, fmt.Errorf("%w: connection to %s stopped", messages.ErrConnection, s.cfg.Addr))
 	s.status = connIdle
 }
 
@@ -647,4 +634,15 @@ func putRequestBuffer(b []byte) {
 		return
 	}
 	requestBuffers.Put(&b)
+}
+
+// answerAll answers every request in flight or queued with err: none is left without a CallDone.
+func (s *connState) answerAll(c actor.Context, err error) {
+	for _, f := range s.inflight {
+		c.Send(f.call.ReplyTo, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version, Err: err})
+	}
+	for _, call := range s.queued {
+		c.Send(call.ReplyTo, &messages.CallDone{Tag: call.Tag, Node: s.cfg.Node, Err: err})
+	}
+	s.inflight, s.queued = nil, nil
 }
