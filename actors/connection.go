@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -179,7 +180,7 @@ type inflightCall struct {
 	deadline time.Time
 }
 
-// connState is the connection actor's state; it can be driven without an actor system in tests.
+// connState is the connection actor's state.
 type connState struct {
 	cfg    ConnectionConfig
 	shared *Shared
@@ -290,8 +291,12 @@ func (s *connState) onCall(c actor.Context, m *messages.Call) {
 	}
 }
 
+// linkGens numbers links across all connections and restarts, so a message from an old link can
+// never match a newer one.
+var linkGens atomic.Uint64
+
 func (s *connState) dial(c actor.Context) {
-	s.gen++
+	s.gen = linkGens.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.SetupTimeout)
 	l := &link{gen: s.gen, self: c.Self(), root: c.ActorSystem().Root, cancel: cancel, writes: newWriteQueue()}
 	s.link = l
@@ -603,7 +608,7 @@ func (s *connState) closeLink() {
 		s.link.close()
 		s.link = nil
 	}
-	s.gen++ // anything still in the mailbox from the old link is now stale
+	s.gen = linkGens.Add(1) // anything still in the mailbox from the old link is now stale
 }
 
 // shutdown runs on Stopping and Restarting: nothing is left unanswered.
