@@ -1,0 +1,187 @@
+package actors
+
+import (
+	"testing"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/kastor-go/kastor/bufferpool"
+	"github.com/kastor-go/kastor/messages"
+	"github.com/kastor-go/kastor/wire"
+)
+
+func strp(s string) *string { return &s }
+
+// TestBuildCluster: brokers become host:port, partitions are indexed by number whatever the
+// response's order, and a complete response is not reported incomplete.
+func TestBuildCluster(t *testing.T) {
+	resp := &wire.MetadataResponse{
+		Brokers: []wire.MetadataBroker{{NodeID: 1, Host: "h1", Port: 9092}, {NodeID: 2, Host: "::1", Port: 9093}},
+		Topics: []wire.MetadataTopic{{
+			Name: strp("t"), TopicID: [16]byte{7},
+			Partitions: []wire.MetadataPartition{
+				{Partition: 2, Leader: 1, LeaderEpoch: 3},
+				{Partition: 0, Leader: 2, LeaderEpoch: 4},
+				{Partition: 1, Leader: 1, LeaderEpoch: 5},
+			},
+		}},
+	}
+	cl, incomplete := buildCluster(resp)
+	if incomplete {
+		t.Errorf("a complete response was reported incomplete")
+	}
+	if len(cl.Brokers) != 2 || cl.Brokers[1] != "h1:9092" || cl.Brokers[2] != "[::1]:9093" {
+		t.Errorf("brokers %v", cl.Brokers)
+	}
+	ti := cl.Topics["t"]
+	if ti == nil || ti.Err != nil || ti.ID != [16]byte{7} || len(ti.Partitions) != 3 {
+		t.Fatalf("topic t: %+v", ti)
+	}
+	for p, want := range []PartitionInfo{{Leader: 2, LeaderEpoch: 4}, {Leader: 1, LeaderEpoch: 5}, {Leader: 1, LeaderEpoch: 3}} {
+		if ti.Partitions[p] != want {
+			t.Errorf("partition %d: %+v, want %+v", p, ti.Partitions[p], want)
+		}
+	}
+	node, addr, ok := cl.Leader(messages.TopicPartition{Topic: "t", Partition: 0})
+	if !ok || node != 2 || addr != "[::1]:9093" {
+		t.Errorf("Leader(t-0) = %d %q %v", node, addr, ok)
+	}
+	for _, tp := range []messages.TopicPartition{{Topic: "t", Partition: 3}, {Topic: "t", Partition: -1}, {Topic: "x", Partition: 0}} {
+		if _, _, ok := cl.Leader(tp); ok {
+			t.Errorf("Leader(%v) found a leader", tp)
+		}
+	}
+}
+
+// TestBuildClusterIncomplete: topic errors, partitions without a leader and leaders that are not
+// among the brokers make the snapshot incomplete; nameless topics and negative partitions are
+// skipped.
+func TestBuildClusterIncomplete(t *testing.T) {
+	brokers := []wire.MetadataBroker{{NodeID: 1, Host: "h1", Port: 9092}}
+	for _, tc := range []struct {
+		name  string
+		topic wire.MetadataTopic
+		check func(t *testing.T, cl *Cluster)
+	}{
+		{"topic error", wire.MetadataTopic{Name: strp("t"), ErrorCode: wire.ErrUnknownTopicOrPartition.Code},
+			func(t *testing.T, cl *Cluster) {
+				ti := cl.Topics["t"]
+				if ti == nil || ti != nil && (ti.Err != wire.ErrUnknownTopicOrPartition || len(ti.Partitions) != 0) {
+					t.Errorf("topic t: %+v, want UNKNOWN_TOPIC_OR_PARTITION and no partitions", ti)
+				}
+			}},
+		{"no leader", wire.MetadataTopic{Name: strp("t"), Partitions: []wire.MetadataPartition{
+			{Partition: 0, Leader: 1}, {Partition: 1, Leader: -1, LeaderEpoch: -1, ErrorCode: wire.ErrLeaderNotAvailable.Code}}},
+			func(t *testing.T, cl *Cluster) {
+				p := cl.Topics["t"].Partitions[1]
+				if p.Leader != -1 || p.Err != wire.ErrLeaderNotAvailable {
+					t.Errorf("partition 1: %+v, want no leader and LEADER_NOT_AVAILABLE", p)
+				}
+				if _, _, ok := cl.Leader(messages.TopicPartition{Topic: "t", Partition: 1}); ok {
+					t.Errorf("a partition without a leader has one")
+				}
+				if _, _, ok := cl.Leader(messages.TopicPartition{Topic: "t", Partition: 0}); !ok {
+					t.Errorf("partition 0 lost its leader")
+				}
+			}},
+		{"unknown broker", wire.MetadataTopic{Name: strp("t"), Partitions: []wire.MetadataPartition{{Partition: 0, Leader: 9}}},
+			func(t *testing.T, cl *Cluster) {
+				if _, _, ok := cl.Leader(messages.TopicPartition{Topic: "t", Partition: 0}); ok {
+					t.Errorf("a leader that is not a known broker was accepted")
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl, incomplete := buildCluster(&wire.MetadataResponse{Brokers: brokers, Topics: []wire.MetadataTopic{tc.topic}})
+			if !incomplete {
+				t.Errorf("not reported incomplete")
+			}
+			tc.check(t, cl)
+		})
+	}
+
+	t.Run("skipped", func(t *testing.T) {
+		cl, incomplete := buildCluster(&wire.MetadataResponse{Brokers: brokers, Topics: []wire.MetadataTopic{
+			{Name: nil, ErrorCode: wire.ErrUnknownTopicOrPartition.Code},
+			{Name: strp("t"), Partitions: []wire.MetadataPartition{{Partition: -1, Leader: 1}, {Partition: 2, Leader: 1}, {Partition: 0, Leader: 1}}},
+		}})
+		if incomplete || len(cl.Topics) != 1 {
+			t.Fatalf("incomplete %v, topics %v", incomplete, cl.Topics)
+		}
+		ps := cl.Topics["t"].Partitions
+		if len(ps) != 3 || ps[0].Leader != 1 || ps[2].Leader != 1 || ps[1] != (PartitionInfo{Leader: -1, LeaderEpoch: -1}) {
+			t.Errorf("partitions %+v, want 0 and 2 led by 1 and a leaderless hole at 1", ps)
+		}
+	})
+}
+
+// sendRecorder is an actor.Context that records what a state method sends; any other use panics.
+type sendRecorder struct {
+	actor.Context
+	sent []sentMsg
+}
+
+type sentMsg struct {
+	to  *actor.PID
+	msg any
+}
+
+func (c *sendRecorder) Send(pid *actor.PID, msg any) { c.sent = append(c.sent, sentMsg{pid, msg}) }
+
+// TestMetadataApplyHint: a LeaderHint with a newer leader epoch moves the partition in a new
+// snapshot (the old one is left untouched and marked updated) and tells the watchers; stale or
+// unusable hints change nothing.
+func TestMetadataApplyHint(t *testing.T) {
+	sh := NewShared(testSettings(), discardLogger, bufferpool.New(1), nil)
+	old := &Cluster{Brokers: map[int32]string{1: "b1:9092", 3: "b3:9092"},
+		Topics: map[string]*TopicInfo{"t": {ID: [16]byte{1}, Partitions: []PartitionInfo{{Leader: 1, LeaderEpoch: 5}, {Leader: 1, LeaderEpoch: 5}, {Leader: 1, LeaderEpoch: 5}}}}}
+	sh.publish(old)
+	watcher := actor.NewPID("nonhost", "watcher")
+	s := &metadataState{shared: sh, watchers: []*actor.PID{watcher}}
+	c := &sendRecorder{}
+
+	s.applyHint(c, &messages.LeaderHint{
+		Leaders: []messages.PartitionLeader{
+			{TP: tp("t", 0), Leader: 2, LeaderEpoch: 6}, // new leader, address in the hint
+			{TP: tp("t", 1), Leader: 2, LeaderEpoch: 4}, // stale epoch
+			{TP: tp("t", 2), Leader: 3, LeaderEpoch: 6}, // known broker
+			{TP: tp("x", 0), Leader: 2, LeaderEpoch: 9}, // unknown topic
+			{TP: tp("t", 7), Leader: 2, LeaderEpoch: 9}, // no such partition
+		},
+		Endpoints: map[int32]string{2: "b2:9093"},
+	})
+	cl := sh.Cluster()
+	if cl == old {
+		t.Fatalf("no new snapshot published")
+	}
+	select {
+	case <-old.Updated():
+	default:
+		t.Errorf("the old snapshot's Updated channel is open")
+	}
+	want := []PartitionInfo{{Leader: 2, LeaderEpoch: 6}, {Leader: 1, LeaderEpoch: 5}, {Leader: 3, LeaderEpoch: 6}}
+	for p, w := range want {
+		if got := cl.Topics["t"].Partitions[p]; got != w {
+			t.Errorf("t-%d: %+v, want %+v", p, got, w)
+		}
+	}
+	if cl.Brokers[2] != "b2:9093" || cl.Topics["t"].ID != [16]byte{1} {
+		t.Errorf("brokers %v, topic id %x", cl.Brokers, cl.Topics["t"].ID)
+	}
+	if old.Topics["t"].Partitions[0].Leader != 1 || len(old.Brokers) != 2 {
+		t.Errorf("the old snapshot was modified: %+v %v", old.Topics["t"].Partitions, old.Brokers)
+	}
+	if len(c.sent) != 1 || !c.sent[0].to.Equal(watcher) {
+		t.Fatalf("sent %+v, want one MetadataUpdated to the watcher", c.sent)
+	}
+	if _, ok := c.sent[0].msg.(*messages.MetadataUpdated); !ok {
+		t.Fatalf("sent a %T, want *messages.MetadataUpdated", c.sent[0].msg)
+	}
+
+	// A hint that changes nothing publishes nothing.
+	c.sent = nil
+	s.applyHint(c, &messages.LeaderHint{Leaders: []messages.PartitionLeader{{TP: tp("t", 0), Leader: 4, LeaderEpoch: 6}}})
+	if sh.Cluster() != cl || len(c.sent) != 0 {
+		t.Errorf("a useless hint published a snapshot or told the watchers")
+	}
+}

@@ -1,0 +1,124 @@
+package tests
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/kastor-go/kastor"
+)
+
+// corruptingProxy relays a connection to a broker and mangles the body of the first Produce
+// response it sees (over all connections), as a broken broker or network would.
+type corruptingProxy struct {
+	done    atomic.Bool
+	dials   atomic.Int32
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	streams []net.Conn
+}
+
+func (p *corruptingProxy) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	broker, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	p.dials.Add(1)
+	client, inner := net.Pipe()
+	p.mu.Lock()
+	p.streams = append(p.streams, broker, inner)
+	p.mu.Unlock()
+	var mu sync.Mutex
+	keys := map[int32]int16{} // correlation id → api key of requests on this connection
+	p.wg.Add(2)
+	go func() { // client → broker: note each request's api key
+		defer p.wg.Done()
+		defer broker.Close()
+		relayFrames(inner, broker, func(frame []byte) {
+			if len(frame) >= 8 {
+				mu.Lock()
+				keys[int32(binary.BigEndian.Uint32(frame[4:8]))] = int16(binary.BigEndian.Uint16(frame[0:2]))
+				mu.Unlock()
+			}
+		})
+	}()
+	go func() { // broker → client: corrupt the first produce response
+		defer p.wg.Done()
+		defer inner.Close()
+		relayFrames(broker, inner, func(frame []byte) {
+			mu.Lock()
+			key := keys[int32(binary.BigEndian.Uint32(frame[0:4]))]
+			mu.Unlock()
+			if key == 0 && len(frame) > 6 && p.done.CompareAndSwap(false, true) {
+				for i := 4; i < len(frame); i++ { // keep the correlation id, break everything after
+					frame[i] = 0xff
+				}
+			}
+		})
+	}()
+	return client, nil
+}
+
+// relayFrames copies size-prefixed frames from src to dst, letting inspect see (and change) each.
+func relayFrames(src io.Reader, dst io.Writer, inspect func([]byte)) {
+	var size [4]byte
+	for {
+		if _, err := io.ReadFull(src, size[:]); err != nil {
+			return
+		}
+		frame := make([]byte, binary.BigEndian.Uint32(size[:]))
+		if _, err := io.ReadFull(src, frame); err != nil {
+			return
+		}
+		inspect(frame)
+		if _, err := dst.Write(append(size[:], frame...)); err != nil {
+			return
+		}
+	}
+}
+
+func (p *corruptingProxy) close() {
+	p.mu.Lock()
+	for _, c := range p.streams {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// A corrupt response breaks the connection: it is restarted by its supervisor, the batch is
+// retried, and (at least once, without idempotence) every record is in the log where it was
+// acknowledged.
+func TestCorruptResponseRestartsTheConnection(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	proxy := &corruptingProxy{}
+	t.Cleanup(proxy.close)
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.Dialer = proxy.dial
+		cfg.RetryBackoff = 5 * time.Millisecond
+		cfg.ReconnectBackoff = 5 * time.Millisecond
+		cfg.MaxInFlightRequestsPerConnection = 1
+	})
+	comp := sendN(t, p, "t", 500, 0)
+	if !proxy.done.Load() {
+		t.Fatal("no produce response was corrupted")
+	}
+	for i := 0; i < 500; i++ {
+		if err := comp.get(i).err; err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	if d := proxy.dials.Load(); d < 3 { // metadata, produce, produce again after the corruption
+		t.Fatalf("%d dials: the broken connection was not replaced", d)
+	}
+	p.Close(context.Background())
+	checkLog(t, c, "t", 500, comp, false)
+}
