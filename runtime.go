@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,6 +87,9 @@ func New(cfg Config) (*Producer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// The caller keeps its slices; kastor reads its own copies from many goroutines.
+	cfg.BootstrapServers = slices.Clone(cfg.BootstrapServers)
+	cfg.Interceptors = slices.Clone(cfg.Interceptors)
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -123,8 +127,8 @@ func New(cfg Config) (*Producer, error) {
 		ReconnectBackoff: cfg.ReconnectBackoff, ReconnectMax: cfg.ReconnectBackoffMax,
 		SetupTimeout: cfg.SocketConnectionSetupTimeout, Dial: cfg.Dialer, ConnectionsMaxIdle: cfg.ConnectionsMaxIdle,
 	}, logger, p.pool, completer)
-	pid, err := p.sys.Root.SpawnNamed(actors.NewProducerProps(p.shared, p.stopped),
-		fmt.Sprintf("kastor-%s-%d", cfg.ClientID, producerSeq.Add(1)))
+	// Not named after ClientID: a '/' in it would read as an actor path.
+	pid, err := p.sys.Root.SpawnNamed(actors.NewProducerProps(p.shared, p.stopped), fmt.Sprintf("kastor-%d", producerSeq.Add(1)))
 	if err != nil {
 		completer.Stop()
 		p.clock.Close()
