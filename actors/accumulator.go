@@ -182,6 +182,12 @@ func (s *accState) newBatch(now int64) *accBatch {
 	return b
 }
 
+// forget drops a batch's pooled buffer without returning it to the pool: the batch is being
+// failed while in flight, so a request carrying its bytes may not have been encoded yet, and a
+// recycled buffer would be overwritten under it. The garbage collector takes it when the last
+// reference goes.
+func (b *accBatch) forget() { b.buf = nil }
+
 // firstQueued is the oldest batch that is neither in flight nor done: the only one that can be
 // drained next, so retries keep their place ahead of newer batches.
 func (s *accState) firstQueued() *accBatch {
@@ -270,6 +276,9 @@ func (s *accState) expire(now int64) {
 		}
 		if now-b.oldestNs < limit {
 			break
+		}
+		if b.inflight {
+			b.forget()
 		}
 		b.full, b.inflight = true, false
 		b.result = &messages.BatchDone{Seq: b.seq, Err: fmt.Errorf("%w: expiring %d records for %s-%d: %v since they were sent",
@@ -443,6 +452,9 @@ func (s *accState) abort(err error) {
 	}
 	for _, b := range s.batches {
 		if b.result == nil {
+			if b.inflight {
+				b.forget()
+			}
 			b.inflight = false
 			b.full = true
 			b.result = &messages.BatchDone{Seq: b.seq, Err: err}

@@ -75,6 +75,9 @@ func TestAccumulatorLinger(t *testing.T) {
 	e.appendAt(acc, rc, 0, rec("a", "1", 1), start.UnixNano())
 	e.appendRec(acc, rc, 1, rec("b", "2", 2))
 	if d := e.drain(t, acc, sender, 1); d.Batch != nil || d.MoreReady {
+		if time.Since(start) >= set.Linger {
+			t.Skip("the machine is too slow to drain within the linger time")
+		}
 		t.Fatalf("Drain during linger returned %+v, want nothing", d)
 	}
 	expectMsg[*messages.PartitionReady](t, sender)
@@ -241,6 +244,9 @@ func TestAccumulatorRetriesRetriableError(t *testing.T) {
 		Err: fmt.Errorf("%w (t-3: moved)", wire.ErrNotLeaderOrFollower)})
 	// Not ready during the backoff.
 	if d := e.drain(t, acc, sender, 2); d.Batch != nil {
+		if time.Since(failed) >= set.RetryBackoff*8/10 {
+			t.Skip("the machine is too slow to drain within the retry backoff")
+		}
 		t.Fatalf("Drain during the retry backoff returned a batch")
 	}
 	expectMsg[*messages.PartitionReady](t, sender)
@@ -562,14 +568,13 @@ func TestAccumulatorPanicKeepsBatches(t *testing.T) {
 	rc.expectOK(t, 0, 0)
 }
 
-// TestBug_ExpiredInFlightBatchBufferReused: when a drained batch expires (DeliveryTimeout) while
+// TestExpiredInFlightBatchBufferIsNotReused (found as a bug): when a drained batch expires (DeliveryTimeout) while
 // the sender still holds it, the accumulator returns the batch's buffer to Shared.Buffers at
 // once. Batch.Data (with CodecNone, the builder's own storage) still points into it, and the
 // connection only copies it when it writes the request, which may be much later (dialling, a
 // busy mailbox). The next batch the pool hands that buffer to overwrites the bytes about to be
 // written: a corrupt batch on the wire, or another partition's records in this one.
-func TestBug_ExpiredInFlightBatchBufferReused(t *testing.T) {
-	t.Skip("bug: accumulator recycles an expired in-flight batch's buffer while the sender/connection still hold Batch.Data")
+func TestExpiredInFlightBatchBufferIsNotReused(t *testing.T) {
 	prev := runtime.GOMAXPROCS(1) // one P: the pool hands the buffer straight back
 	defer runtime.GOMAXPROCS(prev)
 	set := testSettings()

@@ -1,9 +1,12 @@
 package actors
 
 import (
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kastor-go/kastor/bufferpool"
 	"github.com/kastor-go/kastor/messages"
@@ -183,5 +186,136 @@ func TestMetadataApplyHint(t *testing.T) {
 	s.applyHint(c, &messages.LeaderHint{Leaders: []messages.PartitionLeader{{TP: tp("t", 0), Leader: 4, LeaderEpoch: 6}}})
 	if sh.Cluster() != cl || len(c.sent) != 0 {
 		t.Errorf("a useless hint published a snapshot or told the watchers")
+	}
+}
+
+// metadataEnv starts a fake broker and an env whose connections dial it, with bootstrap boot:9092.
+func metadataEnv(t *testing.T, set Settings, handle func(req *kmsg.MetadataRequest, n int) reply) (*env, *fakeBroker) {
+	var mu sync.Mutex
+	n := 0
+	fb := newFakeBroker(t, func(req kmsg.Request) reply {
+		mu.Lock()
+		n++
+		k := n
+		mu.Unlock()
+		return handle(req.(*kmsg.MetadataRequest), k)
+	})
+	set.Bootstrap = []string{"boot:9092"}
+	set.Dial = fb.dial
+	return newEnv(t, set), fb
+}
+
+func requested(req *kmsg.MetadataRequest, topic string) bool {
+	for _, t := range req.Topics {
+		if t.Topic != nil && *t.Topic == topic {
+			return true
+		}
+	}
+	return false
+}
+
+// waitLeader waits on the watcher's MetadataUpdated messages until the snapshot names tp's leader.
+func (e *env) waitLeader(t *testing.T, watcher *probe, tp messages.TopicPartition) (updates int, addr string) {
+	t.Helper()
+	for {
+		expectMsg[*messages.MetadataUpdated](t, watcher)
+		updates++
+		if _, addr, ok := e.shared.Cluster().Leader(tp); ok {
+			return updates, addr
+		}
+	}
+}
+
+// TestMetadataActorPublishes: the metadata actor asks the bootstrap server for the topics it is
+// asked about, publishes the snapshot and tells its watchers.
+func TestMetadataActorPublishes(t *testing.T) {
+	e, fb := metadataEnv(t, testSettings(), func(req *kmsg.MetadataRequest, _ int) reply {
+		return reply{resp: metadataAnswer(req, nil)}
+	})
+	watcher := e.newProbe()
+	meta := e.spawn(NewMetadataProps(e.shared))
+	e.sys.Root.Send(meta, &WatchMetadata{PID: watcher.pid})
+	e.sys.Root.Send(meta, &messages.RefreshMetadata{Topics: []string{"t"}, Reason: "test"})
+	_, addr := e.waitLeader(t, watcher, tp("t", 0))
+	if addr != "b1:9092" {
+		t.Errorf("leader of t-0 at %q, want b1:9092", addr)
+	}
+	if got := <-fb.dials; got != "boot:9092" {
+		t.Errorf("first dialled %q, want the bootstrap server", got)
+	}
+	if ti := e.shared.Cluster().Topics["t"]; ti.ID != [16]byte{0xC} || ti.Err != nil {
+		t.Errorf("topic t: %+v", ti)
+	}
+	sawT := false
+	for len(fb.reqs) > 0 {
+		sawT = sawT || requested((<-fb.reqs).(*kmsg.MetadataRequest), "t")
+	}
+	if !sawT {
+		t.Errorf("no metadata request named topic t")
+	}
+}
+
+// TestMetadataActorRetriesIncomplete: a snapshot with an unusable topic is published, and the actor
+// asks again by itself until the topic is usable.
+func TestMetadataActorRetriesIncomplete(t *testing.T) {
+	var mu sync.Mutex
+	failed := 0
+	e, _ := metadataEnv(t, testSettings(), func(req *kmsg.MetadataRequest, _ int) reply {
+		return reply{resp: metadataAnswer(req, func(string) int16 {
+			mu.Lock()
+			defer mu.Unlock()
+			if failed < 2 {
+				failed++
+				return wire.ErrLeaderNotAvailable.Code
+			}
+			return 0
+		})}
+	})
+	watcher := e.newProbe()
+	meta := e.spawn(NewMetadataProps(e.shared))
+	e.sys.Root.Send(meta, &WatchMetadata{PID: watcher.pid})
+	e.sys.Root.Send(meta, &messages.RefreshMetadata{Topics: []string{"t"}, Reason: "test"})
+	updates, _ := e.waitLeader(t, watcher, tp("t", 0))
+	if updates < 3 {
+		t.Errorf("usable after %d snapshots, want at least 3 (two incomplete)", updates)
+	}
+}
+
+// TestMetadataActorRefreshesPeriodically: with nothing asked, the snapshot is refreshed every
+// MetadataMaxAge.
+func TestMetadataActorRefreshesPeriodically(t *testing.T) {
+	set := testSettings()
+	set.MetadataMaxAge = 20 * time.Millisecond
+	e, fb := metadataEnv(t, set, func(req *kmsg.MetadataRequest, _ int) reply {
+		return reply{resp: metadataAnswer(req, nil)}
+	})
+	e.spawn(NewMetadataProps(e.shared))
+	for range 3 {
+		select {
+		case <-fb.reqs:
+		case <-time.After(waitLimit):
+			t.Fatal("no periodic metadata request")
+		}
+	}
+}
+
+// TestMetadataActorRotatesServers: when a metadata request fails, the next goes to the next
+// server, in turn.
+func TestMetadataActorRotatesServers(t *testing.T) {
+	set := testSettings()
+	set.Bootstrap = []string{"a:1", "b:2"}
+	dialed := make(chan string, 64)
+	set.Dial = failingDial(dialed, nil)
+	e := newEnv(t, set)
+	e.spawn(NewMetadataProps(e.shared))
+	for i, want := range []string{"a:1", "b:2", "a:1"} {
+		select {
+		case got := <-dialed:
+			if got != want {
+				t.Fatalf("dial %d to %q, want %q", i, got, want)
+			}
+		case <-time.After(waitLimit):
+			t.Fatalf("dial %d never happened", i)
+		}
 	}
 }

@@ -7,11 +7,15 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kastor-go/kastor/bufferpool"
+	"github.com/kastor-go/kastor/internal/faultinject"
 	"github.com/kastor-go/kastor/messages"
 	"github.com/kastor-go/kastor/wire"
 )
@@ -434,4 +438,151 @@ func TestSenderProduceRequest(t *testing.T) {
 	} else {
 		check(ps[0], 0, batches[1])
 	}
+}
+
+// produceBroker answers produce requests like a partition leader: each batch is written at the
+// partition's next offset. The first response asks the client to wait throttle.
+type produceBroker struct {
+	mu        sync.Mutex
+	next      map[string]int64
+	responses []time.Time
+	requests  []time.Time
+	throttle  time.Duration
+	bad       []string
+}
+
+func (pb *produceBroker) handle(req kmsg.Request) reply {
+	pr := req.(*kmsg.ProduceRequest)
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	pb.requests = append(pb.requests, time.Now())
+	resp := kmsg.NewPtrProduceResponse()
+	for _, rt := range pr.Topics {
+		topic := kmsg.NewProduceResponseTopic()
+		topic.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			p := kmsg.NewProduceResponseTopicPartition()
+			p.Partition, p.LogAppendTime = rp.Partition, -1
+			rb, _, err := wire.DecodeRecordBatch(rp.Records, 1<<20)
+			if err != nil {
+				pb.bad = append(pb.bad, err.Error())
+				p.ErrorCode = wire.ErrCorruptMessage.Code
+			} else {
+				key := fmt.Sprintf("%s-%d", rt.Topic, rp.Partition)
+				p.BaseOffset = pb.next[key]
+				pb.next[key] += int64(rb.NumRecords)
+			}
+			topic.Partitions = append(topic.Partitions, p)
+		}
+		resp.Topics = append(resp.Topics, topic)
+	}
+	if len(pb.responses) == 0 {
+		resp.ThrottleMillis = int32(pb.throttle.Milliseconds())
+	}
+	pb.responses = append(pb.responses, time.Now())
+	return reply{resp: resp}
+}
+
+// TestSenderWithAccumulatorsEndToEnd: real accumulators and the real sender, through a
+// connection, to a scripted broker: records complete at the offsets the broker assigned, in order,
+// and after a response with throttle_time_ms the next request to that broker waits it out.
+func TestSenderWithAccumulatorsEndToEnd(t *testing.T) {
+	pb := &produceBroker{next: map[string]int64{}, throttle: 100 * time.Millisecond}
+	fb := newFakeBroker(t, pb.handle)
+	set := testSettings()
+	set.Dial = fb.dial
+	e := newEnv(t, set)
+	e.publishCluster(map[int32]string{1: "b1:9092"}, map[string]*TopicInfo{"t": topicWithLeaders(1, 1, 1)})
+	snd, _ := e.newSender()
+	accs := []*actor.PID{
+		e.spawn(NewAccumulatorProps(e.shared, tp("t", 0), snd)),
+		e.spawn(NewAccumulatorProps(e.shared, tp("t", 1), snd)),
+	}
+	rc := newRecorder()
+	e.appendRec(accs[0], rc, 0, rec("a", "0", 1))
+	ev := rc.expectOK(t, 0, 0)
+	if ev.md.Partition != 0 {
+		t.Fatalf("record 0 completed for partition %d", ev.md.Partition)
+	}
+
+	// Throttled: the next request waits.
+	for i := 1; i <= 4; i++ {
+		e.appendRec(accs[i%2], rc, i, rec("k", fmt.Sprint(i), int64(i)))
+	}
+	offsets := map[int32]int64{0: 1, 1: 0}
+	perPartition := map[int32][]int{}
+	for range 4 {
+		ev := rc.next(t)
+		if ev.err != nil {
+			t.Fatalf("record %d failed: %v", ev.id, ev.err)
+		}
+		p := ev.md.Partition
+		if ev.md.Offset != offsets[p] {
+			t.Errorf("record %d in partition %d at offset %d, want %d", ev.id, p, ev.md.Offset, offsets[p])
+		}
+		offsets[p]++
+		perPartition[p] = append(perPartition[p], ev.id)
+	}
+	if !slices.Equal(perPartition[0], []int{2, 4}) || !slices.Equal(perPartition[1], []int{1, 3}) {
+		t.Errorf("completion order per partition %v, want [2 4] and [1 3]", perPartition)
+	}
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	if len(pb.bad) > 0 {
+		t.Errorf("the broker got corrupt batches: %v", pb.bad)
+	}
+	if len(pb.requests) < 2 {
+		t.Fatalf("%d produce requests", len(pb.requests))
+	}
+	if wait := pb.requests[1].Sub(pb.responses[0]); wait < pb.throttle*9/10 {
+		t.Errorf("second request %v after a response throttling %v", wait, pb.throttle)
+	}
+}
+
+// TestSenderBrokerMoved: when a broker's address changes, the sender opens a connection to the new
+// address.
+func TestSenderBrokerMoved(t *testing.T) {
+	set := testSettings()
+	dialed := make(chan string, 16)
+	set.Dial = failingDial(dialed, nil)
+	e := newEnv(t, set)
+	snd, _ := e.newSender()
+	acc := e.newProbe()
+	for round, addr := range []string{"old:9092", "new:9092"} {
+		e.publishCluster(map[int32]string{1: addr}, map[string]*TopicInfo{"t": topicWithLeaders(1, 1)})
+		e.sys.Root.Send(snd, &messages.PartitionReady{TP: tp("t", 0), Accumulator: acc.pid})
+		dr := expectMsg[*messages.Drain](t, acc)
+		b := &messages.Batch{TP: tp("t", 0), Accumulator: acc.pid, Seq: uint64(round), Data: sealedBatch(t, 1), Records: 1}
+		e.sys.Root.Send(snd, &messages.Drained{TP: b.TP, Accumulator: acc.pid, Gather: dr.Gather, Batch: b})
+		if got := <-dialed; got != addr {
+			t.Fatalf("round %d dialled %q, want %q", round, got, addr)
+		}
+		if done := expectMsg[*messages.BatchDone](t, acc); done.Seq != uint64(round) || done.Err == nil {
+			t.Fatalf("BatchDone %+v", done)
+		}
+	}
+}
+
+// TestSenderPanicReturnsBatch: a sender that panics while handling a drained batch hands the batch
+// back as not sent (retriable), and the restarted sender asks every accumulator to announce itself
+// again.
+func TestSenderPanicReturnsBatch(t *testing.T) {
+	e := newEnv(t, testSettings())
+	e.publishCluster(map[int32]string{1: "b1:9092"}, map[string]*TopicInfo{"t": topicWithLeaders(1, 1)})
+	snd, _ := e.newSender()
+	acc := e.newProbe()
+	e.sys.Root.Send(snd, &messages.PartitionReady{TP: tp("t", 0), Accumulator: acc.pid})
+	dr := expectMsg[*messages.Drain](t, acc)
+	e.shared.registerAccumulator(tp("t", 0), acc.pid)
+
+	faultinject.OnSenderDrained(func() { panic("injected") })
+	defer faultinject.OnSenderDrained(nil)
+	b := &messages.Batch{TP: tp("t", 0), Accumulator: acc.pid, Seq: 3, Data: sealedBatch(t, 1), Records: 1}
+	e.sys.Root.Send(snd, &messages.Drained{TP: b.TP, Accumulator: acc.pid, Gather: dr.Gather, Batch: b})
+	done := expectMsg[*messages.BatchDone](t, acc)
+	if done.Seq != 3 || !errors.Is(done.Err, messages.ErrConnection) || !IsRetriable(done.Err) {
+		t.Fatalf("BatchDone %+v, want seq 3 back as retriable", done)
+	}
+	faultinject.OnSenderDrained(nil)
+	expectMsg[*messages.Reannounce](t, acc)
 }
