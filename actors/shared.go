@@ -157,6 +157,10 @@ type PartitionInfo struct {
 func Backoff(minD, maxD time.Duration, n int) time.Duration {
 	d := minD
 	for i := 1; i < n && d < maxD; i++ {
+		if d > maxD/2 { // doubling would pass the cap (or overflow)
+			d = maxD
+			break
+		}
 		d *= 2
 	}
 	d = min(d, maxD)
