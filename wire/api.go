@@ -363,14 +363,6 @@ func apiReadInt32s(r *Reader, flex bool) []int32 {
 	return s
 }
 
-func apiAppendInt32s(dst []byte, s []int32, flex bool) []byte {
-	dst = apiAppendArrayLen(dst, len(s), flex)
-	for _, v := range s {
-		dst = AppendInt32(dst, v)
-	}
-	return dst
-}
-
 // apiCheckVersion rejects a version outside [lo, hi] before encoding or decoding.
 func apiCheckVersion(key, version, lo, hi int16) error {
 	if version < lo || version > hi {

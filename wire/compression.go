@@ -224,33 +224,21 @@ func codecSizeHint(compressedLen int) int { return 4 * compressedLen }
 // ---------------------------------------------------------------------------------------------
 // gzip
 
-// gzipWriter is a pooled gzip writer together with the codecAppendWriter it writes into, so that a
-// Compress call allocates nothing once the pool is warm.
-type gzipWriter struct {
-	aw codecAppendWriter
-	zw *gzip.Writer
+// codecStream is what the gzip and lz4 writers have in common.
+type codecStream interface {
+	io.WriteCloser
+	Reset(io.Writer)
 }
 
-// gzipWriterPools[level+1] pools writers of gzip level (-1..9); index 0 is the default level.
-var gzipWriterPools [11]sync.Pool
+// codecWriter is a pooled stream compressor together with the codecAppendWriter it writes into, so
+// that a Compress call allocates nothing once its pool is warm.
+type codecWriter struct {
+	aw codecAppendWriter
+	zw codecStream
+}
 
-func compressGzip(dst, src []byte, level int) ([]byte, error) {
-	if level == 0 {
-		level = gzip.DefaultCompression
-	}
-	if level < gzip.DefaultCompression || level > gzip.BestCompression {
-		return dst, fmt.Errorf("%w: gzip level %d", ErrUnsupportedCodec, level)
-	}
-	pool := &gzipWriterPools[level+1]
-	w, _ := pool.Get().(*gzipWriter)
-	if w == nil {
-		w = new(gzipWriter)
-		zw, err := gzip.NewWriterLevel(&w.aw, level)
-		if err != nil {
-			return dst, err
-		}
-		w.zw = zw
-	}
+// compress appends src, compressed, to dst and returns w to pool.
+func (w *codecWriter) compress(pool *sync.Pool, dst, src []byte) ([]byte, error) {
 	w.aw.b = dst
 	w.zw.Reset(&w.aw)
 	_, err := w.zw.Write(src)
@@ -264,6 +252,29 @@ func compressGzip(dst, src []byte, level int) ([]byte, error) {
 		return dst, err
 	}
 	return out, nil
+}
+
+// gzipWriterPools[level+1] pools writers of gzip level (-1..9); index 0 is the default level.
+var gzipWriterPools [11]sync.Pool
+
+func compressGzip(dst, src []byte, level int) ([]byte, error) {
+	if level == 0 {
+		level = gzip.DefaultCompression
+	}
+	if level < gzip.DefaultCompression || level > gzip.BestCompression {
+		return dst, fmt.Errorf("%w: gzip level %d", ErrUnsupportedCodec, level)
+	}
+	pool := &gzipWriterPools[level+1]
+	w, _ := pool.Get().(*codecWriter)
+	if w == nil {
+		w = new(codecWriter)
+		zw, err := gzip.NewWriterLevel(&w.aw, level)
+		if err != nil {
+			return dst, err
+		}
+		w.zw = zw
+	}
+	return w.compress(pool, dst, src)
 }
 
 // gzipReader is a pooled gzip reader with its bytes.Reader. bytes.Reader is an io.ByteReader, so
@@ -383,11 +394,6 @@ func decodeXerial(dst, src []byte, maxSize int) ([]byte, error) {
 // KafkaLZ4BlockOutputStream writes. The batch CRC-32C already covers the compressed bytes, so a
 // content checksum would only cost time; 64 KiB blocks keep the pooled block buffers small.
 
-type lz4Writer struct {
-	aw codecAppendWriter
-	zw *lz4.Writer
-}
-
 // lz4WriterPools[i] pools writers of lz4Levels[i].
 var (
 	lz4WriterPools [10]sync.Pool
@@ -401,11 +407,12 @@ func compressLZ4(dst, src []byte, level int) ([]byte, error) {
 	}
 	idx := min(max(level, 0), 9)
 	pool := &lz4WriterPools[idx]
-	w, _ := pool.Get().(*lz4Writer)
+	w, _ := pool.Get().(*codecWriter)
 	if w == nil {
-		w = new(lz4Writer)
-		w.zw = lz4.NewWriter(&w.aw)
-		if err := w.zw.Apply(
+		w = new(codecWriter)
+		zw := lz4.NewWriter(&w.aw)
+		w.zw = zw
+		if err := zw.Apply(
 			lz4.BlockSizeOption(lz4.Block64Kb),
 			lz4.ChecksumOption(false),
 			lz4.ConcurrencyOption(1),
@@ -414,19 +421,7 @@ func compressLZ4(dst, src []byte, level int) ([]byte, error) {
 			return dst, err
 		}
 	}
-	w.aw.b = dst
-	w.zw.Reset(&w.aw)
-	_, err := w.zw.Write(src)
-	if err == nil {
-		err = w.zw.Close()
-	}
-	out := w.aw.b
-	w.aw.b = nil
-	pool.Put(w)
-	if err != nil {
-		return dst, err
-	}
-	return out, nil
+	return w.compress(pool, dst, src)
 }
 
 type lz4Reader struct {
