@@ -182,12 +182,6 @@ func (s *accState) newBatch(now int64) *accBatch {
 	return b
 }
 
-// forget drops a batch's pooled buffer without returning it to the pool: the batch is being
-// failed while in flight, so a request carrying its bytes may not have been encoded yet, and a
-// recycled buffer would be overwritten under it. The garbage collector takes it when the last
-// reference goes.
-func (b *accBatch) forget() { b.buf = nil }
-
 // firstQueued is the oldest batch that is neither in flight nor done: the only one that can be
 // drained next, so retries keep their place ahead of newer batches.
 func (s *accState) firstQueued() *accBatch {
@@ -277,10 +271,7 @@ func (s *accState) expire(now int64) {
 		if now-b.oldestNs < limit {
 			break
 		}
-		if b.inflight {
-			b.forget()
-		}
-		b.full, b.inflight = true, false
+		b.full = true // in flight or not: complete() keeps the buffer of a batch still out
 		b.result = &messages.BatchDone{Seq: b.seq, Err: fmt.Errorf("%w: expiring %d records for %s-%d: %v since they were sent",
 			messages.ErrDeliveryTimeout, len(b.records), s.tp.Topic, s.tp.Partition, s.shared.Settings.DeliveryTimeout)}
 	}
@@ -332,8 +323,8 @@ func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
 			break
 		}
 	}
-	if b == nil || !b.inflight {
-		return // aborted or expired meanwhile; it was completed already
+	if b == nil || !b.inflight || b.result != nil {
+		return // aborted or expired meanwhile: it has its outcome already
 	}
 	b.inflight = false
 	if errors.Is(m.Err, wire.ErrMessageTooLarge) {
@@ -427,10 +418,13 @@ func (s *accState) complete(b *accBatch, r *messages.BatchDone) {
 		item.baseOffset, item.logAppendTime = -1, -1
 	}
 	s.shared.Completer.push(item)
-	if b.buf != nil {
+	// A batch failed while still in flight (expired, aborted) may sit in a request not encoded yet:
+	// its buffer is left to the garbage collector, never recycled under it. Only a batch whose
+	// BatchDone came back (its request was encoded by then) returns its buffer to the pool.
+	if b.buf != nil && !b.inflight {
 		s.shared.Buffers.Put(b.buf)
-		b.buf = nil
 	}
+	b.buf = nil
 }
 
 func (s *accState) onFlush(c actor.Context, m *messages.FlushPartition) {
@@ -452,10 +446,6 @@ func (s *accState) abort(err error) {
 	}
 	for _, b := range s.batches {
 		if b.result == nil {
-			if b.inflight {
-				b.forget()
-			}
-			b.inflight = false
 			b.full = true
 			b.result = &messages.BatchDone{Seq: b.seq, Err: err}
 		}
