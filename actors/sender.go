@@ -207,7 +207,7 @@ func (s *senderState) onDrained(c actor.Context, m *messages.Drained) {
 		// Drained for a gather an earlier instance started (it restarted): hand the batch back
 		// for a retry; it was never sent.
 		if m.Batch != nil {
-			c.Send(m.Batch.Accumulator, &messages.BatchDone{Seq: m.Batch.Seq, Err: errNotSent, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
+			settle(c, m.Batch, errNotSent)
 		}
 		if m.MoreReady { // the accumulator counts on us to queue it again
 			s.route(c, m.TP, m.Accumulator)
@@ -285,12 +285,12 @@ func (s *senderState) onProduceDone(c actor.Context, m *messages.CallDone) {
 	refresh := map[string]bool{}
 	if m.Err != nil {
 		for _, b := range pc.batches {
-			c.Send(b.Accumulator, &messages.BatchDone{Seq: b.Seq, Err: m.Err, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
+			settle(c, b, m.Err)
 			refresh[b.TP.Topic] = true
 		}
 	} else if m.Resp == nil { // acks=0: written is all we will ever know
 		for _, b := range pc.batches {
-			c.Send(b.Accumulator, &messages.BatchDone{Seq: b.Seq, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
+			settle(c, b, nil)
 		}
 	} else {
 		resp := m.Resp.(*wire.ProduceResponse)
@@ -315,6 +315,12 @@ func (s *senderState) onProduceDone(c actor.Context, m *messages.CallDone) {
 	if s.nodes[n.id] == n {
 		s.maybeGather(c, n)
 	}
+}
+
+// settle tells a batch's accumulator its outcome when no broker result says more: err, or (nil)
+// written without an offset (acks=0).
+func settle(c actor.Context, b *messages.Batch, err error) {
+	c.Send(b.Accumulator, &messages.BatchDone{Seq: b.Seq, Err: err, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
 }
 
 // errNotSent: the batch was drained but never sent (the sender restarted). Retriable.
@@ -396,13 +402,10 @@ func (s *senderState) recoverFromPanic(c actor.Context, _ *actor.Restarting) {
 			n.throttleTimer.Stop()
 		}
 	}
-	notSent := func(b *messages.Batch, err error) {
-		c.Send(b.Accumulator, &messages.BatchDone{Seq: b.Seq, Err: err, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
-	}
 	switch m := s.current.(type) {
 	case *messages.Drained:
 		if m.Batch != nil {
-			notSent(m.Batch, errNotSent)
+			settle(c, m.Batch, errNotSent)
 		}
 	case *messages.CallDone:
 		if pc, ok := m.Tag.(*produceCall); ok {
@@ -411,14 +414,14 @@ func (s *senderState) recoverFromPanic(c actor.Context, _ *actor.Restarting) {
 				err = fmt.Errorf("%w: the sender restarted while handling the response; the batch may have been written", messages.ErrConnection)
 			}
 			for _, b := range pc.batches {
-				notSent(b, err)
+				settle(c, b, err)
 			}
 		}
 	}
 	// Batches gathered for requests not yet sent would otherwise wait for a drain that is gone.
 	for _, g := range s.gathers {
 		for _, b := range g.batches {
-			notSent(b, errNotSent)
+			settle(c, b, errNotSent)
 		}
 	}
 	s.current = nil
