@@ -81,6 +81,7 @@ func (a *Metadata) Receive(c actor.Context) {
 		if fresh {
 			s.urgent = true // a new topic is worth asking about at once, rate limit or not
 		}
+		s.shared.Logger.Debug("metadata refresh requested", "topics", m.Topics, "reason", m.Reason)
 		s.request(c)
 	case *messages.LeaderHint:
 		s.applyHint(c, m)
