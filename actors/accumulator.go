@@ -53,6 +53,9 @@ type accState struct {
 	timerAt  int64
 
 	current any // the message being handled, so a panic can fail it instead of losing it
+	// currentHeld: the current Append's record is in a batch (or completed) already, so a panic
+	// after that point must not complete it a second time.
+	currentHeld bool
 }
 
 // Accumulator is the accumulator actor. Its state lives outside the actor instance so a restart
@@ -99,7 +102,7 @@ func (a *Accumulator) Receive(c actor.Context) {
 	case *actor.Stopped, *actor.Restart:
 		return
 	}
-	s.current = msg
+	s.current, s.currentHeld = msg, false
 	switch m := msg.(type) {
 	case *messages.Append:
 		s.onAppend(c, m)
@@ -133,6 +136,7 @@ func (s *accState) onAppend(c actor.Context, m *messages.Append) {
 	if s.abortErr != nil {
 		s.shared.Completer.push(completion{tp: s.tp, err: s.abortErr, baseOffset: -1, logAppendTime: -1,
 			records: []pendingRecord{s.pending(m)}})
+		s.currentHeld = true
 		return
 	}
 	faultinject.AccumulatorAppend(s.tp)
@@ -151,6 +155,8 @@ func (s *accState) onAppend(c actor.Context, m *messages.Append) {
 		b.builder.Append(m.TimestampMs, r.Key, r.Value, r.Headers)
 	}
 	b.records = append(b.records, s.pending(m))
+	s.currentHeld = true
+	faultinject.AccumulatorAppended(s.tp)
 	if m.EnqueuedNs < b.oldestNs {
 		b.oldestNs = m.EnqueuedNs
 	}
@@ -462,8 +468,10 @@ func (s *accState) recoverFromPanic(c actor.Context) {
 	err := fmt.Errorf("%w: accumulator for %s-%d panicked", messages.ErrInternal, s.tp.Topic, s.tp.Partition)
 	switch m := s.current.(type) {
 	case *messages.Append:
-		s.shared.Completer.push(completion{tp: s.tp, err: err, baseOffset: -1, logAppendTime: -1,
-			records: []pendingRecord{s.pending(m)}})
+		if !s.currentHeld { // otherwise its batch completes it
+			s.shared.Completer.push(completion{tp: s.tp, err: err, baseOffset: -1, logAppendTime: -1,
+				records: []pendingRecord{s.pending(m)}})
+		}
 	case *messages.Drain:
 		c.Send(s.sender, &messages.Drained{TP: s.tp, Accumulator: c.Self(), Gather: m.Gather})
 	case *messages.BatchDone:

@@ -66,6 +66,9 @@ type senderState struct {
 	shared   *Shared
 	metadata *actor.PID
 	current  any // the message being handled, so a panic can settle it
+	// currentHeld: the current Drained's batch was taken into a gather, so a panic must not hand it
+	// back a second time.
+	currentHeld bool
 
 	nodes    map[int32]*nodeState
 	parked   map[messages.TopicPartition]*actor.PID // ready, but the leader is unknown
@@ -93,7 +96,7 @@ func (a *Sender) Receive(c actor.Context) {
 		return
 	}
 	// Not cleared by a defer: a defer would run while a panic unwinds, and recoverFromPanic needs it.
-	s.current = msg
+	s.current, s.currentHeld = msg, false
 	switch m := msg.(type) {
 	case *messages.PartitionReady:
 		s.route(c, m.TP, m.Accumulator)
@@ -208,6 +211,7 @@ func (s *senderState) onDrained(c actor.Context, m *messages.Drained) {
 		// for a retry; it was never sent.
 		if m.Batch != nil {
 			settle(c, m.Batch, errNotSent)
+			s.currentHeld = true
 		}
 		if m.MoreReady { // the accumulator counts on us to queue it again
 			s.route(c, m.TP, m.Accumulator)
@@ -216,6 +220,7 @@ func (s *senderState) onDrained(c actor.Context, m *messages.Drained) {
 	}
 	if m.Batch != nil {
 		g.batches = append(g.batches, m.Batch)
+		s.currentHeld = true
 	}
 	if m.MoreReady {
 		s.route(c, m.TP, m.Accumulator)
@@ -404,7 +409,8 @@ func (s *senderState) recoverFromPanic(c actor.Context, _ *actor.Restarting) {
 	}
 	switch m := s.current.(type) {
 	case *messages.Drained:
-		if m.Batch != nil {
+		// Unless it reached its gather (handed back below) or a request (its CallDone settles it).
+		if m.Batch != nil && !s.currentHeld {
 			settle(c, m.Batch, errNotSent)
 		}
 	case *messages.CallDone:

@@ -102,3 +102,28 @@ func TestPanicInSenderLosesNothing(t *testing.T) {
 	}
 	checkLog(t, c, "t", n, comp, true)
 }
+
+// A panic after the record joined its batch: the record is not failed by the recovery (that would
+// complete it twice); it is written and completed once, with its batch.
+func TestPanicAfterAppendCompletesTheRecordOnce(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	var appends atomic.Int32
+	faultinject.OnAccumulatorAppended(func(messages.TopicPartition) {
+		if appends.Add(1) == 500 {
+			panic("injected accumulator bug after the append")
+		}
+	})
+	t.Cleanup(func() { faultinject.OnAccumulatorAppended(nil) })
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.Linger = 20 * time.Millisecond
+		cfg.Logger = discardLogger()
+	})
+	const n = 2000
+	comp := sendN(t, p, "t", n, 0) // fails the test if any callback runs twice
+	for i := 0; i < n; i++ {
+		if err := comp.get(i).err; err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	checkLog(t, c, "t", n, comp, true)
+}

@@ -12,7 +12,25 @@ var (
 	accumulatorAppend atomic.Pointer[func(messages.TopicPartition)]
 	connectionCall    atomic.Pointer[func(node int32)]
 	senderDrained     atomic.Pointer[func()]
+	accumulatorAdded  atomic.Pointer[func(messages.TopicPartition)]
 )
+
+// OnAccumulatorAppended sets a hook run by accumulators right after a record joined a batch (nil
+// clears it).
+func OnAccumulatorAppended(fn func(messages.TopicPartition)) {
+	if fn == nil {
+		accumulatorAdded.Store(nil)
+		return
+	}
+	accumulatorAdded.Store(&fn)
+}
+
+// AccumulatorAppended runs that hook, if any.
+func AccumulatorAppended(tp messages.TopicPartition) {
+	if fn := accumulatorAdded.Load(); fn != nil {
+		(*fn)(tp)
+	}
+}
 
 // OnSenderDrained sets a hook run by the sender before it handles a Drained (nil clears it).
 func OnSenderDrained(fn func()) {
