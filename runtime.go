@@ -54,6 +54,7 @@ var (
 	ErrConnection      = messages.ErrConnection
 	ErrRequestTimeout  = messages.ErrRequestTimeout
 	ErrInternal        = messages.ErrInternal
+	ErrFatal           = messages.ErrFatal
 	// ErrInvalidRecord: the record names no topic, or a partition the topic does not have.
 	ErrInvalidRecord = errors.New("kastor: invalid record")
 )

@@ -56,6 +56,10 @@ type Shared struct {
 	Goroutines sync.WaitGroup
 
 	cluster atomic.Pointer[Cluster]
+	// identity is the idempotent producer's id and epoch (nil until InitProducerId answered);
+	// fatal is the error of a producer in a fatal state. Written by the sender only.
+	identity atomic.Pointer[Identity]
+	fatal    atomic.Pointer[error]
 	// accumulators maps topic → partition → PID. Copy-on-write: the producer actor replaces the
 	// map when it spawns an accumulator (once per partition), callers read it with one atomic load.
 	accumulators atomic.Pointer[map[string][]*actor.PID]
@@ -68,6 +72,35 @@ func NewShared(s Settings, logger *slog.Logger, pool *bufferpool.Pool, completer
 	sh.accumulators.Store(&map[string][]*actor.PID{})
 	sh.cluster.Store(&Cluster{Topics: map[string]*TopicInfo{}, Brokers: map[int32]string{}, updated: make(chan struct{})})
 	return sh
+}
+
+// Identity is an idempotent producer's id and epoch. Gen changes with every new id or epoch, so
+// an accumulator can tell that its sequences belong to an older one.
+type Identity struct {
+	ID    int64
+	Epoch int16
+	Gen   uint64
+}
+
+// Identity returns the current producer id and epoch, or nil before the first InitProducerId.
+func (sh *Shared) Identity() *Identity { return sh.identity.Load() }
+
+// Fatal returns the error of a producer in a fatal state, or nil.
+func (sh *Shared) Fatal() error {
+	if p := sh.fatal.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// setFatal records the first fatal error; it reports whether err was the first.
+func (sh *Shared) setFatal(err error) bool { return sh.fatal.CompareAndSwap(nil, &err) }
+
+// ResetProducerState forgets the fatal error and the producer id, so a restarted producer actor
+// starts over with a new id. Producer actor only, while its children are stopped.
+func (sh *Shared) ResetProducerState() {
+	sh.fatal.Store(nil)
+	sh.identity.Store(nil)
 }
 
 // Cluster returns the current snapshot. It never returns nil.

@@ -129,3 +129,11 @@ type PartitionLeader struct {
 // Reannounce asks an accumulator to send PartitionReady again if it has a ready batch: the sender
 // restarted and forgot which partitions were ready. Sender → accumulator.
 type Reannounce struct{}
+
+// ProducerFailed says the producer entered a fatal state (for example the cluster refused
+// idempotent writes, or the producer was fenced): every record it held has been failed with Err
+// and every later send fails with it. Sender → producer actor, which escalates it to its
+// supervisor.
+type ProducerFailed struct {
+	Err error
+}

@@ -22,4 +22,7 @@ var (
 	// ErrInternal: a bug in kastor was caught (a panic inside an actor); the record was failed
 	// rather than lost.
 	ErrInternal = errors.New("kastor: internal error")
+	// ErrFatal is wrapped by the error of a producer in a fatal state (authorization, fencing, a
+	// cluster without idempotence support): nothing more can be sent until it is restarted.
+	ErrFatal = errors.New("kastor: producer failed")
 )
