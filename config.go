@@ -76,8 +76,11 @@ type Config struct {
 	ClientID string
 	// Acks (acks). Default AcksAll.
 	Acks Acks
-	// EnableIdempotence (enable.idempotence). Default false until the idempotent producer lands;
-	// Java's default is true.
+	// EnableIdempotence (enable.idempotence): the broker writes each record once and in order
+	// however often a batch is retried, with up to 5 requests in flight. It requires Acks =
+	// AcksAll, MaxInFlightRequestsPerConnection <= 5 and Retries > 0; a Config that breaks one of
+	// these while idempotence is on is an error (Java falls back silently when the field was not
+	// set explicitly; kastor cannot tell, and a silent fallback would be a surprise). Default true.
 	EnableIdempotence bool
 	// BatchSize is the most bytes of records one partition batch holds before it is sent
 	// (batch.size). A single larger record gets a batch of its own. Default 16384.
@@ -150,6 +153,7 @@ func DefaultConfig() Config {
 	return Config{
 		ClientID:                         "kastor",
 		Acks:                             AcksAll,
+		EnableIdempotence:                true,
 		BatchSize:                        16384,
 		Linger:                           5 * time.Millisecond,
 		BufferMemory:                     32 << 20,
@@ -196,7 +200,16 @@ func (c *Config) Validate() error {
 		add("Acks %d is not one of AcksAll (-1), AcksNone (0), AcksLeader (1)", int16(c.Acks))
 	}
 	if c.EnableIdempotence {
-		add("EnableIdempotence is not supported yet")
+		const off = "or set EnableIdempotence = false"
+		if c.Acks != AcksAll {
+			add("Acks must be AcksAll while EnableIdempotence is true (the default), not %v; %s", c.Acks, off)
+		}
+		if c.MaxInFlightRequestsPerConnection > 5 {
+			add("MaxInFlightRequestsPerConnection %d must be at most 5 while EnableIdempotence is true (the default); %s", c.MaxInFlightRequestsPerConnection, off)
+		}
+		if c.Retries == 0 {
+			add("Retries must be above 0 while EnableIdempotence is true (the default); %s", off)
+		}
 	}
 	if c.BatchSize < 1 {
 		add("BatchSize %d must be at least 1", c.BatchSize)

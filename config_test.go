@@ -16,7 +16,7 @@ func TestDefaultConfigIsJavas(t *testing.T) {
 		got, want any
 	}{
 		{"Acks", c.Acks, AcksAll},
-		{"EnableIdempotence", c.EnableIdempotence, false},
+		{"EnableIdempotence", c.EnableIdempotence, true},
 		{"BatchSize", c.BatchSize, 16384},
 		{"Linger", c.Linger, 5 * time.Millisecond},
 		{"BufferMemory", c.BufferMemory, int64(32 << 20)},
@@ -64,18 +64,45 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 	c.Retries = -1
 	c.RetryBackoffMax = time.Millisecond
 	c.MaxInFlightRequestsPerConnection = 0
-	c.EnableIdempotence = true
 	err := c.Validate()
 	if !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("got %v", err)
 	}
 	for _, field := range []string{"BootstrapServers", "Acks", "BatchSize", "Linger", "BufferMemory", "MaxRequestSize",
-		"CompressionLevel", "DeliveryTimeout", "Retries", "RetryBackoffMax", "MaxInFlightRequestsPerConnection", "EnableIdempotence"} {
+		"CompressionLevel", "DeliveryTimeout", "Retries", "RetryBackoffMax", "MaxInFlightRequestsPerConnection"} {
 		if !strings.Contains(err.Error(), field) {
 			t.Errorf("error does not name %s: %v", field, err)
 		}
 	}
 	if _, err := New(c); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("New accepted an invalid config: %v", err)
+	}
+}
+
+// Idempotence (the default) needs acks=all, at most 5 requests in flight and retries; breaking one
+// of these while it is on is an error that names the field and the way out.
+func TestValidateIdempotenceRequirements(t *testing.T) {
+	base := DefaultConfig()
+	base.BootstrapServers = []string{"127.0.0.1:9092"}
+	cases := []struct {
+		field  string
+		change func(*Config)
+	}{
+		{"Acks", func(c *Config) { c.Acks = AcksLeader }},
+		{"Acks", func(c *Config) { c.Acks = AcksNone }},
+		{"MaxInFlightRequestsPerConnection", func(c *Config) { c.MaxInFlightRequestsPerConnection = 6 }},
+		{"Retries", func(c *Config) { c.Retries = 0 }},
+	}
+	for _, tc := range cases {
+		c := base
+		tc.change(&c)
+		err := c.Validate()
+		if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.field) || !strings.Contains(err.Error(), "EnableIdempotence") {
+			t.Errorf("%s: got %v, want an error naming %s and EnableIdempotence", tc.field, err, tc.field)
+		}
+		c.EnableIdempotence = false
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s with EnableIdempotence = false: %v", tc.field, err)
+		}
 	}
 }

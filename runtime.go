@@ -119,7 +119,7 @@ func New(cfg Config) (*Producer, error) {
 	}
 	completer := actors.NewCompleter(onRecord, p.pool.Release, logger)
 	p.shared = actors.NewShared(actors.Settings{
-		Bootstrap: cfg.BootstrapServers, ClientID: cfg.ClientID, Acks: int16(cfg.Acks),
+		Bootstrap: cfg.BootstrapServers, ClientID: cfg.ClientID, Acks: int16(cfg.Acks), Idempotent: cfg.EnableIdempotence,
 		BatchSize: cfg.BatchSize, Linger: cfg.Linger, MaxRequestSize: cfg.MaxRequestSize,
 		Codec: cfg.Compression, CodecLevel: cfg.CompressionLevel,
 		RequestTimeout: cfg.RequestTimeout, DeliveryTimeout: cfg.DeliveryTimeout,
@@ -196,6 +196,9 @@ func (p *Producer) accept(ctx context.Context, rec *Record, cb messages.Completi
 func (p *Producer) enqueue(ctx context.Context, rec *Record, cb messages.Completion) error {
 	if rec.Topic == "" {
 		return fmt.Errorf("%w: no topic", ErrInvalidRecord)
+	}
+	if err := p.shared.Fatal(); err != nil {
+		return err
 	}
 	size := recordSizeUpperBound(rec)
 	if size+wire.RecordBatchOverhead > p.cfg.MaxRequestSize {

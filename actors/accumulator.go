@@ -31,9 +31,14 @@ type accBatch struct {
 	data     []byte // sealed bytes, once drained
 	inflight bool
 	attempts int
-	retryNs  int64               // not ready before this (retry backoff)
-	result   *messages.BatchDone // outcome, held until every older batch completed
-	after    []func()            // flush waiters
+	// producerSeq is the base sequence (idempotent producer), -1 until the first drain.
+	producerSeq int32
+	// notWritten: the broker refused the last attempt, so the batch is known not to be in the log
+	// (after a timeout or a broken connection it may be).
+	notWritten bool
+	retryNs    int64               // not ready before this (retry backoff)
+	result     *messages.BatchDone // outcome, held until every older batch completed
+	after      []func()            // flush waiters
 }
 
 // accState is the accumulator's state; every method runs on the actor's goroutine.
@@ -47,6 +52,7 @@ type accState struct {
 	announced bool   // a PartitionReady is outstanding
 	flushUpTo uint64 // batches with seq < flushUpTo are ready at once
 	abortErr  error
+	seq       seqState // idempotence; see sequences.go
 
 	timerGen uint64
 	timer    *time.Timer
@@ -120,6 +126,7 @@ func (a *Accumulator) Receive(c actor.Context) {
 		s.onFlush(c, m)
 	case *messages.Reannounce:
 		s.announced = false
+		s.seq.bumpAsked = 0 // a restarted sender forgot the request; the answer to one also lands here
 		s.update(c)
 	case *messages.AbortPartition:
 		s.abort(m.Err)
@@ -133,6 +140,11 @@ func (a *Accumulator) Receive(c actor.Context) {
 func nowNs() int64 { return time.Now().UnixNano() }
 
 func (s *accState) onAppend(c actor.Context, m *messages.Append) {
+	if s.abortErr == nil {
+		if err := s.shared.Fatal(); err != nil { // an accumulator spawned after the producer failed
+			s.abort(err)
+		}
+	}
 	if s.abortErr != nil {
 		s.shared.Completer.push(completion{tp: s.tp, err: s.abortErr, baseOffset: -1, logAppendTime: -1,
 			records: []pendingRecord{s.pending(m)}})
@@ -180,7 +192,7 @@ func (s *accState) pending(m *messages.Append) pendingRecord {
 }
 
 func (s *accState) newBatch(now int64) *accBatch {
-	b := &accBatch{seq: s.nextSeq, createdNs: now, oldestNs: now}
+	b := &accBatch{seq: s.nextSeq, createdNs: now, oldestNs: now, producerSeq: -1}
 	s.nextSeq++
 	b.buf = s.shared.Buffers.Get()
 	b.builder.Reset(b.buf)
@@ -221,7 +233,7 @@ func (s *accState) updateAt(c actor.Context, now int64) {
 	if b := s.firstQueued(); b != nil {
 		at := s.readyAt(b)
 		if at <= now {
-			if !s.announced {
+			if !s.announced && !s.seqBlocked(c, b) {
 				s.announced = true
 				c.Send(s.sender, &messages.PartitionReady{TP: s.tp, Accumulator: c.Self()})
 			}
@@ -287,17 +299,21 @@ func (s *accState) onDrain(c actor.Context, m *messages.Drain) {
 	s.announced = false
 	now := nowNs()
 	s.expire(now)
+	if s.shared.Settings.Idempotent && s.shared.Identity() == nil {
+		// Drained before the sender had a producer id (it restarted): nothing to give yet; the
+		// sender queues us again and drains once it has one.
+		c.Send(s.sender, &messages.Drained{TP: s.tp, Accumulator: c.Self(), Gather: m.Gather, MoreReady: true})
+		s.announced = true
+		return
+	}
 	b := s.firstQueued()
-	if b != nil && s.readyAt(b) > now {
+	if b != nil && (s.readyAt(b) > now || s.seqBlocked(c, b)) {
 		b = nil
 	}
 	var out *messages.Batch
 	if b != nil {
 		if b.data == nil {
-			data, err := b.builder.Seal(nil, wire.SealOptions{
-				Codec: s.shared.Settings.Codec, Level: s.shared.Settings.CodecLevel,
-				ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, PartitionLeaderEpoch: -1,
-			})
+			data, err := b.builder.Seal(nil, s.sealOptions(b))
 			if err != nil {
 				b.full = true
 				b.result = &messages.BatchDone{Seq: b.seq, Err: fmt.Errorf("kastor: sealing batch for %s-%d: %w", s.tp.Topic, s.tp.Partition, err)}
@@ -309,11 +325,12 @@ func (s *accState) onDrain(c actor.Context, m *messages.Drain) {
 		if b.result == nil {
 			b.inflight = true
 			b.attempts++
+			s.seq.outstanding++
 			out = &messages.Batch{TP: s.tp, Accumulator: c.Self(), Seq: b.seq, Data: b.data, Records: len(b.records)}
 		}
 	}
 	more := false
-	if q := s.firstQueued(); q != nil && s.readyAt(q) <= now {
+	if q := s.firstQueued(); q != nil && s.readyAt(q) <= now && !s.seqBlocked(c, q) {
 		more = true
 		s.announced = true // the sender re-queues us on MoreReady
 	}
@@ -322,6 +339,7 @@ func (s *accState) onDrain(c actor.Context, m *messages.Drain) {
 }
 
 func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
+	s.seq.outstanding-- // every Batch handed out comes back exactly once, found here or not
 	var b *accBatch
 	for _, x := range s.batches {
 		if x.seq == m.Seq {
@@ -330,9 +348,16 @@ func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
 		}
 	}
 	if b == nil || !b.inflight || b.result != nil {
-		return // aborted or expired meanwhile: it has its outcome already
+		// Aborted or expired meanwhile: it has its outcome already. Its return may still unblock
+		// the partition (sequences wait for every batch that was out).
+		s.update(c)
+		return
 	}
 	b.inflight = false
+	forceRetry := false
+	if s.shared.Settings.Idempotent {
+		m, forceRetry = s.idempotentOutcome(c, b, m)
+	}
 	if errors.Is(m.Err, wire.ErrMessageTooLarge) {
 		if len(b.records) > 1 && s.split(b) {
 			s.update(c)
@@ -340,10 +365,12 @@ func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
 		}
 		m = &messages.BatchDone{Seq: m.Seq, Err: fmt.Errorf("%w: %w", messages.ErrRecordTooLarge, m.Err)}
 	}
-	if m.Err != nil && IsRetriable(m.Err) && nowNs()-b.oldestNs >= int64(s.shared.Settings.DeliveryTimeout) {
+	retriable := m.Err != nil && (forceRetry || IsRetriable(m.Err))
+	if retriable && nowNs()-b.oldestNs >= int64(s.shared.Settings.DeliveryTimeout) {
 		m = &messages.BatchDone{Seq: m.Seq, Err: fmt.Errorf("%w: last attempt failed: %w", messages.ErrDeliveryTimeout, m.Err)}
+		retriable = false
 	}
-	if m.Err != nil && s.retriable(b, m.Err) {
+	if retriable && b.attempts <= s.shared.Settings.Retries {
 		b.retryNs = nowNs() + int64(Backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, b.attempts))
 		s.shared.Logger.Debug("retrying batch", "topic", s.tp.Topic, "partition", s.tp.Partition,
 			"attempt", b.attempts, "err", m.Err)
@@ -367,7 +394,7 @@ func (s *accState) split(b *accBatch) bool {
 	half := len(b.records) / 2
 	parts := [2]*accBatch{}
 	for i, rng := range [2][2]int{{0, half}, {half, len(b.records)}} {
-		nb := &accBatch{seq: s.nextSeq, createdNs: b.createdNs, oldestNs: b.oldestNs, full: true}
+		nb := &accBatch{seq: s.nextSeq, createdNs: b.createdNs, oldestNs: b.oldestNs, full: true, producerSeq: -1}
 		s.nextSeq++
 		nb.buf = s.shared.Buffers.Get()
 		nb.builder.Reset(nb.buf)
@@ -376,6 +403,24 @@ func (s *accState) split(b *accBatch) bool {
 		}
 		nb.records = b.records[rng[0]:rng[1]:rng[1]]
 		parts[i] = nb
+	}
+	if b.producerSeq >= 0 {
+		// The halves take over the big batch's sequence range, as Java's splitAndReenqueue does:
+		// the batches after it are numbered after that range. Neither half was written.
+		seq := b.producerSeq
+		for _, nb := range parts {
+			data, err := nb.builder.Seal(nil, wire.SealOptions{Codec: s.shared.Settings.Codec, Level: s.shared.Settings.CodecLevel,
+				ProducerID: rb.ProducerID, ProducerEpoch: rb.ProducerEpoch, BaseSequence: seq, PartitionLeaderEpoch: -1})
+			if err != nil {
+				s.shared.Logger.Warn("cannot split an oversize batch", "topic", s.tp.Topic, "partition", s.tp.Partition, "err", err)
+				for _, x := range parts {
+					s.shared.Buffers.Put(x.buf)
+				}
+				return false
+			}
+			nb.data, nb.producerSeq, nb.notWritten = data, seq, true
+			seq = nextSequence(seq, len(nb.records))
+		}
 	}
 	parts[1].after = b.after
 	for i, x := range s.batches {
@@ -389,15 +434,6 @@ func (s *accState) split(b *accBatch) bool {
 	}
 	s.shared.Logger.Debug("split an oversize batch", "topic", s.tp.Topic, "partition", s.tp.Partition, "records", len(b.records))
 	return true
-}
-
-// retriable says whether a failed batch goes back to the head of its partition: the error is
-// transient, retries remain, and the records' delivery timeout has not passed.
-func (s *accState) retriable(b *accBatch, err error) bool {
-	if !IsRetriable(err) || b.attempts > s.shared.Settings.Retries {
-		return false
-	}
-	return nowNs()-b.oldestNs < int64(s.shared.Settings.DeliveryTimeout)
 }
 
 // completeInOrder hands finished batches to the Completer, oldest first, stopping at the first
@@ -422,6 +458,10 @@ func (s *accState) complete(b *accBatch, r *messages.BatchDone) {
 		logAppendTime: r.LogAppendTime, after: b.after}
 	if r.Err != nil {
 		item.baseOffset, item.logAppendTime = -1, -1
+		if b.producerSeq >= 0 {
+			// Its sequence is now a hole or a write we cannot account for: start over (KIP-360).
+			s.seq.resetNeeded = true
+		}
 	}
 	s.shared.Completer.push(item)
 	// A batch failed while still in flight (expired, aborted) may sit in a request not encoded yet:

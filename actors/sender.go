@@ -74,6 +74,7 @@ type senderState struct {
 	parked   map[messages.TopicPartition]*actor.PID // ready, but the leader is unknown
 	gathers  map[uint64]*gathering
 	gatherID uint64
+	pid      producerIDState // idempotence; see producerid.go
 }
 
 // Sender is the sender actor.
@@ -104,7 +105,17 @@ func (a *Sender) Receive(c actor.Context) {
 		faultinject.SenderDrained()
 		s.onDrained(c, m)
 	case *messages.CallDone:
-		s.onProduceDone(c, m)
+		if tag, ok := m.Tag.(*initProducerIDCall); ok {
+			s.onProducerIDDone(c, m, tag)
+		} else {
+			s.onProduceDone(c, m)
+		}
+	case *messages.BumpEpoch:
+		s.onBumpEpoch(c, m)
+	case *initProducerIDRetry:
+		s.onProducerIDRetry(c, m)
+	case *messages.ProducerFailed:
+		s.fail(c, m.Err)
 	case *throttleOver:
 		if n := s.nodes[m.node]; n != nil && n.throttleGen == m.gen {
 			n.throttleTimer = nil
@@ -122,6 +133,7 @@ func (a *Sender) Receive(c actor.Context) {
 				n.throttleTimer.Stop()
 			}
 		}
+		s.stopProducerIDTimer()
 	case *actor.Started:
 		// After a restart this instance knows nothing of what was ready; on a first start there
 		// are no accumulators yet.
@@ -181,7 +193,7 @@ func (s *senderState) node(c actor.Context, id int32, addr string) *nodeState {
 // go first, and a partition with more goes to the back of the line.
 func (s *senderState) maybeGather(c actor.Context, n *nodeState) {
 	set := s.shared.Settings
-	if n.gather != nil || n.inflight >= set.MaxInFlight || len(n.ready) == 0 {
+	if n.gather != nil || n.inflight >= set.MaxInFlight || len(n.ready) == 0 || !s.identityReady(c, n) {
 		return
 	}
 	if wait := time.Until(n.throttledUntil); wait > 0 {
@@ -358,6 +370,9 @@ func (s *senderState) dispatchResults(c actor.Context, pc *produceCall, resp *wi
 			}
 		}
 		done := &messages.BatchDone{Seq: b.Seq, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
+		if p != nil {
+			done.LogStartOffset = p.LogStartOffset // UNKNOWN_PRODUCER_ID needs it too
+		}
 		switch {
 		case p == nil:
 			done.Err = fmt.Errorf("%w: %s-%d", errMissingPartition, b.TP.Topic, b.TP.Partition)
@@ -382,7 +397,7 @@ func (s *senderState) dispatchResults(c actor.Context, pc *produceCall, resp *wi
 				hint.Leaders = append(hint.Leaders, messages.PartitionLeader{TP: b.TP, Leader: p.CurrentLeader.LeaderID, LeaderEpoch: p.CurrentLeader.LeaderEpoch})
 			}
 		default:
-			done.BaseOffset, done.LogAppendTime, done.LogStartOffset = p.BaseOffset, p.LogAppendTime, p.LogStartOffset
+			done.BaseOffset, done.LogAppendTime = p.BaseOffset, p.LogAppendTime
 		}
 		c.Send(b.Accumulator, done)
 	}
@@ -407,6 +422,7 @@ func (s *senderState) recoverFromPanic(c actor.Context, _ *actor.Restarting) {
 			n.throttleTimer.Stop()
 		}
 	}
+	s.stopProducerIDTimer()
 	switch m := s.current.(type) {
 	case *messages.Drained:
 		// Unless it reached its gather (handed back below) or a request (its CallDone settles it).

@@ -24,6 +24,7 @@ type Settings struct {
 	Bootstrap          []string
 	ClientID           string
 	Acks               int16
+	Idempotent         bool
 	BatchSize          int
 	Linger             time.Duration
 	MaxRequestSize     int

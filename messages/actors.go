@@ -130,9 +130,21 @@ type PartitionLeader struct {
 // restarted and forgot which partitions were ready. Sender → accumulator.
 type Reannounce struct{}
 
+// BumpEpoch asks the sender for a producer identity newer than generation Gen: the partition's
+// sequence numbers no longer match the broker's (a batch failed after it was given a sequence,
+// UNKNOWN_PRODUCER_ID, or a gap). The sender bumps the epoch locally (KIP-360), or asks for a new
+// producer id when NewID is set or the epoch is exhausted, then answers Accumulator with
+// Reannounce. Accumulator → sender.
+type BumpEpoch struct {
+	Gen         uint64
+	NewID       bool
+	Accumulator *actor.PID
+}
+
 // ProducerFailed says the producer entered a fatal state (for example the cluster refused
 // idempotent writes, or the producer was fenced): every record it held has been failed with Err
-// and every later send fails with it. Sender → producer actor, which escalates it to its
+// and every later send fails with it. Accumulator → sender (which owns the fatal state) when a
+// broker answers with a fatal error; sender → producer actor, which escalates it to its
 // supervisor.
 type ProducerFailed struct {
 	Err error

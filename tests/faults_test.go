@@ -177,9 +177,9 @@ func TestConnectionDroppedBeforeTheWrite(t *testing.T) {
 	checkLog(t, c, "t", 1000, comp, true)
 }
 
-// A broker stalls past RequestTimeout and then applies the request anyway: without idempotence
-// the retry may write a second copy (at least once), but every acknowledged record is in the log
-// at the offset it was given, and nothing is lost.
+// A broker stalls past RequestTimeout and then applies the request anyway: the retry carries the
+// same sequence numbers, so whichever copy lands second is recognised as a duplicate (without
+// idempotence it would be written twice).
 func TestBrokerStallsLongerThanRequestTimeout(t *testing.T) {
 	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
 	var once atomic.Bool
@@ -205,7 +205,8 @@ func TestBrokerStallsLongerThanRequestTimeout(t *testing.T) {
 		}
 	}
 	time.Sleep(time.Second) // let the stalled request land
-	checkLog(t, c, "t", 200, comp, false)
+	checkLog(t, c, "t", 200, comp, true)
+	checkSequences(t, c, "t")
 }
 
 // A throttled response (KIP-219) holds the next request to that broker until the throttle time
@@ -321,6 +322,7 @@ func TestWrittenButAnsweredRequestTimedOut(t *testing.T) {
 	p := newProducer(t, c, func(cfg *kastor.Config) {
 		cfg.Linger = 0
 		cfg.RetryBackoff = 5 * time.Millisecond
+		cfg.EnableIdempotence = false
 	})
 	md, err := p.Send(context.Background(), &kastor.Record{Topic: "t", Value: value(0)})
 	if err != nil {

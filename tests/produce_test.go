@@ -127,6 +127,7 @@ func TestEveryCodecAndAcks(t *testing.T) {
 				p := newProducer(t, c, func(cfg *kastor.Config) {
 					cfg.Compression = codec
 					cfg.Acks = acks
+					cfg.EnableIdempotence = acks == kastor.AcksAll
 				})
 				produceAndVerify(t, c, p, topic, 5000, true)
 				got := consumeAll(t, c, topic)
@@ -145,7 +146,7 @@ func TestEveryCodecAndAcks(t *testing.T) {
 // With acks=0 records complete once written, with offset -1; they must still all arrive.
 func TestAcksNone(t *testing.T) {
 	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(8, "t"))
-	p := newProducer(t, c, func(cfg *kastor.Config) { cfg.Acks = kastor.AcksNone })
+	p := newProducer(t, c, func(cfg *kastor.Config) { cfg.Acks, cfg.EnableIdempotence = kastor.AcksNone, false })
 	comp := newCompletions()
 	const n = 5000
 	for i := 0; i < n; i++ {

@@ -195,9 +195,17 @@ func boolSetter(set func(*kastor.Config, bool)) func(*kastor.Config, string) err
 	}
 }
 
-// applyProps sets cfg from props in order, so later ones win.
+// applyProps sets cfg from props in order, so later ones win. As in Java, acks other than all or
+// retries=0 turn idempotence off unless enable.idempotence itself was given.
 func applyProps(cfg *kastor.Config, props []prop) error {
+	explicitIdempotence := false
+	defer func() {
+		if !explicitIdempotence && (cfg.Acks != kastor.AcksAll || cfg.Retries == 0) {
+			cfg.EnableIdempotence = false
+		}
+	}()
 	for _, p := range props {
+		explicitIdempotence = explicitIdempotence || p.key == "enable.idempotence"
 		set, ok := setters[p.key]
 		if !ok {
 			return fmt.Errorf("unknown producer property %q (from %s); supported: %s", p.key, p.source, supportedKeys())

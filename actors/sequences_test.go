@@ -1,0 +1,127 @@
+package actors
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/kastor-go/kastor/messages"
+	"github.com/kastor-go/kastor/wire"
+)
+
+func TestNextSequenceWrapsLikeTheBroker(t *testing.T) {
+	for _, tc := range []struct {
+		base int32
+		n    int
+		want int32
+	}{
+		{0, 5, 5},
+		{math.MaxInt32 - 5, 5, math.MaxInt32},
+		{math.MaxInt32 - 5, 6, 0},
+		{math.MaxInt32, 1, 0},
+		{math.MaxInt32 - 1, 10, 8},
+	} {
+		if got := nextSequence(tc.base, tc.n); got != tc.want {
+			t.Errorf("nextSequence(%d, %d) = %d, want %d", tc.base, tc.n, got, tc.want)
+		}
+	}
+}
+
+func drainBatch(t *testing.T, e *env, acc *actor.PID, sender *probe, gather uint64) (*messages.Batch, wire.RecordBatch) {
+	t.Helper()
+	d := e.drain(t, acc, sender, gather)
+	if d.Batch == nil {
+		t.Fatalf("drain %d: no batch", gather)
+	}
+	return d.Batch, decodeBatch(t, d.Batch.Data)
+}
+
+func checkProducerFields(t *testing.T, rb wire.RecordBatch, id int64, epoch int16, seq int32) {
+	t.Helper()
+	if rb.ProducerID != id || rb.ProducerEpoch != epoch || rb.BaseSequence != seq {
+		t.Fatalf("batch has producer %d epoch %d sequence %d, want %d %d %d", rb.ProducerID, rb.ProducerEpoch, rb.BaseSequence, id, epoch, seq)
+	}
+}
+
+// The idempotent accumulator: sequences are taken at the first drain and kept across retries; a
+// refused batch behind an older one waits for it, then goes with its old sequence; OUT_OF_ORDER at
+// the head asks the sender for a new epoch once nothing is out, and the partition starts over at
+// 0 under it; DUPLICATE_SEQUENCE_NUMBER completes the batch without an offset.
+func TestAccumulatorIdempotentSequences(t *testing.T) {
+	set := testSettings()
+	set.Idempotent = true
+	set.RetryBackoff, set.RetryBackoffMax = time.Millisecond, time.Millisecond
+	e := newEnv(t, set)
+	e.shared.identity.Store(&Identity{ID: 77, Epoch: 3, Gen: 1})
+	acc, sender := e.newAccumulator(testTP)
+	rc := newRecorder()
+
+	e.appendRec(acc, rc, 0, rec("", "a0", 1))
+	expectMsg[*messages.PartitionReady](t, sender)
+	e.appendRec(acc, rc, 1, rec("", "a1", 1)) // joins batch A before the drain
+	e.settle(t)
+	a, rb := drainBatch(t, e, acc, sender, 1)
+	checkProducerFields(t, rb, 77, 3, 0)
+	aData := bytes.Clone(a.Data)
+	e.appendRec(acc, rc, 2, rec("", "b", 1))
+	expectMsg[*messages.PartitionReady](t, sender)
+	b, rb := drainBatch(t, e, acc, sender, 2)
+	checkProducerFields(t, rb, 77, 3, 2)
+	e.appendRec(acc, rc, 3, rec("", "c", 1))
+	expectMsg[*messages.PartitionReady](t, sender)
+	c, rb := drainBatch(t, e, acc, sender, 3)
+	checkProducerFields(t, rb, 77, 3, 3)
+
+	// B refused as out of order (A is not written yet), then A refused: A goes first, alone.
+	e.sys.Root.Send(acc, &messages.BatchDone{Seq: b.Seq, Err: fmt.Errorf("%w (t-3)", wire.ErrOutOfOrderSequenceNumber), BaseOffset: -1, LogStartOffset: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{Seq: a.Seq, Err: fmt.Errorf("%w (t-3)", wire.ErrNotLeaderOrFollower), BaseOffset: -1, LogStartOffset: -1})
+	expectMsg[*messages.PartitionReady](t, sender)
+	d := e.drain(t, acc, sender, 4)
+	if d.Batch == nil || d.Batch.Seq != a.Seq || !bytes.Equal(d.Batch.Data, aData) || d.MoreReady {
+		t.Fatalf("after the refusals: drained %+v, want batch A unchanged and nothing more while it is out", d)
+	}
+	e.settle(t)
+	sender.none(t, quiet)
+	e.sys.Root.Send(acc, &messages.BatchDone{Seq: a.Seq, BaseOffset: 10, LogStartOffset: 0})
+	rc.expectOK(t, 0, 10)
+	rc.expectOK(t, 1, 11)
+	expectMsg[*messages.PartitionReady](t, sender)
+	b2, rb := drainBatch(t, e, acc, sender, 5)
+	if b2.Seq != b.Seq {
+		t.Fatalf("drained batch %d, want B (%d)", b2.Seq, b.Seq)
+	}
+	checkProducerFields(t, rb, 77, 3, 2)
+	e.sys.Root.Send(acc, &messages.BatchDone{Seq: b.Seq, BaseOffset: 12, LogStartOffset: 0})
+	rc.expectOK(t, 2, 12)
+
+	// C refused as out of order at the head: a gap on the broker. Nothing is out, so the
+	// accumulator asks for a newer epoch at once, and waits for it.
+	e.sys.Root.Send(acc, &messages.BatchDone{Seq: c.Seq, Err: fmt.Errorf("%w (t-3)", wire.ErrOutOfOrderSequenceNumber), BaseOffset: -1, LogStartOffset: 0})
+	bump := expectMsg[*messages.BumpEpoch](t, sender)
+	if bump.Gen != 1 || bump.NewID || !bump.Accumulator.Equal(acc) {
+		t.Fatalf("BumpEpoch %+v, want generation 1 from the accumulator", bump)
+	}
+	e.settle(t)
+	sender.none(t, quiet)
+	e.shared.identity.Store(&Identity{ID: 77, Epoch: 4, Gen: 2})
+	e.sys.Root.Send(acc, &messages.Reannounce{})
+	expectMsg[*messages.PartitionReady](t, sender)
+	c2, rb := drainBatch(t, e, acc, sender, 6)
+	if c2.Seq != c.Seq {
+		t.Fatalf("drained batch %d, want C (%d)", c2.Seq, c.Seq)
+	}
+	checkProducerFields(t, rb, 77, 4, 0)
+	checkRecords(t, rb, []testRecord{rec("", "c", 1)})
+	e.appendRec(acc, rc, 4, rec("", "d", 1))
+	expectMsg[*messages.PartitionReady](t, sender)
+	dd, rb := drainBatch(t, e, acc, sender, 7)
+	checkProducerFields(t, rb, 77, 4, 1)
+	e.sys.Root.Send(acc, &messages.BatchDone{Seq: c.Seq, BaseOffset: 13, LogStartOffset: 0})
+	e.sys.Root.Send(acc, &messages.BatchDone{Seq: dd.Seq, Err: fmt.Errorf("%w (t-3)", wire.ErrDuplicateSequenceNumber), BaseOffset: -1, LogStartOffset: 0})
+	rc.expectOK(t, 3, 13)
+	rc.expectOK(t, 4, -1)
+}
