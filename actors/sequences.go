@@ -160,7 +160,9 @@ func (s *accState) idempotentOutcome(c actor.Context, b *accBatch, m *messages.B
 		}
 		return m, true
 	case isFatal(m.Err):
-		c.Send(s.sender, &messages.ProducerFailed{Err: m.Err})
+		err := fmt.Errorf("%w: %w", messages.ErrFatal, m.Err)
+		c.Send(s.sender, &messages.ProducerFailed{Err: err})
+		return &messages.BatchDone{Seq: m.Seq, Err: err, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}, false
 	}
 	return m, false
 }

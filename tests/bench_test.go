@@ -14,72 +14,88 @@ import (
 
 // BenchmarkRecordPath measures SendAsync → acknowledged for 100-byte records with null keys over 8
 // partitions against an in-process kfake broker (acks=all, no compression, linger 5ms), next to
-// franz-go's kgo doing the same in the same run. kfake's own CPU is included in both. Run with
+// franz-go's kgo doing the same in the same run, each with idempotence on (both libraries'
+// default) and off. kfake's own CPU is included in all. Run with
 //
-//	go test ./tests -run xxx -bench RecordPath -benchmem
+//	go test ./tests -run xxx -bench RecordPath -benchmem -count 5
 //
 // ns/op is per record; records/s is reported as a metric.
 func BenchmarkRecordPath(b *testing.B) {
 	value := make([]byte, 100)
-	b.Run("kastor", func(b *testing.B) {
-		c := benchCluster(b)
-		cfg := kastor.DefaultConfig()
-		cfg.BootstrapServers = c.ListenAddrs()
-		p, err := kastor.New(cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer p.Close(context.Background())
-		ctx := context.Background()
-		if _, err := p.Send(ctx, &kastor.Record{Topic: "bench", Value: value}); err != nil { // warm up metadata and connections
-			b.Fatal(err)
-		}
-		var wg sync.WaitGroup
-		wg.Add(b.N)
-		done := func(_ kastor.RecordMetadata, err error) {
-			if err != nil {
-				b.Error(err)
+	for _, idempotent := range []bool{true, false} {
+		name := map[bool]string{true: "idempotent", false: "plain"}[idempotent]
+		b.Run("kastor/"+name, func(b *testing.B) {
+			benchKastor(b, value, func(cfg *kastor.Config) { cfg.EnableIdempotence = idempotent })
+		})
+		b.Run("franz-go/"+name, func(b *testing.B) {
+			opts := []kgo.Opt{kgo.ProducerLinger(5 * time.Millisecond), kgo.ProducerBatchCompression(kgo.NoCompression())}
+			if !idempotent {
+				opts = append(opts, kgo.DisableIdempotentWrite())
 			}
-			wg.Done()
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		start := time.Now()
-		for i := 0; i < b.N; i++ {
-			p.SendAsync(ctx, &kastor.Record{Topic: "bench", Value: value}, done)
-		}
-		wg.Wait()
-		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
-	})
-	b.Run("franz-go", func(b *testing.B) {
-		c := benchCluster(b)
-		cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DisableIdempotentWrite(),
-			kgo.ProducerLinger(5*time.Millisecond), kgo.ProducerBatchCompression(kgo.NoCompression()))
+			benchFranz(b, value, opts...)
+		})
+	}
+}
+
+func benchKastor(b *testing.B, value []byte, mutate func(*kastor.Config)) {
+	c := benchCluster(b)
+	cfg := kastor.DefaultConfig()
+	cfg.BootstrapServers = c.ListenAddrs()
+	mutate(&cfg)
+	p, err := kastor.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	ctx := context.Background()
+	if _, err := p.Send(ctx, &kastor.Record{Topic: "bench", Value: value}); err != nil { // warm up metadata and connections
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(b.N)
+	done := func(_ kastor.RecordMetadata, err error) {
 		if err != nil {
-			b.Fatal(err)
+			b.Error(err)
 		}
-		defer cl.Close()
-		ctx := context.Background()
-		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "bench", Value: value}).FirstErr(); err != nil {
-			b.Fatal(err)
+		wg.Done()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		p.SendAsync(ctx, &kastor.Record{Topic: "bench", Value: value}, done)
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+}
+
+func benchFranz(b *testing.B, value []byte, opts ...kgo.Opt) {
+	c := benchCluster(b)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, opts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "bench", Value: value}).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(b.N)
+	done := func(_ *kgo.Record, err error) {
+		if err != nil {
+			b.Error(err)
 		}
-		var wg sync.WaitGroup
-		wg.Add(b.N)
-		done := func(_ *kgo.Record, err error) {
-			if err != nil {
-				b.Error(err)
-			}
-			wg.Done()
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		start := time.Now()
-		for i := 0; i < b.N; i++ {
-			cl.Produce(ctx, &kgo.Record{Topic: "bench", Value: value}, done)
-		}
-		wg.Wait()
-		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
-	})
+		wg.Done()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		cl.Produce(ctx, &kgo.Record{Topic: "bench", Value: value}, done)
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
 }
 
 func benchCluster(b *testing.B) *kfake.Cluster {

@@ -451,3 +451,22 @@ func TestInitProducerIDRetried(t *testing.T) {
 	checkLog(t, c, "t", 100, comp, true)
 	checkSequences(t, c, "t")
 }
+
+// A fatal answer to a produce request (CLUSTER_AUTHORIZATION_FAILED: idempotent writes not
+// allowed) fails the producer: every pending and later send fails with ErrFatal wrapping it.
+func TestFatalProduceErrorFailsTheProducer(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "t"))
+	p := newProducer(t, c, func(cfg *kastor.Config) { cfg.Logger = discardLogger() })
+	allSucceeded(t, sendN(t, p, "t", 100, 0), 100)
+	c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.ClusterAuthorizationFailed, Count: -1})
+	comp := sendN(t, p, "t", 1000, 0)
+	for i := 0; i < 1000; i++ {
+		if err := comp.get(i).err; !errors.Is(err, kastor.ErrFatal) || !errors.Is(err, wire.ErrClusterAuthorizationFailed) {
+			t.Fatalf("record %d: got %v, want ErrFatal wrapping CLUSTER_AUTHORIZATION_FAILED", i, err)
+		}
+	}
+	_, err := p.Send(context.Background(), &kastor.Record{Topic: "t", Value: value(0)})
+	if !errors.Is(err, kastor.ErrFatal) || !errors.Is(err, wire.ErrClusterAuthorizationFailed) {
+		t.Fatalf("a later send: got %v, want ErrFatal wrapping CLUSTER_AUTHORIZATION_FAILED", err)
+	}
+}
