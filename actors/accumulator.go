@@ -62,6 +62,9 @@ type accState struct {
 	// currentHeld: the current Append's record is in a batch (or completed) already, so a panic
 	// after that point must not complete it a second time.
 	currentHeld bool
+	// draining: the batch the current Drain marked as out, until the Drained carrying it is sent;
+	// a panic in between puts it back.
+	draining *accBatch
 }
 
 // Accumulator is the accumulator actor. Its state lives outside the actor instance so a restart
@@ -326,6 +329,7 @@ func (s *accState) onDrain(c actor.Context, m *messages.Drain) {
 			b.inflight = true
 			b.attempts++
 			s.seq.outstanding++
+			s.draining = b
 			out = &messages.Batch{TP: s.tp, Accumulator: c.Self(), Seq: b.seq, Data: b.data, Records: len(b.records)}
 		}
 	}
@@ -335,6 +339,7 @@ func (s *accState) onDrain(c actor.Context, m *messages.Drain) {
 		s.announced = true // the sender re-queues us on MoreReady
 	}
 	c.Send(s.sender, &messages.Drained{TP: s.tp, Accumulator: c.Self(), Gather: m.Gather, Batch: out, MoreReady: more})
+	s.draining = nil
 	s.update(c)
 }
 
@@ -513,6 +518,12 @@ func (s *accState) recoverFromPanic(c actor.Context) {
 				records: []pendingRecord{s.pending(m)}})
 		}
 	case *messages.Drain:
+		if b := s.draining; b != nil { // marked as out but never handed over
+			b.inflight = false
+			b.attempts--
+			s.seq.outstanding--
+			s.draining = nil
+		}
 		c.Send(s.sender, &messages.Drained{TP: s.tp, Accumulator: c.Self(), Gather: m.Gather})
 	case *messages.BatchDone:
 		for _, b := range s.batches {
