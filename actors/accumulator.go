@@ -28,6 +28,7 @@ type accBatch struct {
 	oldestNs  int64 // earliest send time of its records, for the delivery timeout
 
 	full     bool   // takes no more records
+	urgent   bool   // holds a record someone waits for: ready without lingering
 	data     []byte // sealed bytes, once drained
 	inflight bool
 	attempts int
@@ -170,6 +171,7 @@ func (s *accState) onAppend(c actor.Context, m *messages.Append) {
 		b.builder.Append(m.TimestampMs, r.Key, r.Value, r.Headers)
 	}
 	b.records = append(b.records, s.pending(m))
+	b.urgent = b.urgent || m.Urgent
 	s.currentHeld = true
 	faultinject.AccumulatorAppended(s.tp)
 	if m.EnqueuedNs < b.oldestNs {
@@ -219,7 +221,7 @@ func (s *accState) readyAt(b *accBatch) int64 {
 	if b.attempts > 0 {
 		return b.retryNs
 	}
-	if b.full || b.seq < s.flushUpTo || s.abortErr != nil {
+	if b.full || b.urgent || b.seq < s.flushUpTo || s.abortErr != nil {
 		return 0
 	}
 	return b.createdNs + int64(s.shared.Settings.Linger)

@@ -596,3 +596,25 @@ func TestExpiredInFlightBatchBufferIsNotReused(t *testing.T) {
 		e.stop(acc)
 	}
 }
+
+// TestAccumulatorUrgentSkipsLinger: a record someone waits for (Send) makes its batch ready at
+// once, whatever the linger; records appended before the drain join it.
+func TestAccumulatorUrgentSkipsLinger(t *testing.T) {
+	set := testSettings()
+	set.Linger = time.Minute
+	e := newEnv(t, set)
+	acc, sender := e.newAccumulator(testTP)
+	rc := newRecorder()
+	e.appendRec(acc, rc, 0, rec("", "lingering", 1))
+	e.settle(t)
+	sender.none(t, quiet)
+	r := rec("", "urgent", 2)
+	e.sys.Root.Send(acc, &messages.Append{Record: r.rec, TimestampMs: r.ts, Reserved: 16, EnqueuedNs: time.Now().UnixNano(), Done: rc.done(1), Urgent: true})
+	expectMsg[*messages.PartitionReady](t, sender)
+	e.appendRec(acc, rc, 2, rec("", "rides along", 3))
+	e.settle(t)
+	d := e.drain(t, acc, sender, 1)
+	if d.Batch == nil || d.Batch.Records != 3 {
+		t.Fatalf("drained %+v, want one batch of the 3 records", d)
+	}
+}

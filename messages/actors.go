@@ -21,6 +21,10 @@ type Append struct {
 	// EnqueuedNs is when the send was accepted (monotonic nanoseconds), for delivery.timeout.ms.
 	EnqueuedNs int64
 	Done       Completion
+	// Urgent: a caller waits for this record (Send), so its batch is ready at once instead of
+	// after linger, as franz-go's ProduceSync does. Records that join it before it is drained
+	// still ride along.
+	Urgent bool
 }
 
 // PartitionReady tells the sender that a partition has a batch ready to drain.
