@@ -51,9 +51,20 @@ func benchKastor(b *testing.B, value []byte, mutate func(*kastor.Config)) {
 	if _, err := p.Send(ctx, &kastor.Record{Topic: "bench", Value: value}); err != nil { // warm up metadata and connections
 		b.Fatal(err)
 	}
+	measureAsync(b, func(done func(error)) {
+		cb := func(_ kastor.RecordMetadata, err error) { done(err) }
+		for i := 0; i < b.N; i++ {
+			p.SendAsync(ctx, &kastor.Record{Topic: "bench", Value: value}, cb)
+		}
+	})
+}
+
+// measureAsync times produce, which sends b.N records and has each call done once, until every
+// done was called; it reports allocations and records/s.
+func measureAsync(b *testing.B, produce func(done func(error))) {
 	var wg sync.WaitGroup
 	wg.Add(b.N)
-	done := func(_ kastor.RecordMetadata, err error) {
+	done := func(err error) {
 		if err != nil {
 			b.Error(err)
 		}
@@ -62,9 +73,7 @@ func benchKastor(b *testing.B, value []byte, mutate func(*kastor.Config)) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
-	for i := 0; i < b.N; i++ {
-		p.SendAsync(ctx, &kastor.Record{Topic: "bench", Value: value}, done)
-	}
+	produce(done)
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
 }
@@ -80,22 +89,12 @@ func benchFranz(b *testing.B, value []byte, opts ...kgo.Opt) {
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "bench", Value: value}).FirstErr(); err != nil {
 		b.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(b.N)
-	done := func(_ *kgo.Record, err error) {
-		if err != nil {
-			b.Error(err)
+	measureAsync(b, func(done func(error)) {
+		cb := func(_ *kgo.Record, err error) { done(err) }
+		for i := 0; i < b.N; i++ {
+			cl.Produce(ctx, &kgo.Record{Topic: "bench", Value: value}, cb)
 		}
-		wg.Done()
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	for i := 0; i < b.N; i++ {
-		cl.Produce(ctx, &kgo.Record{Topic: "bench", Value: value}, done)
-	}
-	wg.Wait()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+	})
 }
 
 func benchCluster(b *testing.B) *kfake.Cluster {

@@ -15,17 +15,18 @@ import (
 	"github.com/kastor-go/kastor"
 )
 
-// corruptingProxy relays a connection to a broker and mangles the body of the first Produce
-// response it sees (over all connections), as a broken broker or network would.
-type corruptingProxy struct {
-	done    atomic.Bool
-	dials   atomic.Int32
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	streams []net.Conn
+// frameProxy relays connections to the brokers (install proxy.dial as Config.Dialer) and shows
+// onResponse every response frame with the api key of its request; onResponse may change the
+// frame, or return true to cut the connection instead of passing the frame on.
+type frameProxy struct {
+	onResponse func(key int16, frame []byte) (cut bool)
+	dials      atomic.Int32
+	wg         sync.WaitGroup
+	mu         sync.Mutex
+	conns      []net.Conn
 }
 
-func (p *corruptingProxy) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+func (p *frameProxy) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer
 	broker, err := d.DialContext(ctx, network, addr)
 	if err != nil {
@@ -34,7 +35,7 @@ func (p *corruptingProxy) dial(ctx context.Context, network, addr string) (net.C
 	p.dials.Add(1)
 	client, inner := net.Pipe()
 	p.mu.Lock()
-	p.streams = append(p.streams, broker, inner)
+	p.conns = append(p.conns, broker, inner)
 	p.mu.Unlock()
 	var mu sync.Mutex
 	keys := map[int32]int16{} // correlation id → api key of requests on this connection
@@ -42,33 +43,34 @@ func (p *corruptingProxy) dial(ctx context.Context, network, addr string) (net.C
 	go func() { // client → broker: note each request's api key
 		defer p.wg.Done()
 		defer broker.Close()
-		relayFrames(inner, broker, func(frame []byte) {
+		relayFrames(inner, broker, func(frame []byte) bool {
 			if len(frame) >= 8 {
 				mu.Lock()
 				keys[int32(binary.BigEndian.Uint32(frame[4:8]))] = int16(binary.BigEndian.Uint16(frame[0:2]))
 				mu.Unlock()
 			}
+			return false
 		})
 	}()
-	go func() { // broker → client: corrupt the first produce response
+	go func() { // broker → client
 		defer p.wg.Done()
 		defer inner.Close()
-		relayFrames(broker, inner, func(frame []byte) {
-			mu.Lock()
-			key := keys[int32(binary.BigEndian.Uint32(frame[0:4]))]
-			mu.Unlock()
-			if key == 0 && len(frame) > 6 && p.done.CompareAndSwap(false, true) {
-				for i := 4; i < len(frame); i++ { // keep the correlation id, break everything after
-					frame[i] = 0xff
-				}
+		relayFrames(broker, inner, func(frame []byte) bool {
+			if len(frame) < 4 {
+				return false
 			}
+			mu.Lock()
+			key, ok := keys[int32(binary.BigEndian.Uint32(frame[0:4]))]
+			mu.Unlock()
+			return ok && p.onResponse(key, frame)
 		})
 	}()
 	return client, nil
 }
 
-// relayFrames copies size-prefixed frames from src to dst, letting inspect see (and change) each.
-func relayFrames(src io.Reader, dst io.Writer, inspect func([]byte)) {
+// relayFrames copies size-prefixed frames from src to dst, letting inspect see (and change) each;
+// it stops when inspect says to cut.
+func relayFrames(src io.Reader, dst io.Writer, inspect func([]byte) (cut bool)) {
 	var size [4]byte
 	for {
 		if _, err := io.ReadFull(src, size[:]); err != nil {
@@ -78,16 +80,18 @@ func relayFrames(src io.Reader, dst io.Writer, inspect func([]byte)) {
 		if _, err := io.ReadFull(src, frame); err != nil {
 			return
 		}
-		inspect(frame)
+		if inspect(frame) {
+			return
+		}
 		if _, err := dst.Write(append(size[:], frame...)); err != nil {
 			return
 		}
 	}
 }
 
-func (p *corruptingProxy) close() {
+func (p *frameProxy) close() {
 	p.mu.Lock()
-	for _, c := range p.streams {
+	for _, c := range p.conns {
 		c.Close()
 	}
 	p.mu.Unlock()
@@ -98,7 +102,15 @@ func (p *corruptingProxy) close() {
 // retried, and every record is in the log once, where it was acknowledged.
 func TestCorruptResponseRestartsTheConnection(t *testing.T) {
 	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
-	proxy := &corruptingProxy{}
+	var done atomic.Bool
+	proxy := &frameProxy{onResponse: func(key int16, frame []byte) bool {
+		if key == 0 && len(frame) > 6 && done.CompareAndSwap(false, true) {
+			for i := 4; i < len(frame); i++ { // keep the correlation id, break everything after
+				frame[i] = 0xff
+			}
+		}
+		return false
+	}}
 	t.Cleanup(proxy.close)
 	p := newProducer(t, c, func(cfg *kastor.Config) {
 		cfg.Dialer = proxy.dial
@@ -107,7 +119,7 @@ func TestCorruptResponseRestartsTheConnection(t *testing.T) {
 		cfg.MaxInFlightRequestsPerConnection = 1
 	})
 	comp := sendN(t, p, "t", 500, 0)
-	if !proxy.done.Load() {
+	if !done.Load() {
 		t.Fatal("no produce response was corrupted")
 	}
 	for i := 0; i < 500; i++ {

@@ -109,14 +109,12 @@ func TestNonRetriableErrorFailsTheBatch(t *testing.T) {
 	}
 }
 
-// The leader moves while records flow: NOT_LEADER_OR_FOLLOWER, a metadata refresh, and the batch
-// goes to the new leader, in order, exactly once.
+// The leader moves while records flow, with 5 requests in flight: NOT_LEADER_OR_FOLLOWER, a
+// metadata refresh, and the batches go to the new leader, in order, exactly once (idempotence:
+// later batches that overtake a refused one get OUT_OF_ORDER_SEQUENCE_NUMBER and wait their turn).
 func TestLeaderMovesMidStream(t *testing.T) {
 	c := newCluster(t, kfake.NumBrokers(3), kfake.SeedTopics(2, "t"))
-	p := newProducer(t, c, func(cfg *kastor.Config) {
-		cfg.MaxInFlightRequestsPerConnection = 1
-		cfg.RetryBackoff = 10 * time.Millisecond
-	})
+	p := newProducer(t, c, func(cfg *kastor.Config) { cfg.RetryBackoff = 10 * time.Millisecond })
 	var moves atomic.Int32
 	stop := make(chan struct{})
 	moved := make(chan struct{})
@@ -148,6 +146,7 @@ func TestLeaderMovesMidStream(t *testing.T) {
 		}
 	}
 	checkLog(t, c, "t", 5000, comp, true)
+	checkSequences(t, c, "t")
 }
 
 // The connection drops before the broker applies the request: the producer reconnects and

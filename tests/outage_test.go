@@ -26,15 +26,14 @@ func cutNodes(c *kfake.Cluster, down *atomic.Int32) {
 	})
 }
 
-// A leader is removed (its connections cut) and added back while records flow: they move to
-// the new leaders and all arrive once, in order.
+// A leader is removed (its connections cut) and added back while records flow, with 5 requests
+// in flight: they move to the new leaders and all arrive once, in order.
 func TestBrokerRemovedAndAddedBack(t *testing.T) {
 	c := newCluster(t, kfake.NumBrokers(3), kfake.SeedTopics(2, "t"))
 	var down atomic.Int32
 	down.Store(-2) // nobody
 	cutNodes(c, &down)
 	p := newProducer(t, c, func(cfg *kastor.Config) {
-		cfg.MaxInFlightRequestsPerConnection = 1
 		cfg.RetryBackoff = 10 * time.Millisecond
 		cfg.ReconnectBackoff = 10 * time.Millisecond
 		cfg.ReconnectBackoffMax = 100 * time.Millisecond
@@ -55,6 +54,7 @@ func TestBrokerRemovedAndAddedBack(t *testing.T) {
 		}
 	}
 	checkLog(t, c, "t", 4000, comp, true)
+	checkSequences(t, c, "t")
 }
 
 func cpuTime() time.Duration {
