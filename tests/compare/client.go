@@ -1,0 +1,392 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kastor-go/kastor"
+)
+
+// Library names, as the -lib flag and the JSON take them.
+const (
+	libKastor = "kastor"
+	libKgo    = "franz-go"
+)
+
+// result is what one client process measured; the client prints it as one JSON line.
+type result struct {
+	Lib      string `json:"lib"`
+	Workload string `json:"workload"`
+	Run      int    `json:"run"`
+	Version  string `json:"version"`
+	// Idempotent is whether the library's configuration produces idempotently.
+	Idempotent bool   `json:"idempotent"`
+	Linger     string `json:"linger"`
+	Batch      string `json:"batch"`  // the batch size limit
+	Buffer     string `json:"buffer"` // what bounds the records waiting in the client
+
+	Records    int     `json:"records"`     // measured async records (warmup excluded)
+	ValueBytes int64   `json:"value_bytes"` // their value bytes
+	WallSec    float64 `json:"wall_s"`      // first send → last completion
+
+	RecordsPerSec   float64 `json:"records_per_s"`
+	MBPerSec        float64 `json:"mb_per_s"` // value bytes, 10^6 per MB
+	CPUUsPerRecord  float64 `json:"cpu_us_per_record"`
+	MaxRSSKiB       int64   `json:"max_rss_kib"`
+	AllocsPerRecord float64 `json:"allocs_per_record"`
+	BytesPerRecord  float64 `json:"alloc_bytes_per_record"`
+
+	SyncRecords int     `json:"sync_records"`
+	SyncP50Us   float64 `json:"sync_p50_us"`
+	SyncP99Us   float64 `json:"sync_p99_us"`
+}
+
+// producer is one library behind the harness. produce sends record i asynchronously and blocks
+// only where the library itself blocks (its buffer is full); every record completes through the
+// tracker given at construction.
+type producer interface {
+	produce(i int)
+	produceSync(ctx context.Context, i int) error
+	close(ctx context.Context) error
+}
+
+// tracker counts the completions of one phase.
+type tracker struct {
+	left     atomic.Int64
+	failed   atomic.Int64
+	errOnce  sync.Once
+	firstErr error
+	end      time.Time
+	done     chan struct{}
+}
+
+// reset starts a phase of n records; nothing may be in flight.
+func (t *tracker) reset(n int) {
+	t.left.Store(int64(n))
+	t.done = make(chan struct{})
+}
+
+func (t *tracker) complete(err error) {
+	if err != nil {
+		t.failed.Add(1)
+		t.errOnce.Do(func() { t.firstErr = err })
+	}
+	if t.left.Add(-1) == 0 {
+		t.end = time.Now()
+		close(t.done)
+	}
+}
+
+type clientOptions struct {
+	lib, workload, bootstrap, topic string
+	run, records, warmup, sync      int
+	timeout                         time.Duration
+}
+
+func clientMain(ctx context.Context, args []string) error {
+	var o clientOptions
+	fs := flag.NewFlagSet("client", flag.ContinueOnError)
+	fs.StringVar(&o.lib, "lib", libKastor, "library: kastor or franz-go")
+	fs.StringVar(&o.workload, "workload", "default", "workload: "+workloadNames())
+	fs.StringVar(&o.bootstrap, "bootstrap", "", "broker host:port")
+	fs.StringVar(&o.topic, "topic", "", "topic (8 partitions, must exist)")
+	fs.IntVar(&o.run, "run", 1, "run number, only echoed in the result")
+	fs.IntVar(&o.records, "records", 1_000_000, "measured records")
+	fs.IntVar(&o.warmup, "warmup", 50_000, "records sent and completed before measuring")
+	fs.IntVar(&o.sync, "sync-records", 2000, "single-record synchronous sends for latency")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.bootstrap == "" || o.topic == "" || o.records < 1 || o.warmup < 0 || o.sync < 0 {
+		return errors.New("need -bootstrap, -topic, -records ≥ 1, -warmup ≥ 0 and -sync-records ≥ 0")
+	}
+	w, err := lookupWorkload(o.workload)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	// The send loop uses context.Background(), as a plain producer would, so a client stuck in
+	// a full buffer would not see ctx; this bounds it anyway.
+	watchdog := time.AfterFunc(o.timeout+10*time.Second, func() {
+		fmt.Fprintf(os.Stderr, "compare client: still running after %v, exiting\n", o.timeout)
+		os.Exit(2)
+	})
+	defer watchdog.Stop()
+	res, err := measure(ctx, o, w)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+func measure(ctx context.Context, o clientOptions, w workload) (*result, error) {
+	values, keys := payloads(w)
+	t := &tracker{}
+	res := &result{Lib: o.lib, Workload: w.Name, Run: o.run, Version: moduleVersion(o.lib)}
+	var (
+		p   producer
+		err error
+	)
+	switch o.lib {
+	case libKastor:
+		p, err = newKastor(o, w, values, keys, t, res)
+	case libKgo:
+		p, err = newKgo(o, w, values, keys, t, res)
+	default:
+		err = fmt.Errorf("unknown library %q", o.lib)
+	}
+	if err != nil {
+		return nil, err
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			// Bounded: a failed run must still end its process promptly.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			p.close(ctx)
+		}
+	}()
+
+	// Warmup: metadata, connections, the producer ID, buffer pools and the Go heap reach their
+	// steady state before anything is measured.
+	next := 0
+	if _, err := phase(ctx, p, t, &next, o.warmup); err != nil {
+		return nil, fmt.Errorf("warmup: %w", err)
+	}
+	runtime.GC() // the warmup's garbage is not the measured phase's to collect
+
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	cpu0 := cpuTime()
+	start, err := phase(ctx, p, t, &next, o.records)
+	if err != nil {
+		return nil, err
+	}
+	cpu1 := cpuTime()
+	runtime.ReadMemStats(&ms1)
+
+	wall := t.end.Sub(start).Seconds()
+	n := float64(o.records)
+	res.Records = o.records
+	res.ValueBytes = int64(o.records) * int64(w.ValueSize)
+	res.WallSec = wall
+	res.RecordsPerSec = n / wall
+	res.MBPerSec = float64(res.ValueBytes) / wall / 1e6
+	res.CPUUsPerRecord = float64((cpu1 - cpu0).Microseconds()) / n
+	res.AllocsPerRecord = float64(ms1.Mallocs-ms0.Mallocs) / n
+	res.BytesPerRecord = float64(ms1.TotalAlloc-ms0.TotalAlloc) / n
+
+	if o.sync > 0 {
+		lat := make([]time.Duration, o.sync)
+		for i := range lat {
+			t0 := time.Now()
+			if err := p.produceSync(ctx, next); err != nil {
+				return nil, fmt.Errorf("sync send: %w", err)
+			}
+			lat[i] = time.Since(t0)
+			next++
+		}
+		slices.Sort(lat)
+		res.SyncRecords = o.sync
+		res.SyncP50Us = micros(percentile(lat, 0.50))
+		res.SyncP99Us = micros(percentile(lat, 0.99))
+	}
+
+	closed = true
+	if err := p.close(ctx); err != nil {
+		return nil, fmt.Errorf("close: %w", err)
+	}
+	// Peak over the whole process life, warmup and sync phase included: that is what a host
+	// would have to provide.
+	res.MaxRSSKiB = maxRSSKiB()
+	return res, nil
+}
+
+// phase sends n records asynchronously and waits for all of them; it returns when the first was
+// sent (the last completion is t.end).
+func phase(ctx context.Context, p producer, t *tracker, next *int, n int) (time.Time, error) {
+	if n == 0 {
+		return time.Now(), nil
+	}
+	t.reset(n)
+	start := time.Now()
+	for i := *next; i < *next+n; i++ {
+		p.produce(i)
+	}
+	*next += n
+	select {
+	case <-t.done:
+	case <-ctx.Done():
+		return start, fmt.Errorf("%d of %d records still not completed: %w", t.left.Load(), n, context.Cause(ctx))
+	}
+	if f := t.failed.Load(); f > 0 {
+		return start, fmt.Errorf("%d records failed, the first with: %w", f, t.firstErr)
+	}
+	return start, nil
+}
+
+// percentile is the nearest-rank percentile of sorted.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted))*p+0.999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func micros(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+
+// moduleVersion names the library's module version from the build info ("(devel)" for kastor,
+// which is replaced by the working tree).
+func moduleVersion(lib string) string {
+	path := "github.com/kastor-go/kastor"
+	if lib == libKgo {
+		path = "github.com/twmb/franz-go"
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "?"
+	}
+	for _, d := range bi.Deps {
+		if d.Path == path {
+			if d.Replace != nil {
+				return "(working tree)"
+			}
+			return d.Version
+		}
+	}
+	return "?"
+}
+
+type kastorProducer struct {
+	p      *kastor.Producer
+	topic  string
+	values [][]byte
+	keys   [][]byte
+	cb     func(kastor.RecordMetadata, error)
+}
+
+func newKastor(o clientOptions, w workload, values, keys [][]byte, t *tracker, res *result) (*kastorProducer, error) {
+	// Only what the workload names changes; everything else, idempotence included, stays the
+	// library's default.
+	cfg := kastor.DefaultConfig()
+	cfg.BootstrapServers = []string{o.bootstrap}
+	switch w.Codec {
+	case "lz4":
+		cfg.Compression = kastor.CompressionLZ4
+	case "zstd":
+		cfg.Compression = kastor.CompressionZstd
+	}
+	if w.Linger0 {
+		cfg.Linger = 0
+	}
+	res.Idempotent = cfg.EnableIdempotence
+	res.Linger = cfg.Linger.String()
+	res.Batch = fmt.Sprintf("%d B", cfg.BatchSize)
+	res.Buffer = fmt.Sprintf("%d MiB", cfg.BufferMemory>>20)
+	p, err := kastor.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &kastorProducer{p: p, topic: o.topic, values: values, keys: keys,
+		cb: func(_ kastor.RecordMetadata, err error) { t.complete(err) }}, nil
+}
+
+func (k *kastorProducer) record(i int) *kastor.Record {
+	r := &kastor.Record{Topic: k.topic, Value: k.values[i%len(k.values)]}
+	if len(k.keys) > 0 {
+		r.Key = k.keys[i%len(k.keys)]
+	}
+	return r
+}
+
+func (k *kastorProducer) produce(i int) {
+	k.p.SendAsync(context.Background(), k.record(i), k.cb)
+}
+
+func (k *kastorProducer) produceSync(ctx context.Context, i int) error {
+	_, err := k.p.Send(ctx, k.record(i))
+	return err
+}
+
+func (k *kastorProducer) close(ctx context.Context) error { return k.p.Close(ctx) }
+
+type kgoProducer struct {
+	cl     *kgo.Client
+	topic  string
+	values [][]byte
+	keys   [][]byte
+	cb     func(*kgo.Record, error)
+}
+
+func newKgo(o clientOptions, w workload, values, keys [][]byte, t *tracker, res *result) (*kgoProducer, error) {
+	// kgo's defaults (idempotent writes, 10ms linger, up to ~1 MB batches, 50,000 buffered
+	// records), with acks=all spelled out and the workload's codec: kgo would otherwise pick
+	// snappy, where kastor's default, like Java's, is none.
+	codec := kgo.NoCompression()
+	switch w.Codec {
+	case "lz4":
+		codec = kgo.Lz4Compression()
+	case "zstd":
+		codec = kgo.ZstdCompression()
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(o.bootstrap),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchCompression(codec),
+	}
+	if w.Linger0 {
+		opts = append(opts, kgo.ProducerLinger(0))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	linger, _ := cl.OptValue(kgo.ProducerLinger).(time.Duration)
+	res.Linger = linger.String()
+	disabled, _ := cl.OptValue(kgo.DisableIdempotentWrite).(bool)
+	res.Idempotent = !disabled
+	batch, _ := cl.OptValue(kgo.ProducerBatchMaxBytes).(int32)
+	res.Batch = fmt.Sprintf("%d B", batch)
+	buffered, _ := cl.OptValue(kgo.MaxBufferedRecords).(int64)
+	res.Buffer = fmt.Sprintf("%d records", buffered)
+	return &kgoProducer{cl: cl, topic: o.topic, values: values, keys: keys,
+		cb: func(_ *kgo.Record, err error) { t.complete(err) }}, nil
+}
+
+func (k *kgoProducer) record(i int) *kgo.Record {
+	r := &kgo.Record{Topic: k.topic, Value: k.values[i%len(k.values)]}
+	if len(k.keys) > 0 {
+		r.Key = k.keys[i%len(k.keys)]
+	}
+	return r
+}
+
+func (k *kgoProducer) produce(i int) {
+	k.cl.Produce(context.Background(), k.record(i), k.cb)
+}
+
+func (k *kgoProducer) produceSync(ctx context.Context, i int) error {
+	return k.cl.ProduceSync(ctx, k.record(i)).FirstErr()
+}
+
+func (k *kgoProducer) close(ctx context.Context) error {
+	err := k.cl.Flush(ctx)
+	k.cl.Close()
+	return err
+}
