@@ -2,6 +2,7 @@ package kastor
 
 import (
 	"encoding/binary"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -93,14 +94,17 @@ type defaultPartitioner struct {
 	batchSize  int64
 	ignoreKeys bool
 	topics     sync.Map // topic name -> *stickyPartition
+	// last is the topic used last: most producers send to one topic, and comparing its name is
+	// cheaper than a sync.Map lookup per record.
+	last atomic.Pointer[stickyPartition]
 }
 
-// stickyPartition is one topic's sticky state. Its mutex is per topic, so sends to different
-// topics never contend, and it is held for a few instructions.
+// stickyPartition is one topic's sticky state: the current partition and the bytes assigned to it
+// since it was chosen, packed into one word and updated with compare-and-swap, so the per-record
+// cost is one atomic operation and concurrent senders never block each other.
 type stickyPartition struct {
-	mu    sync.Mutex
-	part  int32 // the current partition, -1 before the first record
-	bytes int64 // bytes assigned to part since it was chosen
+	topic string
+	state atomic.Uint64 // (partition+1) << 32 | bytes; 0 before the first record
 }
 
 func (d *defaultPartitioner) Partition(rec *Record, numPartitions int32) int32 {
@@ -112,29 +116,35 @@ func (d *defaultPartitioner) Partition(rec *Record, numPartitions int32) int32 {
 	}
 	st := d.state(rec.Topic)
 	size := stickySize(rec)
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	// A partition that is out of range (the first record, or a topic whose partition count shrank
-	// in stale metadata) is replaced at once.
-	if st.part < 0 || st.part >= numPartitions {
-		st.part = rand.Int32N(numPartitions)
-		st.bytes = 0
+	for {
+		old := st.state.Load()
+		part, bytes := int32(old>>32)-1, int64(uint32(old))
+		// A partition that is out of range (the first record, or a topic whose partition count
+		// shrank in stale metadata) is replaced at once.
+		if part < 0 || part >= numPartitions {
+			part, bytes = rand.Int32N(numPartitions), 0
+		}
+		next := part
+		if bytes += size; bytes >= d.batchSize {
+			next, bytes = otherPartition(part, numPartitions), 0
+		}
+		if st.state.CompareAndSwap(old, uint64(next+1)<<32|uint64(min(bytes, math.MaxUint32))) {
+			return part
+		}
 	}
-	part := st.part
-	st.bytes += size
-	if st.bytes >= d.batchSize {
-		st.part = otherPartition(part, numPartitions)
-		st.bytes = 0
-	}
-	return part
 }
 
 func (d *defaultPartitioner) state(topic string) *stickyPartition {
-	if v, ok := d.topics.Load(topic); ok {
-		return v.(*stickyPartition)
+	if st := d.last.Load(); st != nil && st.topic == topic {
+		return st
 	}
-	v, _ := d.topics.LoadOrStore(topic, &stickyPartition{part: -1})
-	return v.(*stickyPartition)
+	v, ok := d.topics.Load(topic)
+	if !ok {
+		v, _ = d.topics.LoadOrStore(topic, &stickyPartition{topic: topic})
+	}
+	st := v.(*stickyPartition)
+	d.last.Store(st)
+	return st
 }
 
 // otherPartition returns a partition of [0, n) other than cur, uniformly at random (n > 1).

@@ -308,3 +308,13 @@ func BenchmarkDefaultPartitionerSticky(b *testing.B) {
 		}
 	})
 }
+
+// The common case: one goroutine sending to one topic.
+func BenchmarkDefaultPartitionerStickySerial(b *testing.B) {
+	p := NewDefaultPartitioner(16384, false)
+	rec := &Record{Topic: "t", Value: make([]byte, 100)}
+	b.ReportAllocs()
+	for b.Loop() {
+		p.Partition(rec, 12)
+	}
+}

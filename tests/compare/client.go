@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -93,6 +94,7 @@ type clientOptions struct {
 	lib, workload, bootstrap, topic string
 	run, records, warmup, sync      int
 	timeout                         time.Duration
+	cpuProfile                      string
 }
 
 func clientMain(ctx context.Context, args []string) error {
@@ -107,6 +109,7 @@ func clientMain(ctx context.Context, args []string) error {
 	fs.IntVar(&o.warmup, "warmup", 50_000, "records sent and completed before measuring")
 	fs.IntVar(&o.sync, "sync-records", 2000, "single-record synchronous sends for latency")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured async phase to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -172,12 +175,25 @@ func measure(ctx context.Context, o clientOptions, w workload) (*result, error) 
 
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+	}
 	cpu0 := cpuTime()
 	start, err := phase(ctx, p, t, &next, o.records)
 	if err != nil {
 		return nil, err
 	}
 	cpu1 := cpuTime()
+	if o.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	runtime.ReadMemStats(&ms1)
 
 	wall := t.end.Sub(start).Seconds()
