@@ -50,6 +50,7 @@ type accState struct {
 
 	batches   []*accBatch // in seq order: done-but-waiting, in flight, queued; the last may be open
 	nextSeq   uint64
+	lastCount int // records in the last batch started: the next one is sized for as many
 	announced bool   // a PartitionReady is outstanding
 	flushUpTo uint64 // batches with seq < flushUpTo are ready at once
 	abortErr  error
@@ -198,6 +199,11 @@ func (s *accState) pending(m *messages.Append) pendingRecord {
 
 func (s *accState) newBatch(now int64) *accBatch {
 	b := &accBatch{seq: s.nextSeq, createdNs: now, oldestNs: now, producerSeq: -1}
+	if n := len(s.batches); n > 0 {
+		s.lastCount = len(s.batches[n-1].records)
+	}
+	// One allocation per batch instead of one per doubling; records are usually alike in size.
+	b.records = make([]pendingRecord, 0, max(s.lastCount, 8))
 	s.nextSeq++
 	b.buf = s.shared.Buffers.Get()
 	b.builder.Reset(b.buf)
