@@ -2,9 +2,10 @@ package actors
 
 // accumulator actor: one per topic-partition, spawned on first use by the producer actor. Owns the
 // partition's batches (open, queued, in flight, done but waiting for an older one), the wake-up
-// timer (linger, retry backoff, delivery timeout) and its records' completions. Receives Append,
-// Drain, BatchDone, FlushPartition, AbortPartition. Sends PartitionReady and Drained to the sender
-// and pushes completions, in batch order, to the Completer.
+// timer (linger, retry backoff, delivery timeout) and its records' completions. Takes records and
+// flush markers from its Inbox (poked by inboxReady); also receives Append, Drain, BatchDone,
+// FlushPartition, AbortPartition. Sends PartitionReady and Drained to the sender and pushes
+// completions, in batch order, to the Completer.
 
 import (
 	"errors"
@@ -67,16 +68,31 @@ type accState struct {
 	// draining: the batch the current Drain marked as out, until the Drained carrying it is sent;
 	// a panic in between puts it back.
 	draining *accBatch
+
+	// inbox is where callers push records; taken[takenPos:] is what was taken from it and not yet
+	// handled (kept here so a panic halfway through loses none of it); spare is the buffer handed
+	// back on the next take.
+	inbox    *Inbox
+	taken    []inboxItem
+	takenPos int
+	spare    []inboxItem
 }
 
 // Accumulator is the accumulator actor. Its state lives outside the actor instance so a restart
 // after a panic keeps every batch.
 type Accumulator struct{ st *accState }
 
-// NewAccumulatorProps returns props for tp's accumulator.
+// NewAccumulatorProps returns props for tp's accumulator, fed by Append messages only (tests).
 func NewAccumulatorProps(shared *Shared, tp messages.TopicPartition, sender *actor.PID) *actor.Props {
-	st := &accState{tp: tp, shared: shared, sender: sender}
-	return actor.PropsFromProducer(func() actor.Actor { return &Accumulator{st: st} })
+	props, _ := newAccumulator(shared, tp, sender, nil)
+	return props
+}
+
+// newAccumulator returns props for tp's accumulator and its inbox; the caller sets the inbox's PID
+// once spawned, before anyone can push (the accumulator itself never reads it).
+func newAccumulator(shared *Shared, tp messages.TopicPartition, sender *actor.PID, root *actor.RootContext) (*actor.Props, *Inbox) {
+	st := &accState{tp: tp, shared: shared, sender: sender, inbox: newInbox(root)}
+	return actor.PropsFromProducer(func() actor.Actor { return &Accumulator{st: st} }), st.inbox
 }
 
 type accWake struct{ gen uint64 }
@@ -104,17 +120,34 @@ func (a *Accumulator) Receive(c actor.Context) {
 		return
 	case *actor.Started:
 		s.update(c) // after a restart: re-arm the timer and re-announce readiness
+		if s.takenPos < len(s.taken) {
+			s.drainInbox(c) // what the failed instance took but did not get to
+		}
 		return
 	case *actor.Stopping:
+		// Close aborts everything before it stops actors; a restart of the producer actor stops
+		// its children with records inside: anything still here is failed, not lost. Batches
+		// first, then what was taken, then what is queued: send order.
 		s.stopTimer()
-		// Close aborts everything before it stops actors; anything still here is failed, not lost.
-		s.abort(messages.ErrProducerClosed)
+		err := s.shared.StopCause()
+		s.abort(err)
+		for _, it := range s.taken[s.takenPos:] {
+			s.refuseItem(it, err)
+		}
+		s.taken, s.takenPos = nil, 0
+		s.inbox.closeWith(func(items []inboxItem) {
+			for _, it := range items {
+				s.refuseItem(it, err)
+			}
+		})
 		return
 	case *actor.Stopped, *actor.Restart:
 		return
 	}
 	s.current, s.currentHeld = msg, false
 	switch m := msg.(type) {
+	case *inboxReady:
+		s.drainInbox(c)
 	case *messages.Append:
 		s.onAppend(c, m)
 		releaseAppend(m)
@@ -143,6 +176,37 @@ func (a *Accumulator) Receive(c actor.Context) {
 }
 
 func nowNs() int64 { return time.Now().UnixNano() }
+
+// drainInbox handles what one take from the inbox returned, in order. Records pushed meanwhile
+// sent a new poke, queued behind the messages already waiting, so a stream of records does not
+// starve drains and results.
+func (s *accState) drainInbox(c actor.Context) {
+	if s.takenPos >= len(s.taken) {
+		s.spare, s.taken = s.taken[:0], s.inbox.take(s.spare)
+		s.takenPos = 0
+	}
+	for s.takenPos < len(s.taken) {
+		it := &s.taken[s.takenPos]
+		s.currentHeld = false
+		if it.flush != nil {
+			s.flush(c, it.flush)
+		} else {
+			s.onAppend(c, &it.app)
+		}
+		*it = inboxItem{} // the buffer is reused: drop the record and callbacks
+		s.takenPos++
+	}
+}
+
+// refuseItem completes a queued item that will never be appended.
+func (s *accState) refuseItem(it inboxItem, err error) {
+	if it.flush != nil {
+		s.shared.Completer.After(it.flush)
+		return
+	}
+	s.shared.Completer.push(completion{tp: s.tp, err: err, baseOffset: -1, logAppendTime: -1,
+		records: []pendingRecord{s.pending(&it.app)}})
+}
 
 func (s *accState) onAppend(c actor.Context, m *messages.Append) {
 	if s.abortErr == nil {
@@ -486,14 +550,18 @@ func (s *accState) complete(b *accBatch, r *messages.BatchDone) {
 	b.buf = nil
 }
 
-func (s *accState) onFlush(c actor.Context, m *messages.FlushPartition) {
+func (s *accState) onFlush(c actor.Context, m *messages.FlushPartition) { s.flush(c, m.Done) }
+
+func (s *accState) flush(c actor.Context, done func()) {
 	if len(s.batches) == 0 {
-		s.shared.Completer.After(m.Done)
+		s.shared.Completer.After(done)
+		s.currentHeld = true
 		return
 	}
 	last := s.batches[len(s.batches)-1]
 	last.full = true // later records start a new batch, so this flush does not wait for them
-	last.after = append(last.after, m.Done)
+	last.after = append(last.after, done)
+	s.currentHeld = true
 	s.flushUpTo = s.nextSeq
 	s.update(c)
 }
@@ -541,7 +609,18 @@ func (s *accState) recoverFromPanic(c actor.Context) {
 			}
 		}
 	case *messages.FlushPartition:
-		s.shared.Completer.After(m.Done)
+		if !s.currentHeld {
+			s.shared.Completer.After(m.Done)
+		}
+	case *inboxReady:
+		// The item being handled when it panicked; the rest of the take is handled on Started.
+		if s.takenPos < len(s.taken) {
+			if it := s.taken[s.takenPos]; !s.currentHeld {
+				s.refuseItem(it, err)
+			}
+			s.taken[s.takenPos] = inboxItem{}
+			s.takenPos++
+		}
 	}
 	s.current = nil
 }

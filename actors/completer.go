@@ -44,6 +44,7 @@ type Completer struct {
 	queue   []completion
 	wake    chan struct{}
 	stopped bool
+	exited  bool // the goroutine is gone: After runs its function at once
 	done    chan struct{}
 }
 
@@ -64,8 +65,22 @@ func (c *Completer) push(item completion) {
 	}
 }
 
-// After runs fn on the completion goroutine after everything pushed so far.
-func (c *Completer) After(fn func()) { c.push(completion{after: []func(){fn}}) }
+// After runs fn on the completion goroutine after everything pushed so far; once the completer has
+// stopped (everything pushed ran), at once on the caller's goroutine.
+func (c *Completer) After(fn func()) {
+	c.mu.Lock()
+	if c.exited {
+		c.mu.Unlock()
+		fn()
+		return
+	}
+	c.queue = append(c.queue, completion{after: []func(){fn}})
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
 
 // Stop waits for the queue to drain and the goroutine to exit.
 func (c *Completer) Stop() {
@@ -86,6 +101,9 @@ func (c *Completer) run() {
 		c.mu.Lock()
 		batch, c.queue = c.queue, batch[:0]
 		stopped := c.stopped
+		if len(batch) == 0 && stopped {
+			c.exited = true
+		}
 		c.mu.Unlock()
 		if len(batch) == 0 {
 			if stopped {

@@ -61,16 +61,19 @@ type Shared struct {
 	// fatal is the error of a producer in a fatal state. Written by the sender only.
 	identity atomic.Pointer[Identity]
 	fatal    atomic.Pointer[error]
-	// accumulators maps topic → partition → PID. Copy-on-write: the producer actor replaces the
+	// stopCause is the error the accumulators fail what they hold with when they stop (nil:
+	// ErrProducerClosed). Set by the producer actor before a restart stops them.
+	stopCause atomic.Pointer[error]
+	// accumulators maps topic → partition → inbox. Copy-on-write: the producer actor replaces the
 	// map when it spawns an accumulator (once per partition), callers read it with one atomic load.
-	accumulators atomic.Pointer[map[string][]*actor.PID]
+	accumulators atomic.Pointer[map[string][]*Inbox]
 }
 
 // NewShared returns Shared with an empty cluster snapshot.
 func NewShared(s Settings, logger *slog.Logger, pool *bufferpool.Pool, completer *Completer) *Shared {
 	sh := &Shared{Settings: s, Logger: logger, Pool: pool, Completer: completer,
 		Buffers: bufferpool.NewBuffers(s.BatchSize + wire.AppendSlack)}
-	sh.accumulators.Store(&map[string][]*actor.PID{})
+	sh.accumulators.Store(&map[string][]*Inbox{})
 	sh.cluster.Store(&Cluster{Topics: map[string]*TopicInfo{}, Brokers: map[int32]string{}, updated: make(chan struct{})})
 	return sh
 }
@@ -104,6 +107,24 @@ func (sh *Shared) ResetProducerState() {
 	sh.identity.Store(nil)
 }
 
+// SetStopCause sets the error accumulators fail their records with when they stop next (nil:
+// ErrProducerClosed). Producer actor only, before its children stop.
+func (sh *Shared) SetStopCause(err error) {
+	if err == nil {
+		sh.stopCause.Store(nil)
+		return
+	}
+	sh.stopCause.Store(&err)
+}
+
+// StopCause is the error for records an accumulator holds when it stops.
+func (sh *Shared) StopCause() error {
+	if p := sh.stopCause.Load(); p != nil {
+		return *p
+	}
+	return messages.ErrProducerClosed
+}
+
 // Cluster returns the current snapshot. It never returns nil.
 func (sh *Shared) Cluster() *Cluster { return sh.cluster.Load() }
 
@@ -116,40 +137,61 @@ func (sh *Shared) publish(c *Cluster) {
 
 // Accumulator returns the PID of a partition's accumulator, if it was spawned.
 func (sh *Shared) Accumulator(tp messages.TopicPartition) (*actor.PID, bool) {
-	pids := (*sh.accumulators.Load())[tp.Topic]
-	if tp.Partition < 0 || int(tp.Partition) >= len(pids) || pids[tp.Partition] == nil {
+	in, ok := sh.Inbox(tp)
+	if !ok {
 		return nil, false
 	}
-	return pids[tp.Partition], true
+	return in.pid, true
+}
+
+// Inbox returns the inbox of a partition's accumulator, if it was spawned. A push to it may still
+// fail: the accumulator stopped since (the producer actor restarted); the next one is spawned on
+// demand.
+func (sh *Shared) Inbox(tp messages.TopicPartition) (*Inbox, bool) {
+	ins := (*sh.accumulators.Load())[tp.Topic]
+	if tp.Partition < 0 || int(tp.Partition) >= len(ins) || ins[tp.Partition] == nil {
+		return nil, false
+	}
+	return ins[tp.Partition], true
 }
 
 // RangeAccumulators calls fn for every accumulator spawned so far.
 func (sh *Shared) RangeAccumulators(fn func(tp messages.TopicPartition, pid *actor.PID)) {
-	for topic, pids := range *sh.accumulators.Load() {
-		for p, pid := range pids {
-			if pid != nil {
-				fn(messages.TopicPartition{Topic: topic, Partition: int32(p)}, pid)
+	sh.RangeInboxes(func(tp messages.TopicPartition, in *Inbox) { fn(tp, in.pid) })
+}
+
+// RangeInboxes calls fn for every accumulator's inbox.
+func (sh *Shared) RangeInboxes(fn func(tp messages.TopicPartition, in *Inbox)) {
+	for topic, ins := range *sh.accumulators.Load() {
+		for p, in := range ins {
+			if in != nil {
+				fn(messages.TopicPartition{Topic: topic, Partition: int32(p)}, in)
 			}
 		}
 	}
 }
 
-// registerAccumulator publishes a new accumulator. Producer actor only.
+// registerAccumulator publishes an accumulator that takes Append messages only (tests).
 func (sh *Shared) registerAccumulator(tp messages.TopicPartition, pid *actor.PID) {
+	sh.registerInbox(tp, &Inbox{pid: pid})
+}
+
+// registerInbox publishes a new accumulator. Producer actor only.
+func (sh *Shared) registerInbox(tp messages.TopicPartition, in *Inbox) {
 	old := *sh.accumulators.Load()
-	next := make(map[string][]*actor.PID, len(old)+1)
-	for t, pids := range old {
-		next[t] = pids
+	next := make(map[string][]*Inbox, len(old)+1)
+	for t, ins := range old {
+		next[t] = ins
 	}
-	pids := make([]*actor.PID, max(len(old[tp.Topic]), int(tp.Partition)+1))
-	copy(pids, old[tp.Topic])
-	pids[tp.Partition] = pid
-	next[tp.Topic] = pids
+	ins := make([]*Inbox, max(len(old[tp.Topic]), int(tp.Partition)+1))
+	copy(ins, old[tp.Topic])
+	ins[tp.Partition] = in
+	next[tp.Topic] = ins
 	sh.accumulators.Store(&next)
 }
 
-// clearAccumulators forgets every accumulator (the producer actor's children were stopped).
-func (sh *Shared) clearAccumulators() { sh.accumulators.Store(&map[string][]*actor.PID{}) }
+// clearAccumulators forgets every accumulator (the producer actor's children are stopping).
+func (sh *Shared) clearAccumulators() { sh.accumulators.Store(&map[string][]*Inbox{}) }
 
 // Cluster is an immutable snapshot of the cluster as the last metadata response described it.
 type Cluster struct {
