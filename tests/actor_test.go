@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -163,21 +161,7 @@ func deliveries(t *testing.T, a *app, n int) map[int]*kastor.Delivered {
 // every reply succeeded).
 func checkDelivered(t *testing.T, c *kfake.Cluster, topic string, got map[int]*kastor.Delivered) {
 	t.Helper()
-	at := map[int32]map[int64]int{}
-	written := map[int]int{}
-	for part, recs := range consumeAll(t, c, topic) {
-		at[part] = map[int64]int{}
-		last := -1
-		for _, r := range recs {
-			i, _ := strconv.Atoi(strings.TrimPrefix(string(r.Value), "record-"))
-			at[part][r.Offset] = i
-			written[i]++
-			if i <= last {
-				t.Fatalf("partition %d: record %d written after %d", part, i, last)
-			}
-			last = i
-		}
-	}
+	at, written := readLog(t, c, topic, true)
 	for i, d := range got {
 		if written[i] > 1 {
 			t.Fatalf("record %d written %d times", i, written[i])
