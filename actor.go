@@ -44,7 +44,7 @@ type (
 // Each spawn starts an independent producer in the spawning actor's system (cfg.ActorSystem is
 // ignored). The producer actor accepts Produce, Flush and Close (see the messages package). Its
 // supervisor is the spawning actor: kastor handles connection failures, retries, broker errors
-// and panics inside its own actors itself; a fatal error (authorization, a fenced producer, a
+// and panics inside the actors below the producer actor itself; a fatal error (authorization, a fenced producer, a
 // cluster that refuses what the config asks for) is escalated as a failure whose reason is an
 // error wrapping ErrFatal. A Restart directive gives a fresh producer (records it held fail with
 // ErrProducerRestarted, later ones are sent normally); Stop stops it (records it held fail with

@@ -6,6 +6,10 @@
 // cluster view, one accumulator actor per partition builds batches, a sender actor drains them to
 // one connection actor per broker; the per-record work (partitioning, memory accounting) runs on
 // the caller's goroutine, so no single actor sees every record.
+//
+// An application built on protoactor-go can instead spawn the producer as a child of its own actor
+// (Props) and produce by message: Produce is answered with Delivered, Flush with Flushed, Close
+// with Closed (see the messages package), and fatal errors reach the spawning actor's supervisor.
 package kastor
 
 import (
