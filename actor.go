@@ -14,6 +14,7 @@ package kastor
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,9 @@ func Props(cfg Config) (*actor.Props, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// The caller keeps its slices; every spawn reads these copies.
+	cfg.BootstrapServers = slices.Clone(cfg.BootstrapServers)
+	cfg.Interceptors = slices.Clone(cfg.Interceptors)
 	return actor.PropsFromFunc(func(actor.Context) {}, actor.WithSpawnFunc(
 		func(sys *actor.ActorSystem, id string, props *actor.Props, parent actor.SpawnerContext) (*actor.PID, error) {
 			p := newProducer(cfg, sys)

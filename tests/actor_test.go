@@ -111,6 +111,18 @@ func (a *app) stop() {
 	}
 }
 
+// learn sends record i to topic and flushes, so the producer knows the topic (and has memory
+// again) before what follows.
+func (a *app) learn(t *testing.T, topic string, i int) {
+	t.Helper()
+	a.sys.Root.Send(a.pid, &produceRange{topic: topic, from: i, n: 1})
+	a.sys.Root.Send(a.pid, &request{&kastor.Flush{}})
+	if d := next[*kastor.Delivered](t, a); d.Err != nil {
+		t.Fatal(d.Err)
+	}
+	next[*kastor.Flushed](t, a)
+}
+
 // next returns the app's next reply, which must be a T.
 func next[T any](t *testing.T, a *app) T {
 	t.Helper()
@@ -333,6 +345,42 @@ func TestActorProduceMemoryTimeout(t *testing.T) {
 	checkDelivered(t, c, "t", got)
 }
 
+// While records wait for memory (MaxBlock an hour, no memory coming back), the producer actor's
+// mailbox keeps working: Close is handled at once, the waiting records fail with
+// ErrProducerClosed, the accepted ones are flushed and delivered.
+func TestActorMailboxWorksWhileRecordsWait(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	sys := newSystem(t)
+	cfg := actorConfig(c)
+	cfg.BufferMemory = 2048
+	cfg.Linger = time.Minute
+	cfg.DeliveryTimeout = 2 * time.Minute
+	cfg.MaxBlock = time.Hour
+	a := startApp(t, sys, cfg, actor.StopDirective)
+
+	a.learn(t, "t", 0)
+	const n = 100
+	a.sys.Root.Send(a.pid, &produceRange{topic: "t", from: 1, n: n})
+	a.sys.Root.Send(a.pid, &request{&kastor.Close{}})
+	got := deliveries(t, a, n)
+	ok, closed := 0, 0
+	for i, d := range got {
+		switch {
+		case d.Err == nil:
+			ok++
+		case errors.Is(d.Err, kastor.ErrProducerClosed):
+			closed++
+		default:
+			t.Fatalf("record %d: %v", i, d.Err)
+		}
+	}
+	if ok == 0 || closed == 0 {
+		t.Fatalf("%d sent, %d failed by Close: want both", ok, closed)
+	}
+	next[*kastor.Closed](t, a)
+	checkDelivered(t, c, "t", got)
+}
+
 // A Produce for a topic the cluster does not have yet waits for its metadata (created on first
 // use); one for a topic that never appears fails with ErrTimeout after MaxBlock, and does not hold
 // up the others.
@@ -407,13 +455,7 @@ func TestActorCloseAndBadInput(t *testing.T) {
 	cfg.Linger = time.Minute // only the close sends them
 	a := startApp(t, sys, cfg, actor.StopDirective)
 
-	// Learn the topic first, so what follows is accepted at once.
-	a.sys.Root.Send(a.pid, &produceRange{topic: "t", from: 100, n: 1})
-	a.sys.Root.Send(a.pid, &request{&kastor.Flush{}})
-	if d := next[*kastor.Delivered](t, a); d.Err != nil {
-		t.Fatal(d.Err)
-	}
-	next[*kastor.Flushed](t, a)
+	a.learn(t, "t", 100)
 
 	a.sys.Root.Send(a.pid, &request{&kastor.Produce{Correlation: 1}})
 	a.sys.Root.Send(a.pid, &request{(*kastor.Produce)(nil)})
