@@ -289,6 +289,38 @@ func TestActorRestartMidStreamLeavesNoRecordUnanswered(t *testing.T) {
 	checkDelivered(t, c, "t", got)
 }
 
+// A supervisor that stops the producer on a fatal error: every record gets its reply (sent, or
+// ErrProducerClosed), and Produce messages after the stop are answered with ErrProducerClosed.
+func TestActorSupervisorStopsTheProducer(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "t"))
+	sys := newSystem(t)
+	cfg := actorConfig(c)
+	cfg.Linger = 20 * time.Millisecond
+	cfg.Logger = discardLogger()
+	a := startApp(t, sys, cfg, actor.StopDirective)
+
+	a.sys.Root.Send(a.pid, &produceRange{topic: "t", n: 1000})
+	a.sys.Root.Send(a.pid, &tell{&messages.ProducerFailed{Err: fmt.Errorf("%w: injected", kastor.ErrFatal)}})
+	got := deliveries(t, a, 1000)
+	<-a.failures
+	for i, d := range got {
+		if d.Err != nil && !errors.Is(d.Err, kastor.ErrProducerClosed) {
+			t.Fatalf("record %d: %v, want ErrProducerClosed", i, d.Err)
+		}
+	}
+	checkDelivered(t, c, "t", got)
+	// The producer stops asynchronously: a Produce is answered either way, and the last ones
+	// with ErrProducerClosed.
+	for i := 1000; ; i++ {
+		a.sys.Root.Send(a.pid, &produceRange{topic: "t", from: i, n: 1})
+		if d := next[*kastor.Delivered](t, a); errors.Is(d.Err, kastor.ErrProducerClosed) {
+			break
+		} else if d.Err != nil || i > 100000 {
+			t.Fatalf("record %d after the stop: %v", i, d.Err)
+		}
+	}
+}
+
 // With BufferMemory spent, Produce messages wait inside the producer actor (its mailbox keeps
 // working: Flush is answered) and go on, in order, as memory comes back.
 func TestActorProduceWaitsForMemory(t *testing.T) {
