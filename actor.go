@@ -150,6 +150,16 @@ func (f *frontProcess) SendUserMessage(pid *actor.PID, message interface{}) {
 			}
 		}
 		return
+	case actor.MessageBatch:
+		// Unpacked here, in order, rather than by the mailbox: a Produce taking the mailbox's way
+		// would fall behind the Flush sent after it, which goes straight into the lane.
+		for _, msg := range m.GetMessages() {
+			if sender != nil {
+				msg = &actor.MessageEnvelope{Message: msg, Sender: sender}
+			}
+			f.SendUserMessage(pid, msg)
+		}
+		return
 	}
 	if p == nil {
 		f.sys.DeadLetter.SendUserMessage(pid, message)

@@ -84,7 +84,6 @@ func waitKey(topic string, part int32) string {
 type flushWait struct {
 	seq     uint64
 	waiting int
-	started bool
 	replyTo *actor.PID
 	corr    uint64
 	close   bool
@@ -467,7 +466,6 @@ func (s *actorPath) startReadyFlushes() {
 // startFlush flushes every accumulator. The answer goes from the completion goroutine, after the
 // Delivered replies of every record before it; the Close flush comes back to the actor.
 func (s *actorPath) startFlush(f *flushWait) {
-	f.started = true
 	env := s.env
 	switch {
 	case f.close:
@@ -603,6 +601,16 @@ func (h *producerHooks) Stopped(c actor.Context) {
 
 func (h *producerHooks) Receive(c actor.Context, msg any) bool {
 	h.env.c = c
+	// The actor messages normally stop at the front process; these came another way (through a PID
+	// resolved before the front was registered) and are handled the same, not dropped.
+	switch m := msg.(type) {
+	case *messages.Produce:
+		h.p.produce(m, c.Sender())
+		return true
+	case *messages.Flush, *messages.Close:
+		h.p.front.SendUserMessage(c.Self(), &actor.MessageEnvelope{Message: m, Sender: c.Sender()})
+		return true
+	}
 	return h.path.receive(msg)
 }
 

@@ -458,6 +458,9 @@ func TestActorFireAndForget(t *testing.T) {
 
 	a.sys.Root.Send(a.pid, &produceRange{topic: "t", n: 500, fireAndForget: true})
 	a.sys.Root.Send(a.pid, &produceRange{topic: "", from: 500, n: 3, fireAndForget: true}) // invalid: no topic
+	// Inside a protoactor MessageBatch the Produce messages reach the actor's mailbox instead.
+	a.sys.Root.Send(a.pid, &tell{batch{&kastor.Produce{Record: &kastor.Record{Topic: "t", Value: value(503)}},
+		&kastor.Produce{Record: &kastor.Record{Topic: "t", Value: value(504)}}}})
 	a.sys.Root.Send(a.pid, &request{&kastor.Flush{Correlation: 1}})
 	f := next[*kastor.Flushed](t, a)
 	if f.Err != nil || f.UnansweredFailures != 3 {
@@ -468,8 +471,8 @@ func TestActorFireAndForget(t *testing.T) {
 	for _, r := range recs {
 		total += len(r)
 	}
-	if total != 500 {
-		t.Fatalf("%d records written, want 500", total)
+	if total != 502 {
+		t.Fatalf("%d records written, want 502", total)
 	}
 	select {
 	case m := <-a.replies:
@@ -477,6 +480,11 @@ func TestActorFireAndForget(t *testing.T) {
 	default:
 	}
 }
+
+// batch is a protoactor MessageBatch.
+type batch []any
+
+func (b batch) GetMessages() []interface{} { return b }
 
 // Close by message: accepted records are flushed and answered, then Closed; later Produce messages
 // fail with ErrProducerClosed, and bad input is answered with a clear error, never a panic.
