@@ -6,6 +6,10 @@
 // cluster view, one accumulator actor per partition builds batches, a sender actor drains them to
 // one connection actor per broker; the per-record work (partitioning, memory accounting) runs on
 // the caller's goroutine, so no single actor sees every record.
+//
+// An application built on protoactor-go can instead spawn the producer as a child of its own actor
+// (Props) and produce by message: Produce is answered with Delivered, Flush with Flushed, Close
+// with Closed (see the messages package), and fatal errors reach the spawning actor's supervisor.
 package kastor
 
 import (
@@ -55,6 +59,9 @@ var (
 	ErrRequestTimeout  = messages.ErrRequestTimeout
 	ErrInternal        = messages.ErrInternal
 	ErrFatal           = messages.ErrFatal
+	// ErrProducerRestarted: the producer actor was restarted by its supervisor while it held the
+	// record (see Props).
+	ErrProducerRestarted = messages.ErrProducerRestarted
 	// ErrInvalidRecord: the record names no topic, or a partition the topic does not have.
 	ErrInvalidRecord = errors.New("kastor: invalid record")
 )
@@ -72,22 +79,54 @@ type Producer struct {
 	partitioner Partitioner
 	clock       *clock.Coarse
 
-	// mu is held for reading by every send in progress; Close takes it for writing to wait them
-	// out (they see closing and give up their waits) before it flushes.
-	mu       sync.RWMutex
-	closed   bool
-	closing  chan struct{}
-	closeErr error
-	once     sync.Once
+	// mu is held for reading by every send in progress (SendAsync, and a Produce on its sender's
+	// goroutine); closing takes it for writing to wait them out (they see closing and give up
+	// their waits) before anything is flushed or stopped.
+	mu         sync.RWMutex
+	closed     bool
+	closedFlag atomic.Bool // closed, for readers that do not hold mu (the producer actor)
+	closing    chan struct{}
+	closeErr   error
+	once       sync.Once
+	closeOnce  sync.Once
+	// cleanupOnce: the producer actor's Stopped releases what the producer owns, once.
+	cleanupOnce sync.Once
+
+	// The actor path (actor.go): the producer actor's process, the queue of what waits in the
+	// actor, and the memory-release notification it asks for when records wait for memory.
+	front       *frontProcess
+	inner       actor.Process
+	gate        laneGate
+	lane        laneQueue
+	memWaiting  atomic.Bool // records wait in the actor for buffer memory
+	memNotified atomic.Bool // a memoryReleased message is on its way
+	noReply     messages.Completion
+	unanswered  atomic.Uint64 // fire-and-forget records that failed
+	lastFailLog atomic.Int64  // unix ns of the last such failure logged
 }
 
 var producerSeq atomic.Uint64
 
 // New validates cfg and starts a producer. It does not contact the cluster until the first send.
+// Its producer actor runs at the root of cfg.ActorSystem (or of a private system); Producer.PID
+// accepts the actor messages (Produce, Flush) too. To run the producer as a child of your own actor,
+// spawn Props instead.
 func New(cfg Config) (*Producer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	p := newProducer(cfg, cfg.ActorSystem)
+	// Not named after ClientID: a '/' in it would read as an actor path.
+	if _, err := p.sys.Root.SpawnNamed(p.props(false), fmt.Sprintf("kastor-%d", producerSeq.Add(1))); err != nil {
+		p.cleanup()
+		return nil, fmt.Errorf("kastor: spawning the producer actor: %w", err)
+	}
+	return p, nil
+}
+
+// newProducer builds a producer's state (pool, completer, shared view) for cfg, which must be
+// valid, without spawning its actor. sys nil makes a private actor system.
+func newProducer(cfg Config, sys *actor.ActorSystem) *Producer {
 	// The caller keeps its slices; kastor reads its own copies from many goroutines.
 	cfg.BootstrapServers = slices.Clone(cfg.BootstrapServers)
 	cfg.Interceptors = slices.Clone(cfg.Interceptors)
@@ -95,7 +134,7 @@ func New(cfg Config) (*Producer, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	p := &Producer{cfg: cfg, logger: logger, sys: cfg.ActorSystem, stopped: make(chan struct{}), closing: make(chan struct{}),
+	p := &Producer{cfg: cfg, logger: logger, sys: sys, stopped: make(chan struct{}), closing: make(chan struct{}),
 		clock: clock.New()}
 	if p.sys == nil {
 		p.ownSys = true
@@ -113,11 +152,12 @@ func New(cfg Config) (*Producer, error) {
 	if p.partitioner == nil {
 		p.partitioner = NewDefaultPartitioner(cfg.BatchSize, cfg.PartitionerIgnoreKeys)
 	}
+	p.noReply = p.onUnanswered
 	var onRecord func(RecordMetadata, error)
 	if len(cfg.Interceptors) > 0 {
 		onRecord = p.acknowledge
 	}
-	completer := actors.NewCompleter(onRecord, p.pool.Release, logger)
+	completer := actors.NewCompleter(onRecord, p.release, logger)
 	p.shared = actors.NewShared(actors.Settings{
 		Bootstrap: cfg.BootstrapServers, ClientID: cfg.ClientID, Acks: int16(cfg.Acks), Idempotent: cfg.EnableIdempotence,
 		BatchSize: cfg.BatchSize, Linger: cfg.Linger, MaxRequestSize: cfg.MaxRequestSize,
@@ -128,15 +168,29 @@ func New(cfg Config) (*Producer, error) {
 		ReconnectBackoff: cfg.ReconnectBackoff, ReconnectMax: cfg.ReconnectBackoffMax,
 		SetupTimeout: cfg.SocketConnectionSetupTimeout, Dial: cfg.Dialer, ConnectionsMaxIdle: cfg.ConnectionsMaxIdle,
 	}, logger, p.pool, completer)
-	// Not named after ClientID: a '/' in it would read as an actor path.
-	pid, err := p.sys.Root.SpawnNamed(actors.NewProducerProps(p.shared, p.stopped), fmt.Sprintf("kastor-%d", producerSeq.Add(1)))
-	if err != nil {
-		completer.Stop()
+	return p
+}
+
+// cleanup releases what the producer owns once its actor has stopped (or never started): the
+// completion goroutine (after it ran every completion), the connections' goroutines, the clock.
+func (p *Producer) cleanup() {
+	p.cleanupOnce.Do(func() {
+		p.shared.Completer.Stop()
+		p.shared.Goroutines.Wait()
 		p.clock.Close()
-		return nil, fmt.Errorf("kastor: spawning the producer actor: %w", err)
+		if n := p.unanswered.Load(); n > 0 {
+			p.logger.Warn("kastor: fire-and-forget records failed during the producer's life", "failed_total", n)
+		}
+	})
+}
+
+// release returns buffer memory and, when records wait for memory in the producer actor, tells it
+// (once per wake-up: memNotified is reset by the actor before it retries).
+func (p *Producer) release(n int64) {
+	p.pool.Release(n)
+	if p.memWaiting.Load() && p.memNotified.CompareAndSwap(false, true) {
+		p.post(memoryReleasedMsg)
 	}
-	p.pid = pid
-	return p, nil
 }
 
 // Send produces rec and waits until it is acknowledged (or fails). Cancelling ctx stops the wait
@@ -187,73 +241,186 @@ func (p *Producer) accept(ctx context.Context, rec *Record, cb messages.Completi
 	if err := ctx.Err(); err != nil {
 		return rec, fmt.Errorf("kastor: send: %w", context.Cause(ctx))
 	}
+	if err := p.shared.Fatal(); err != nil {
+		return rec, err
+	}
 	rec = p.intercept(rec)
-	return rec, p.enqueue(ctx, rec, cb)
+	e, err := p.prepare(rec, cb)
+	if err != nil {
+		return rec, err
+	}
+	for {
+		st, err := p.advance(&e)
+		if err == nil {
+			if st == stageDone {
+				return rec, nil
+			}
+			err = p.wait(ctx, &e, st)
+		}
+		if err != nil {
+			if e.reserved {
+				p.release(int64(e.size))
+			}
+			return rec, err
+		}
+	}
 }
 
-// enqueue runs a send on the caller's goroutine: metadata, partition, memory, then one message to
-// the partition's accumulator.
-func (p *Producer) enqueue(ctx context.Context, rec *Record, cb messages.Completion) error {
+// sendEntry is one record on its way from a send into its partition's accumulator. SendAsync and
+// the producer actor (for Produce messages) take it through the same steps (advance); they differ
+// only in how they wait when a step cannot be done yet: SendAsync blocks, the actor parks it.
+type sendEntry struct {
+	rec  *Record
+	done messages.Completion
+	// now is when the send began: the default timestamp, and where MaxBlock counts from.
+	now      time.Time
+	size     int   // bytes the record is charged in the buffer pool (its serialized upper bound)
+	want     int32 // the partition the record names, or -1
+	part     int32 // the partition chosen, or -1 until then
+	reserved bool  // size bytes are held in the pool for it
+}
+
+// stage is where a send stopped: the step it waits for.
+type stage uint8
+
+const (
+	stageDone        stage = iota // handed to the accumulator
+	stageTopic                    // the topic's metadata (or a partition it does not have yet)
+	stageMemory                   // buffer memory
+	stageAccumulator              // the partition's accumulator (spawned by the producer actor)
+)
+
+// prepare checks what can be checked once and for all, before any wait.
+func (p *Producer) prepare(rec *Record, done messages.Completion) (sendEntry, error) {
 	if rec.Topic == "" {
-		return fmt.Errorf("%w: no topic", ErrInvalidRecord)
-	}
-	if err := p.shared.Fatal(); err != nil {
-		return err
+		return sendEntry{}, fmt.Errorf("%w: no topic", ErrInvalidRecord)
 	}
 	size := recordSizeUpperBound(rec)
 	if size+wire.RecordBatchOverhead > p.cfg.MaxRequestSize {
-		return fmt.Errorf("%w: the record is %d bytes when serialized, larger than MaxRequestSize (%d)", ErrRecordTooLarge, size+wire.RecordBatchOverhead, p.cfg.MaxRequestSize)
+		return sendEntry{}, fmt.Errorf("%w: the record is %d bytes when serialized, larger than MaxRequestSize (%d)", ErrRecordTooLarge, size+wire.RecordBatchOverhead, p.cfg.MaxRequestSize)
 	}
 	if int64(size) > p.cfg.BufferMemory {
-		return fmt.Errorf("%w: the record is %d bytes when serialized, larger than BufferMemory (%d)", ErrRecordTooLarge, size, p.cfg.BufferMemory)
-	}
-	// One coarse clock read on the fast path (an atomic load; see internal/clock); the MaxBlock
-	// deadline is computed only if something blocks.
-	now := p.clock.Now()
-	part, explicit := rec.Partition.Get()
-	if explicit && part < 0 {
-		return fmt.Errorf("%w: partition %d", ErrInvalidRecord, part)
+		return sendEntry{}, fmt.Errorf("%w: the record is %d bytes when serialized, larger than BufferMemory (%d)", ErrRecordTooLarge, size, p.cfg.BufferMemory)
 	}
 	want := int32(-1)
-	if explicit {
+	if part, explicit := rec.Partition.Get(); explicit {
+		if part < 0 {
+			return sendEntry{}, fmt.Errorf("%w: partition %d", ErrInvalidRecord, part)
+		}
 		want = part
 	}
-	topic, err := p.waitTopic(ctx, rec.Topic, want, now)
-	if err != nil {
-		return err
-	}
-	n := int32(len(topic.Partitions))
-	if !explicit {
-		part = p.partitioner.Partition(rec, n)
-	}
-	if part < 0 || part >= n {
-		return fmt.Errorf("%w: partition %d of topic %s, which has %d partitions", ErrInvalidRecord, part, rec.Topic, n)
-	}
-	if !p.pool.TryAcquire(int64(size)) {
-		if err := p.pool.Acquire(ctx, int64(size), time.Until(now.Add(p.cfg.MaxBlock))); err != nil {
-			switch {
-			case errors.Is(err, bufferpool.ErrTimeout):
-				return fmt.Errorf("%w: failed to allocate %d bytes of buffer memory within MaxBlock (%v)", ErrTimeout, size, p.cfg.MaxBlock)
-			case errors.Is(err, bufferpool.ErrClosed):
-				return ErrProducerClosed
-			}
-			return err
+	// One coarse clock read on the fast path (an atomic load; see internal/clock); the MaxBlock
+	// deadline is computed only if something waits.
+	return sendEntry{rec: rec, done: done, now: p.clock.Now(), size: size, want: want, part: -1}, nil
+}
+
+// advance takes e as far as it can go without waiting: metadata, partition, memory, then one push
+// into the partition's accumulator inbox. It returns stageDone once the accumulator has the
+// record, the step to wait for, or an error (e then still holds its reservation, if any).
+func (p *Producer) advance(e *sendEntry) (stage, error) {
+	if e.part < 0 {
+		ok, err := p.choosePartition(e)
+		if err != nil || !ok {
+			return stageTopic, err
 		}
 	}
-	tp := TopicPartition{Topic: rec.Topic, Partition: part}
-	pid, err := p.accumulator(ctx, tp)
-	if err != nil {
-		p.pool.Release(int64(size))
+	if !e.reserved && !p.reserve(e) {
+		return stageMemory, nil
+	}
+	if !p.deliver(e) {
+		return stageAccumulator, nil
+	}
+	return stageDone, nil
+}
+
+// choosePartition picks e's partition from the current metadata snapshot; ok false means the
+// topic (or the partition e names) is not known yet.
+func (p *Producer) choosePartition(e *sendEntry) (ok bool, err error) {
+	topic, err := p.topicNow(e.rec.Topic, e.want)
+	if topic == nil {
+		return false, err
+	}
+	n := int32(len(topic.Partitions))
+	part := e.want
+	if part < 0 {
+		part = p.partitioner.Partition(e.rec, n)
+	}
+	if part < 0 || part >= n {
+		return false, fmt.Errorf("%w: partition %d of topic %s, which has %d partitions", ErrInvalidRecord, part, e.rec.Topic, n)
+	}
+	e.part = part
+	return true, nil
+}
+
+func (p *Producer) reserve(e *sendEntry) bool {
+	e.reserved = p.pool.TryAcquire(int64(e.size))
+	return e.reserved
+}
+
+// deliver pushes e into its partition's accumulator; false means there is none right now (not
+// spawned yet, or stopped by a restart of the producer actor), and e is still the caller's.
+func (p *Producer) deliver(e *sendEntry) bool {
+	in, ok := p.shared.Inbox(TopicPartition{Topic: e.rec.Topic, Partition: e.part})
+	return ok && in.Push(p.appendOf(e))
+}
+
+func (p *Producer) appendOf(e *sendEntry) messages.Append {
+	ts := e.rec.Timestamp
+	if ts.IsZero() {
+		ts = e.now
+	}
+	return messages.Append{Record: e.rec, TimestampMs: ts.UnixMilli(), Reserved: int64(e.size), EnqueuedNs: e.now.UnixNano(), Done: e.done}
+}
+
+// wait blocks SendAsync's caller until e can go past st (or fails).
+func (p *Producer) wait(ctx context.Context, e *sendEntry, st stage) error {
+	switch st {
+	case stageTopic:
+		_, err := p.waitTopic(ctx, e.rec.Topic, e.want, e.now)
+		return err
+	case stageMemory:
+		err := p.pool.Acquire(ctx, int64(e.size), time.Until(e.now.Add(p.cfg.MaxBlock)))
+		switch {
+		case err == nil:
+			e.reserved = true
+			return nil
+		case errors.Is(err, bufferpool.ErrTimeout):
+			return p.memoryTimeout(e.size)
+		case errors.Is(err, bufferpool.ErrClosed):
+			return ErrProducerClosed
+		}
+		return err
+	case stageAccumulator:
+		_, err := p.accumulator(ctx, TopicPartition{Topic: e.rec.Topic, Partition: e.part})
 		return err
 	}
-	ts := rec.Timestamp
-	if ts.IsZero() {
-		ts = now
-	}
-	m := actors.NewAppend()
-	*m = messages.Append{Record: rec, TimestampMs: ts.UnixMilli(), Reserved: int64(size), EnqueuedNs: now.UnixNano(), Done: cb}
-	p.sys.Root.Send(pid, m)
 	return nil
+}
+
+func (p *Producer) memoryTimeout(size int) error {
+	return fmt.Errorf("%w: failed to allocate %d bytes of buffer memory within MaxBlock (%v)", ErrTimeout, size, p.cfg.MaxBlock)
+}
+
+// topicNow returns the topic's metadata if the snapshot has it with partition want (want < 0: any),
+// nil if not yet, or the topic's error if it is not retriable.
+func (p *Producer) topicNow(topic string, want int32) (*actors.TopicInfo, error) {
+	ti := p.shared.Cluster().Topics[topic]
+	if ti != nil && ti.Err == nil && len(ti.Partitions) > 0 && want < int32(len(ti.Partitions)) {
+		return ti, nil
+	}
+	if ti != nil && ti.Err != nil && !wire.IsRetriable(ti.Err) {
+		return nil, fmt.Errorf("kastor: topic %s: %w", topic, ti.Err)
+	}
+	return nil, nil
+}
+
+// topicTimeout is the error of a send that waited MaxBlock for topic (Java's messages).
+func (p *Producer) topicTimeout(topic string, want int32) error {
+	if ti := p.shared.Cluster().Topics[topic]; ti != nil && ti.Err == nil && len(ti.Partitions) > 0 {
+		return fmt.Errorf("%w: Partition %d of topic %s with partition count %d is not present in metadata after %d ms.",
+			ErrTimeout, want, topic, len(ti.Partitions), p.cfg.MaxBlock.Milliseconds())
+	}
+	return fmt.Errorf("%w: Topic %s not present in metadata after %d ms.", ErrTimeout, topic, p.cfg.MaxBlock.Milliseconds())
 }
 
 // waitTopic returns the topic's metadata, asking for it and waiting (up to MaxBlock from start, ctx
@@ -263,14 +430,10 @@ func (p *Producer) waitTopic(ctx context.Context, topic string, want int32, star
 	var timer *time.Timer
 	for {
 		cl := p.shared.Cluster()
-		ti := cl.Topics[topic]
-		if ti != nil && ti.Err == nil && len(ti.Partitions) > 0 && want < int32(len(ti.Partitions)) {
-			return ti, nil
+		if ti, err := p.topicNow(topic, want); ti != nil || err != nil {
+			return ti, err
 		}
-		if ti != nil && ti.Err != nil && !wire.IsRetriable(ti.Err) {
-			return nil, fmt.Errorf("kastor: topic %s: %w", topic, ti.Err)
-		}
-		p.sys.Root.Send(p.pid, &messages.RefreshMetadata{Topics: []string{topic}, Reason: "send"})
+		p.post(&messages.RefreshMetadata{Topics: []string{topic}, Reason: "send"})
 		if timer == nil {
 			timer = time.NewTimer(time.Until(start.Add(p.cfg.MaxBlock)))
 			defer timer.Stop()
@@ -278,11 +441,7 @@ func (p *Producer) waitTopic(ctx context.Context, topic string, want int32, star
 		select {
 		case <-cl.Updated():
 		case <-timer.C:
-			if ti != nil && ti.Err == nil && len(ti.Partitions) > 0 {
-				return nil, fmt.Errorf("%w: Partition %d of topic %s with partition count %d is not present in metadata after %d ms.",
-					ErrTimeout, want, topic, len(ti.Partitions), p.cfg.MaxBlock.Milliseconds())
-			}
-			return nil, fmt.Errorf("%w: Topic %s not present in metadata after %d ms.", ErrTimeout, topic, p.cfg.MaxBlock.Milliseconds())
+			return nil, p.topicTimeout(topic, want)
 		case <-ctx.Done():
 			return nil, fmt.Errorf("kastor: waiting for metadata of topic %s: %w", topic, context.Cause(ctx))
 		case <-p.closing:
@@ -297,7 +456,7 @@ func (p *Producer) accumulator(ctx context.Context, tp TopicPartition) (*actor.P
 		return pid, nil
 	}
 	reply := make(chan *actor.PID, 1)
-	p.sys.Root.Send(p.pid, &actors.SpawnAccumulator{TP: tp, Reply: reply})
+	p.post(&actors.SpawnAccumulator{TP: tp, Reply: reply})
 	select {
 	case pid := <-reply:
 		return pid, nil
@@ -362,20 +521,8 @@ func (p *Producer) acknowledge(md RecordMetadata, err error) {
 // Flush sends every record accepted before it without waiting for linger, and returns when all
 // of them have completed (their callbacks have run), or with ctx's error.
 func (p *Producer) Flush(ctx context.Context) error {
-	var pids []*actor.PID
-	p.shared.RangeAccumulators(func(_ TopicPartition, pid *actor.PID) { pids = append(pids, pid) })
-	var left atomic.Int64
-	left.Store(int64(len(pids)) + 1)
 	done := make(chan struct{})
-	finish := func() {
-		if left.Add(-1) == 0 {
-			close(done)
-		}
-	}
-	for _, pid := range pids {
-		p.sys.Root.Send(pid, &messages.FlushPartition{Done: finish})
-	}
-	finish()
+	p.flushAll(func() { close(done) })
 	select {
 	case <-done:
 		return nil
@@ -384,36 +531,68 @@ func (p *Producer) Flush(ctx context.Context) error {
 	}
 }
 
+// flushAll asks every accumulator to send what it holds now and runs done, on the completion
+// goroutine, once every record pushed before has completed.
+func (p *Producer) flushAll(done func()) {
+	var left atomic.Int64
+	left.Store(1)
+	finish := func() {
+		if left.Add(-1) == 0 {
+			done()
+		}
+	}
+	p.shared.RangeInboxes(func(_ TopicPartition, in *actors.Inbox) {
+		left.Add(1)
+		if !in.PushFlush(finish) {
+			// Stopped: what it held has been failed and handed to the completer already.
+			p.shared.Completer.After(finish)
+		}
+	})
+	finish()
+}
+
 // Close stops accepting records, flushes what was accepted and waits for it, then stops every
 // actor and goroutine of the producer. If ctx ends first, every record not yet completed fails
 // with ErrProducerClosed (it may or may not have been written) and Close still stops cleanly,
-// returning ctx's error. Later sends fail with ErrProducerClosed. Close is idempotent.
+// returning ctx's error. Later sends fail with ErrProducerClosed. Close is idempotent. It does not
+// stop an actor system given in Config.ActorSystem.
 func (p *Producer) Close(ctx context.Context) error {
 	p.once.Do(func() { p.closeErr = p.close(ctx) })
 	return p.closeErr
 }
 
-func (p *Producer) close(ctx context.Context) error {
-	close(p.closing) // sends blocked on metadata or spawning give up
-	p.pool.Close()   // sends blocked on memory give up
-	p.mu.Lock()      // waits for sends in progress to finish accepting or refusing
-	p.closed = true
-	p.mu.Unlock()
+// beginClose stops accepting records: blocked sends give up, sends in progress are waited for (none
+// of them blocks any more), later ones are refused. Idempotent; also run by the producer actor
+// when it is closed by message or stopped.
+func (p *Producer) beginClose() {
+	p.closeOnce.Do(func() {
+		close(p.closing) // sends blocked on metadata or spawning give up
+		p.pool.Close()   // sends blocked on memory give up
+		p.mu.Lock()      // waits for sends in progress to finish accepting or refusing
+		p.closed = true
+		p.closedFlag.Store(true)
+		p.mu.Unlock()
+	})
+}
 
-	err := p.Flush(ctx)
-	if err != nil {
-		abort := fmt.Errorf("%w before the record completed (%v)", ErrProducerClosed, context.Cause(ctx))
-		p.shared.RangeAccumulators(func(_ TopicPartition, pid *actor.PID) {
-			p.sys.Root.Send(pid, &messages.AbortPartition{Err: abort})
-		})
-		// Nothing waits on the network any more: this returns as soon as the aborts are done.
-		p.Flush(context.Background())
+func (p *Producer) close(ctx context.Context) error {
+	p.beginClose()
+	var err error
+	select {
+	case <-p.stopped: // closed by a Close message, or stopped: nothing is left
+	default:
+		err = p.Flush(ctx)
+		if err != nil {
+			abort := fmt.Errorf("%w before the record completed (%v)", ErrProducerClosed, context.Cause(ctx))
+			p.shared.RangeAccumulators(func(_ TopicPartition, pid *actor.PID) {
+				p.sys.Root.Send(pid, &messages.AbortPartition{Err: abort})
+			})
+			// Nothing waits on the network any more: this returns as soon as the aborts are done.
+			p.Flush(context.Background())
+		}
+		p.sys.Root.Stop(p.pid)
+		<-p.stopped // the actor's Stopped ran cleanup: every completion has run
 	}
-	p.sys.Root.Stop(p.pid)
-	<-p.stopped
-	p.shared.Completer.Stop()
-	p.shared.Goroutines.Wait()
-	p.clock.Close()
 	if p.ownSys {
 		p.sys.Shutdown()
 	}

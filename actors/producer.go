@@ -2,8 +2,14 @@ package actors
 
 // producer actor: one per producer, the root of its actor tree. Owns the metadata and sender actors
 // and the accumulators (its children; accumulators are spawned on first use of a partition and
-// registered in Shared so callers find them without a message). Receives SpawnAccumulator and
-// RefreshMetadata (forwarded to the metadata actor).
+// registered in Shared so callers find them without a message). Receives SpawnAccumulator,
+// RefreshMetadata (forwarded to the metadata actor) and ProducerFailed (escalated to its own
+// supervisor, or only logged); everything else, and every lifecycle event, goes to its Hooks (the
+// root package's Produce path for actor users).
+//
+// A restart (its supervisor's decision, after an escalated ProducerFailed or a panic) stops every
+// child: the accumulators fail what they hold with the stop cause set here, and the new instance
+// starts a fresh tree and a fresh producer identity.
 
 import (
 	"fmt"
@@ -20,11 +26,44 @@ type SpawnAccumulator struct {
 	Reply chan *actor.PID
 }
 
+// ProducerHooks is the part of the producer actor that lives in the root package. Every method runs
+// on the producer actor's goroutine.
+type ProducerHooks interface {
+	// Started runs after the actor's own start (restarted: a new instance after a restart).
+	Started(c actor.Context, restarted bool)
+	// Restarting runs before a restart stops the children.
+	Restarting(c actor.Context, reason error)
+	// Stopping runs before a stop stops the children.
+	Stopping(c actor.Context)
+	// Stopped runs once every child has stopped, before ProducerOptions.Stopped is closed.
+	Stopped(c actor.Context)
+	// Receive handles a message the producer actor does not know, and reports whether it did.
+	Receive(c actor.Context, msg any) bool
+}
+
+// ProducerOptions configures the producer actor.
+type ProducerOptions struct {
+	// Stopped, if not nil, is closed once the actor and all its children have stopped.
+	Stopped chan struct{}
+	// Hooks, if not nil, extends the actor; it also gets MetadataUpdated.
+	Hooks ProducerHooks
+	// Escalate sends ProducerFailed's error to the actor's supervisor as a failure (the actor's
+	// mailbox is suspended until the supervisor decides). Without it the producer stays failed.
+	Escalate bool
+}
+
+// escalator is the part of protoactor-go's actor context that reports a failure to the parent
+// without a panic.
+type escalator interface {
+	EscalateFailure(reason interface{}, message interface{})
+}
+
 type producerState struct {
-	shared   *Shared
-	metadata *actor.PID
-	sender   *actor.PID
-	stopped  chan struct{}
+	shared    *Shared
+	opts      ProducerOptions
+	metadata  *actor.PID
+	sender    *actor.PID
+	restarted bool
 }
 
 // Producer is the producer actor.
@@ -33,7 +72,12 @@ type Producer struct{ st *producerState }
 // NewProducerProps returns props for the producer actor; stopped is closed once it and all its
 // children have stopped.
 func NewProducerProps(shared *Shared, stopped chan struct{}) *actor.Props {
-	st := &producerState{shared: shared, stopped: stopped}
+	return NewProducerPropsWith(shared, ProducerOptions{Stopped: stopped})
+}
+
+// NewProducerPropsWith returns props for the producer actor.
+func NewProducerPropsWith(shared *Shared, opts ProducerOptions) *actor.Props {
+	st := &producerState{shared: shared, opts: opts}
 	return actor.PropsFromProducer(func() actor.Actor { return &Producer{st: st} }, supervision(shared.Settings))
 }
 
@@ -42,29 +86,95 @@ func (a *Producer) Receive(c actor.Context) {
 	s := a.st
 	switch m := c.Message().(type) {
 	case *actor.Started:
+		restarted := s.restarted
+		if restarted {
+			// The children are gone: nobody uses the old producer id or fatal state any more.
+			s.shared.ResetProducerState()
+			s.shared.SetStopCause(nil)
+			s.restarted = false
+		}
 		if s.metadata == nil {
 			s.metadata = c.SpawnPrefix(NewMetadataProps(s.shared), "metadata-")
 			s.sender = c.SpawnPrefix(NewSenderProps(s.shared, s.metadata), "sender-")
 			c.Send(s.metadata, &WatchMetadata{PID: s.sender})
+			if s.opts.Hooks != nil {
+				c.Send(s.metadata, &WatchMetadata{PID: c.Self()})
+			}
+		}
+		if s.opts.Hooks != nil {
+			s.opts.Hooks.Started(c, restarted)
 		}
 	case *SpawnAccumulator:
-		pid, ok := s.shared.Accumulator(m.TP)
-		if !ok {
-			pid = c.SpawnPrefix(NewAccumulatorProps(s.shared, m.TP, s.sender), fmt.Sprintf("acc-%s-%d-", m.TP.Topic, m.TP.Partition))
-			s.shared.registerAccumulator(m.TP, pid)
-		}
-		m.Reply <- pid
+		m.Reply <- s.accumulator(c, m.TP).pid
 	case *messages.RefreshMetadata:
 		c.Send(s.metadata, m)
+	case *messages.ProducerFailed:
+		s.onFailed(c, m)
+	case *actor.Stopping:
+		if s.opts.Hooks != nil {
+			s.opts.Hooks.Stopping(c)
+		}
 	case *actor.Stopped:
-		close(s.stopped)
+		if s.opts.Hooks != nil {
+			s.opts.Hooks.Stopped(c)
+		}
+		if s.opts.Stopped != nil {
+			close(s.opts.Stopped)
+		}
 	case *actor.Restarting:
-		// Restarting stops every child: the accumulators fail what they hold, and Started builds
-		// a fresh tree.
+		// Restarting stops every child: the accumulators fail what they hold with the cause set
+		// here, and Started builds a fresh tree.
+		reason := s.shared.Fatal()
+		if reason == nil {
+			reason = fmt.Errorf("%w: its supervisor restarted it", messages.ErrProducerRestarted)
+		} else {
+			reason = fmt.Errorf("%w: %w", messages.ErrProducerRestarted, reason)
+		}
+		s.shared.SetStopCause(reason)
 		s.metadata, s.sender = nil, nil
+		s.restarted = true
+		if s.opts.Hooks != nil {
+			// Before the registry is cleared: a flush started now must reach the accumulators
+			// that are about to stop, so it completes after they fail what they hold.
+			s.opts.Hooks.Restarting(c, reason)
+		}
 		s.shared.clearAccumulators()
-	case *actor.Stopping, *actor.Restart, *actor.Terminated:
+	case *actor.Restart, *actor.Terminated:
 	default:
-		s.shared.Logger.Warn("producer: unexpected message", "type", fmt.Sprintf("%T", m))
+		if s.opts.Hooks == nil || !s.opts.Hooks.Receive(c, m) {
+			s.shared.Logger.Warn("producer: unexpected message", "type", fmt.Sprintf("%T", m))
+		}
 	}
+}
+
+// accumulator returns tp's accumulator, spawning and registering it on first use.
+func (s *producerState) accumulator(c actor.Context, tp messages.TopicPartition) *Inbox {
+	if in, ok := s.shared.Inbox(tp); ok {
+		return in
+	}
+	props, in := newAccumulator(s.shared, tp, s.sender, c.ActorSystem().Root)
+	in.pid = c.SpawnPrefix(props, fmt.Sprintf("acc-%s-%d-", tp.Topic, tp.Partition))
+	s.shared.registerInbox(tp, in)
+	return in
+}
+
+// Accumulator returns tp's accumulator inbox, spawning the accumulator on first use. Producer
+// actor only (hooks).
+func (a *Producer) Accumulator(c actor.Context, tp messages.TopicPartition) *Inbox {
+	return a.st.accumulator(c, tp)
+}
+
+// onFailed handles the sender's report of a fatal state. With Escalate the supervisor decides:
+// Restart gives a fresh producer (see Restarting), Stop ends it, Resume keeps it failed.
+func (s *producerState) onFailed(c actor.Context, m *messages.ProducerFailed) {
+	err := m.Err
+	if err == nil {
+		err = messages.ErrFatal
+	}
+	if e, ok := c.(escalator); ok && s.opts.Escalate {
+		s.shared.Logger.Error("kastor: producer failed; escalating to its supervisor", "err", err)
+		e.EscalateFailure(err, m)
+		return
+	}
+	s.shared.Logger.Error("kastor: producer failed; every send fails until it is closed", "err", err)
 }

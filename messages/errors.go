@@ -25,4 +25,8 @@ var (
 	// ErrFatal is wrapped by the error of a producer in a fatal state (authorization, fencing, a
 	// cluster without idempotence support): nothing more can be sent until it is restarted.
 	ErrFatal = errors.New("kastor: producer failed")
+	// ErrProducerRestarted: the producer actor was restarted by its supervisor (after a fatal error
+	// it escalated, or a panic) while it held the record; the record may or may not have been
+	// written. Records sent after the restart go to the restarted producer.
+	ErrProducerRestarted = errors.New("kastor: producer restarted")
 )

@@ -2,10 +2,12 @@ package tests
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -15,7 +17,10 @@ import (
 // BenchmarkRecordPath measures SendAsync → acknowledged for 100-byte records with null keys over 8
 // partitions against an in-process kfake broker (acks=all, no compression, linger 5ms), next to
 // franz-go's kgo doing the same in the same run, each with idempotence on (both libraries'
-// default) and off. kfake's own CPU is included in all. Run with
+// default) and off; and actor users sending Produce by message to the producer spawned as their
+// child (kastor-actor: one user actor; kastor-actor-4: four, sharing one producer). An actor user
+// keeps at most 20,000 records in flight and sends the next one as each Delivered reply comes
+// back. kfake's own CPU is included in all. Run with
 //
 //	go test ./tests -run xxx -bench RecordPath -benchmem -count 5
 //
@@ -35,6 +40,8 @@ func BenchmarkRecordPath(b *testing.B) {
 			benchFranz(b, value, opts...)
 		})
 	}
+	b.Run("kastor-actor", func(b *testing.B) { benchActors(b, 1, value) })
+	b.Run("kastor-actor-4", func(b *testing.B) { benchActors(b, 4, value) })
 }
 
 func benchKastor(b *testing.B, value []byte, mutate func(*kastor.Config)) {
@@ -95,6 +102,113 @@ func benchFranz(b *testing.B, value []byte, opts ...kgo.Opt) {
 			cl.Produce(ctx, &kgo.Record{Topic: "bench", Value: value}, cb)
 		}
 	})
+}
+
+// benchApp is a user actor that produces its share of the records by message, with a window of
+// records in flight.
+type benchApp struct {
+	producer *actor.PID
+	value    []byte
+	n, sent  int
+	received int
+	failed   error
+	done     chan<- error
+}
+
+type benchGo struct{ n int }
+
+const benchWindow = 20_000
+
+func (a *benchApp) Receive(c actor.Context) {
+	switch m := c.Message().(type) {
+	case *benchGo:
+		a.n, a.sent, a.received = m.n, 0, 0
+		for a.sent < min(a.n, benchWindow) {
+			a.produce(c)
+		}
+	case *kastor.Delivered:
+		a.received++
+		if m.Err != nil && a.failed == nil {
+			a.failed = m.Err
+		}
+		if a.sent < a.n {
+			a.produce(c)
+		}
+		if a.received == a.n {
+			a.done <- a.failed
+		}
+	}
+}
+
+func (a *benchApp) produce(c actor.Context) {
+	c.Request(a.producer, &kastor.Produce{Record: &kastor.Record{Topic: "bench", Value: a.value}, Correlation: uint64(a.sent)})
+	a.sent++
+}
+
+// benchActors runs b.N records through Produce messages from senders user actors sharing one
+// producer, spawned as the first one's child.
+func benchActors(b *testing.B, senders int, value []byte) {
+	c := benchCluster(b)
+	cfg := kastor.DefaultConfig()
+	cfg.BootstrapServers = c.ListenAddrs()
+	props, err := kastor.Props(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sys := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }),
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
+	done := make(chan error, senders)
+	stopped := make(chan struct{})
+	var producer *actor.PID
+	ready := make(chan struct{})
+	parent := sys.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		switch ctx.Message().(type) {
+		case *actor.Started:
+			producer = ctx.Spawn(props)
+			close(ready)
+		case *actor.Stopped:
+			close(stopped)
+		}
+	}))
+	<-ready
+	apps := make([]*actor.PID, senders)
+	for i := range apps {
+		apps[i] = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+			return &benchApp{producer: producer, value: value, done: done}
+		}))
+	}
+	defer func() {
+		for _, a := range apps {
+			sys.Root.Stop(a)
+		}
+		sys.Root.Stop(parent)
+		<-stopped
+	}()
+	sys.Root.Send(apps[0], &benchGo{n: 1}) // warm up metadata and connections
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i, a := range apps {
+		n := b.N / senders
+		if i == 0 {
+			n += b.N % senders
+		}
+		if n == 0 {
+			done <- nil
+			continue
+		}
+		sys.Root.Send(a, &benchGo{n: n})
+	}
+	for range apps {
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
 }
 
 func benchCluster(b *testing.B) *kfake.Cluster {

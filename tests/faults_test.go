@@ -42,21 +42,7 @@ func sendN(t *testing.T, p *kastor.Producer, topic string, n int, pause time.Dur
 // records are in send order per partition; with exactlyOnce, nothing is written twice.
 func checkLog(t *testing.T, c *kfake.Cluster, topic string, n int, comp *completions, exactlyOnce bool) {
 	t.Helper()
-	at := map[int32]map[int64]int{}
-	count := map[int]int{}
-	for part, recs := range consumeAll(t, c, topic) {
-		at[part] = map[int64]int{}
-		last := -1
-		for _, r := range recs {
-			i, _ := strconv.Atoi(strings.TrimPrefix(string(r.Value), "record-"))
-			at[part][r.Offset] = i
-			count[i]++
-			if exactlyOnce && i <= last {
-				t.Fatalf("partition %d: record %d after %d", part, i, last)
-			}
-			last = max(last, i)
-		}
-	}
+	at, count := readLog(t, c, topic, exactlyOnce)
 	for i := 0; i < n; i++ {
 		res := comp.get(i)
 		if res.err != nil {
@@ -72,6 +58,27 @@ func checkLog(t *testing.T, c *kfake.Cluster, topic string, n int, comp *complet
 			t.Fatalf("record %d written %d times", i, count[i])
 		}
 	}
+}
+
+// readLog reads topic back: which record (by its value) sits at each offset, and how many times
+// each was written. With ordered, records must be in send order in each partition.
+func readLog(t *testing.T, c *kfake.Cluster, topic string, ordered bool) (at map[int32]map[int64]int, count map[int]int) {
+	t.Helper()
+	at, count = map[int32]map[int64]int{}, map[int]int{}
+	for part, recs := range consumeAll(t, c, topic) {
+		at[part] = map[int64]int{}
+		last := -1
+		for _, r := range recs {
+			i, _ := strconv.Atoi(strings.TrimPrefix(string(r.Value), "record-"))
+			at[part][r.Offset] = i
+			count[i]++
+			if ordered && i <= last {
+				t.Fatalf("partition %d: record %d after %d", part, i, last)
+			}
+			last = max(last, i)
+		}
+	}
+	return at, count
 }
 
 func TestRetriableErrorBurst(t *testing.T) {

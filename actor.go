@@ -1,0 +1,370 @@
+package kastor
+
+// Actor-native use: the producer as an actor in the user's own tree, driven by messages.
+//
+// A user actor sends *messages.Produce to the producer's PID. The PID's process is not a plain
+// mailbox: kastor registers a front process for it (frontProcess) whose SendUserMessage runs on the
+// sender's goroutine, like SendAsync does, so a Produce costs no hop through a central actor: it
+// is partitioned, charged to the buffer pool and pushed into its partition's accumulator right
+// there, and Delivered is sent back from the completion goroutine. Only what cannot go on without
+// waiting (unknown topic metadata, spent buffer memory, a partition's first record, or anything
+// behind such a record) goes through the producer actor, which parks it without blocking its
+// mailbox and lets it go on when metadata or memory arrives (actorpath.go). Every other message,
+// and every system message, goes to the producer actor's mailbox unchanged.
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/kastor-go/kastor/actors"
+	"github.com/kastor-go/kastor/messages"
+)
+
+// The messages of actor-native use; see the messages package.
+type (
+	Produce   = messages.Produce
+	Delivered = messages.Delivered
+	Flush     = messages.Flush
+	Flushed   = messages.Flushed
+	Close     = messages.Close
+	Closed    = messages.Closed
+)
+
+// Props returns props that spawn a producer as an actor, for a user actor to run as its child:
+//
+//	props, err := kastor.Props(cfg)
+//	...
+//	producer := ctx.Spawn(props) // in the user actor's Receive
+//	ctx.Request(producer, &kastor.Produce{Record: rec, Correlation: 7}) // answered with *kastor.Delivered
+//
+// Each spawn starts an independent producer in the spawning actor's system (cfg.ActorSystem is
+// ignored). The producer actor accepts Produce, Flush and Close (see the messages package). Its
+// supervisor is the spawning actor: kastor handles connection failures, retries, broker errors
+// and panics inside the actors below the producer actor itself; a fatal error (authorization, a fenced producer, a
+// cluster that refuses what the config asks for) is escalated as a failure whose reason is an
+// error wrapping ErrFatal. A Restart directive gives a fresh producer (records it held fail with
+// ErrProducerRestarted, later ones are sent normally); Stop stops it (records it held fail with
+// ErrProducerClosed); Resume leaves it failed. Stopping the producer, or its parent, fails what it
+// holds; send Close to stop it gracefully. Its goroutines are gone once it has stopped.
+func Props(cfg Config) (*actor.Props, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	// The caller keeps its slices; every spawn reads these copies.
+	cfg.BootstrapServers = slices.Clone(cfg.BootstrapServers)
+	cfg.Interceptors = slices.Clone(cfg.Interceptors)
+	return actor.PropsFromFunc(func(actor.Context) {}, actor.WithSpawnFunc(
+		func(sys *actor.ActorSystem, id string, props *actor.Props, parent actor.SpawnerContext) (*actor.PID, error) {
+			p := newProducer(cfg, sys)
+			pid, err := p.spawnFunc(true)(sys, id, props, parent)
+			if err != nil {
+				p.cleanup()
+			}
+			return pid, err
+		})), nil
+}
+
+// PID is the producer actor: actors in the producer's system may send it Produce and Flush (and
+// Close, which closes the producer like Close does).
+func (p *Producer) PID() *actor.PID { return p.pid }
+
+// props spawns this producer's actor (once).
+func (p *Producer) props(escalate bool) *actor.Props {
+	return actor.PropsFromFunc(func(actor.Context) {}, actor.WithSpawnFunc(p.spawnFunc(escalate)))
+}
+
+// spawnFunc spawns the producer actor, then puts the front process in its place in the process
+// registry: from then on every send to its PID goes through frontProcess.
+func (p *Producer) spawnFunc(escalate bool) actor.SpawnFunc {
+	return func(sys *actor.ActorSystem, id string, _ *actor.Props, parent actor.SpawnerContext) (*actor.PID, error) {
+		hooks := &producerHooks{p: p, path: newActorPath(p.cfg.MaxBlock)}
+		hooks.env.p = p
+		hooks.path.env = &hooks.env
+		inner := actors.NewProducerPropsWith(p.shared, actors.ProducerOptions{Stopped: p.stopped, Hooks: hooks, Escalate: escalate})
+		pid, err := actor.DefaultSpawner(sys, id, inner, parent)
+		if err != nil {
+			return pid, err
+		}
+		proc, ok := sys.ProcessRegistry.GetLocal(id)
+		if !ok {
+			return nil, fmt.Errorf("kastor: the producer actor %s stopped while starting", id)
+		}
+		p.inner = proc
+		p.front = &frontProcess{inner: proc, sys: sys}
+		p.front.p.Store(p)
+		// Nobody has the PID yet, and the actor itself never sends to it before a message arrives,
+		// so no send can see the old process after this point. A PID resolved before it (the
+		// actor's own Self, its children's parent) keeps the plain mailbox: only control messages
+		// travel that way.
+		sys.ProcessRegistry.LocalPIDs.GetBucket(id).Set(id, p.front)
+		p.pid = actor.NewPID(pid.Address, pid.Id) // never resolved: its first send finds the front
+		return p.pid, nil
+	}
+}
+
+// post sends msg to the producer actor's mailbox.
+func (p *Producer) post(msg any) { p.inner.SendUserMessage(p.pid, msg) }
+
+// frontProcess is the producer actor's process as seen by senders (see the top of this file).
+type frontProcess struct {
+	inner actor.Process
+	sys   *actor.ActorSystem
+	p     atomic.Pointer[Producer] // nil once the producer actor has stopped
+}
+
+// SendUserMessage implements actor.Process; it runs on the sender's goroutine.
+func (f *frontProcess) SendUserMessage(pid *actor.PID, message interface{}) {
+	_, msg, sender := actor.UnwrapEnvelope(message)
+	p := f.p.Load()
+	switch m := msg.(type) {
+	case *messages.Produce:
+		if p == nil {
+			if sender != nil {
+				var rec *Record
+				if m != nil {
+					rec = m.Record
+				}
+				f.sys.Root.Send(sender, &messages.Delivered{Correlation: corrOf(m), Record: rec, Err: ErrProducerClosed,
+					Metadata: RecordMetadata{Partition: -1, Offset: -1, SerializedKeySize: -1, SerializedValueSize: -1}})
+			}
+			return
+		}
+		p.produce(m, sender)
+		return
+	case *messages.Flush:
+		if p == nil || !p.pushControl(laneItem{kind: itemFlush, replyTo: sender, corr: m.Correlation}) {
+			if sender != nil {
+				f.sys.Root.Send(sender, &messages.Flushed{Correlation: m.Correlation, Err: ErrProducerClosed})
+			}
+		}
+		return
+	case *messages.Close:
+		if p == nil || !p.pushControl(laneItem{kind: itemClose, replyTo: sender}) {
+			if sender != nil {
+				f.sys.Root.Send(sender, &messages.Closed{})
+			}
+		}
+		return
+	case actor.MessageBatch:
+		// Unpacked here, in order, rather than by the mailbox: a Produce taking the mailbox's way
+		// would fall behind the Flush sent after it, which goes straight into the lane.
+		for _, msg := range m.GetMessages() {
+			if sender != nil {
+				msg = &actor.MessageEnvelope{Message: msg, Sender: sender}
+			}
+			f.SendUserMessage(pid, msg)
+		}
+		return
+	}
+	if p == nil {
+		f.sys.DeadLetter.SendUserMessage(pid, message)
+		return
+	}
+	f.inner.SendUserMessage(pid, message)
+}
+
+// SendSystemMessage implements actor.Process.
+func (f *frontProcess) SendSystemMessage(pid *actor.PID, message interface{}) {
+	f.inner.SendSystemMessage(pid, message)
+}
+
+// Stop implements actor.Process.
+func (f *frontProcess) Stop(pid *actor.PID) { f.inner.Stop(pid) }
+
+func corrOf(m *messages.Produce) uint64 {
+	if m == nil {
+		return 0
+	}
+	return m.Correlation
+}
+
+// produce runs a Produce on its sender's goroutine: at once into the accumulator when nothing has to
+// wait, else into the producer actor's lane.
+func (p *Producer) produce(m *messages.Produce, sender *actor.PID) {
+	if m == nil || m.Record == nil {
+		p.refuse(nil, p.replier(sender, corrOf(m), nil), fmt.Errorf("%w: nil record", ErrInvalidRecord))
+		return
+	}
+	rec, done, err := p.tryProduce(m.Record, sender, m.Correlation)
+	if err != nil {
+		// Outside the lock, like SendAsync's refusals.
+		p.refuse(rec, done, err)
+	}
+}
+
+func (p *Producer) tryProduce(rec *Record, sender *actor.PID, corr uint64) (*Record, messages.Completion, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return rec, p.replier(sender, corr, rec), ErrProducerClosed
+	}
+	if err := p.shared.Fatal(); err != nil {
+		return rec, p.replier(sender, corr, rec), err
+	}
+	rec = p.intercept(rec)
+	done := p.replier(sender, corr, rec)
+	e, err := p.prepare(rec, done)
+	if err != nil {
+		return rec, done, err
+	}
+	if p.gate.clear(rec.Topic, e.want) {
+		st, err := p.advance(&e)
+		if err != nil {
+			if e.reserved {
+				p.release(int64(e.size))
+			}
+			return rec, done, err
+		}
+		if st == stageDone {
+			return rec, done, nil
+		}
+	}
+	p.pushLane(laneItem{kind: itemRecord, entry: e})
+	return rec, done, nil
+}
+
+// replier is a Produce's completion: a Delivered to its sender, or (sent without one) a count.
+func (p *Producer) replier(sender *actor.PID, corr uint64, rec *Record) messages.Completion {
+	if sender == nil {
+		return p.noReply
+	}
+	root := p.sys.Root
+	return func(md RecordMetadata, err error) {
+		root.Send(sender, &messages.Delivered{Correlation: corr, Record: rec, Metadata: md, Err: err})
+	}
+}
+
+// onUnanswered completes a fire-and-forget Produce: failures are counted and logged, at most one
+// line per second (a broker outage fails records by the thousand).
+func (p *Producer) onUnanswered(md RecordMetadata, err error) {
+	if err == nil {
+		return
+	}
+	n := p.unanswered.Add(1)
+	now := time.Now().UnixNano()
+	if last := p.lastFailLog.Load(); now-last >= int64(time.Second) && p.lastFailLog.CompareAndSwap(last, now) {
+		p.logger.Warn("kastor: a fire-and-forget record failed", "topic", md.Topic, "partition", md.Partition,
+			"err", err, "failed_total", n)
+	}
+}
+
+// laneGate tells a Produce on its sender's goroutine whether it may go straight to the
+// accumulator, that is, whether nothing it must not overtake waits in the producer actor:
+//   - diverted counts the lane items not yet handled and the records waiting for memory (memory
+//     is granted in arrival order, and a record must not pass one of its partition);
+//   - topics holds the metadata queues with records (waitKey: a topic, or a partition a topic
+//     lacks): a record of such a topic (or naming such a partition) must queue behind them even
+//     once the snapshot knows it.
+//
+// The producer actor updates both before it lets a record go (see actorpath.go), so a sender that
+// sees the gate clear knows its earlier records are already in their accumulators.
+type laneGate struct {
+	diverted atomic.Int64
+	topics   atomic.Pointer[map[string]struct{}]
+}
+
+// clear costs two atomic loads (and map lookups only while records wait for metadata).
+func (g *laneGate) clear(topic string, want int32) bool {
+	if g.diverted.Load() != 0 {
+		return false
+	}
+	if m := g.topics.Load(); m != nil && len(*m) > 0 {
+		if _, waits := (*m)[topic]; waits {
+			return false
+		}
+		if want >= 0 {
+			_, waits := (*m)[waitKey(topic, want)]
+			return !waits
+		}
+	}
+	return true
+}
+
+// itemKind is what a lane item carries.
+type itemKind uint8
+
+const (
+	itemRecord itemKind = iota
+	itemFlush
+	itemClose
+)
+
+// laneItem is a Produce (entry), Flush or Close on its way to the producer actor.
+type laneItem struct {
+	kind    itemKind
+	entry   sendEntry
+	replyTo *actor.PID
+	corr    uint64
+}
+
+// laneQueue carries items to the producer actor. Not its mailbox: protoactor-go drops the user
+// messages queued in a mailbox when the actor stops, and these must all be answered. A poke goes to
+// the mailbox only when the queue goes from empty to not empty.
+type laneQueue struct {
+	mu     sync.Mutex
+	items  []laneItem
+	closed bool
+}
+
+type laneReady struct{}
+
+var lanePoke = &laneReady{}
+
+func (q *laneQueue) push(it laneItem) (ok, poke bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return false, false
+	}
+	q.items = append(q.items, it)
+	return true, len(q.items) == 1
+}
+
+func (q *laneQueue) take(spare []laneItem) []laneItem {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	items := q.items
+	q.items = spare[:0]
+	return items
+}
+
+func (q *laneQueue) close() []laneItem {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	items := q.items
+	q.items = nil
+	return items
+}
+
+// pushLane hands a record to the producer actor. Called with mu held for reading and the producer
+// open, so the lane is open: it closes only after the producer stopped.
+func (p *Producer) pushLane(it laneItem) {
+	p.gate.diverted.Add(1) // before the push: a later send of this sender must see it
+	if ok, poke := p.lane.push(it); !ok {
+		p.gate.diverted.Add(-1)
+		p.refuse(it.entry.rec, it.entry.done, ErrProducerClosed) // unreachable; never silent
+	} else if poke {
+		p.post(lanePoke)
+	}
+}
+
+// pushControl hands a Flush or Close to the producer actor, behind every Produce its sender sent
+// before; false once the producer has stopped.
+func (p *Producer) pushControl(it laneItem) bool {
+	p.gate.diverted.Add(1)
+	ok, poke := p.lane.push(it)
+	if !ok {
+		p.gate.diverted.Add(-1)
+		return false
+	}
+	if poke {
+		p.post(lanePoke)
+	}
+	return true
+}

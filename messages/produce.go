@@ -1,0 +1,59 @@
+package messages
+
+// The messages below are kastor's API for actor users: send them to the producer actor (the PID
+// that spawning kastor.Props returned, or Producer.PID). Send them as pointers and do not change
+// them, or the Record they carry, until they are answered.
+
+// Produce asks the producer actor to send Record. Sent with ctx.Request, it is answered with exactly
+// one *Delivered to the sender; sent with ctx.Send (no sender) it is not answered, and a failure is
+// counted (Flushed.UnansweredFailures) and logged. Replies to the accepted records of one partition
+// arrive in send order; a Produce refused before it is accepted (invalid record, closed or failed
+// producer, MaxBlock spent waiting for metadata or buffer memory) is answered as soon as it is
+// refused. User actor → producer actor.
+type Produce struct {
+	Record *Record
+	// Correlation comes back unchanged in Delivered, so a sender can match replies to requests.
+	Correlation uint64
+}
+
+// Delivered answers a Produce: Err is nil when the broker acknowledged Record at Metadata.Offset.
+// Producer → the Produce's sender.
+type Delivered struct {
+	Correlation uint64
+	// Record is the Produce's record (or the one an interceptor replaced it with).
+	Record   *Record
+	Metadata RecordMetadata
+	Err      error
+}
+
+// Flush asks the producer actor to send everything it holds now (ignoring linger). Sent with
+// ctx.Request, it is answered with *Flushed once every Produce the producer actor received before
+// it has completed (and was answered). User actor → producer actor.
+type Flush struct {
+	Correlation uint64
+}
+
+// Flushed answers Flush. Err is nil, or the reason the producer could not wait for everything
+// (it was restarted or stopped meanwhile: the records are answered with that error).
+// Producer → the Flush's sender.
+type Flushed struct {
+	Correlation uint64
+	Err         error
+	// UnansweredFailures counts the records of fire-and-forget Produce messages (sent without a
+	// sender) that failed, since the producer started.
+	UnansweredFailures uint64
+}
+
+// Close asks the producer actor to stop gracefully: it stops accepting records (later Produce
+// messages fail with ErrProducerClosed, and so do those still waiting for metadata or memory),
+// flushes and waits for every accepted record to complete, then stops itself and answers *Closed to
+// every Close sender. Stopping the actor instead (ctx.Stop, ctx.Poison, or stopping its parent)
+// fails whatever it holds at once with ErrProducerClosed. User actor → producer actor.
+type Close struct{}
+
+// Closed answers Close once the producer actor, its children and its goroutines have stopped.
+// Producer → the Close's sender.
+type Closed struct {
+	// UnansweredFailures is Flushed.UnansweredFailures at the end.
+	UnansweredFailures uint64
+}
