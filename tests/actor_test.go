@@ -10,11 +10,14 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 
 	"github.com/kastor-go/kastor"
 	"github.com/kastor-go/kastor/messages"
+	"github.com/kastor-go/kastor/wire"
 )
 
 // newSystem is a user's actor system, quiet, with a short dead-letter throttle so goleak stays
@@ -578,4 +581,49 @@ func TestNewOnUserActorSystem(t *testing.T) {
 	sys.Root.Stop(echo)
 	sys.Root.Stop(user)
 	goleak.VerifyNone(t, leaks)
+}
+
+// A real fatal error, not an injected one: the cluster refuses InitProducerId once
+// (CLUSTER_AUTHORIZATION_FAILED). The records fail with ErrFatal, the user's supervisor sees the
+// failure and restarts the producer, which gets a producer id and sends.
+func TestActorFatalErrorRestartedBySupervisor(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "t"))
+	c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.InitProducerID}, Err: kerr.ClusterAuthorizationFailed, TopLevel: true, Count: 1})
+	sys := newSystem(t)
+	cfg := actorConfig(c)
+	cfg.Logger = discardLogger()
+	a := startApp(t, sys, cfg, actor.RestartDirective)
+
+	a.sys.Root.Send(a.pid, &produceRange{topic: "t", n: 100})
+	for i, d := range deliveries(t, a, 100) {
+		if !errors.Is(d.Err, kastor.ErrFatal) || !errors.Is(d.Err, wire.ErrClusterAuthorizationFailed) {
+			t.Fatalf("record %d: %v, want ErrFatal wrapping CLUSTER_AUTHORIZATION_FAILED", i, d.Err)
+		}
+	}
+	select {
+	case reason := <-a.failures:
+		if err, ok := reason.(error); !ok || !errors.Is(err, kastor.ErrFatal) || !errors.Is(err, wire.ErrClusterAuthorizationFailed) {
+			t.Fatalf("the supervisor saw %v, want ErrFatal wrapping CLUSTER_AUTHORIZATION_FAILED", reason)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the failure never reached the supervisor")
+	}
+	// Records sent while the restart is applied may still fail with it; then all go through.
+	for probe := 100; ; probe++ {
+		a.sys.Root.Send(a.pid, &produceRange{topic: "t", from: probe, n: 1})
+		d := next[*kastor.Delivered](t, a)
+		if d.Err == nil {
+			break
+		}
+		if !errors.Is(d.Err, kastor.ErrFatal) && !errors.Is(d.Err, kastor.ErrProducerRestarted) || probe > 10000 {
+			t.Fatalf("after the restart: %v", d.Err)
+		}
+	}
+	a.sys.Root.Send(a.pid, &produceRange{topic: "t", from: 20000, n: 500})
+	for i, d := range deliveries(t, a, 500) {
+		if d.Err != nil {
+			t.Fatalf("record %d after the restart: %v", i, d.Err)
+		}
+	}
+	checkSequences(t, c, "t")
 }
