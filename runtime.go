@@ -203,7 +203,9 @@ func (p *Producer) Send(ctx context.Context, rec *Record) (RecordMetadata, error
 		err error
 	}
 	ch := make(chan result, 1)
-	p.SendAsync(ctx, rec, func(md RecordMetadata, err error) { ch <- result{md, err} })
+	// Urgent: the caller waits, so the record's batch goes without lingering (as franz-go's
+	// ProduceSync does); concurrent Sends still share batches while requests are in flight.
+	p.sendAsync(ctx, rec, func(md RecordMetadata, err error) { ch <- result{md, err} }, true)
 	select {
 	case r := <-ch:
 		return r.md, r.err
@@ -218,6 +220,10 @@ func (p *Producer) Send(ctx context.Context, rec *Record) (RecordMetadata, error
 // records of a partition. cb must not block for long: it delays the completions behind it. ctx
 // bounds only the blocking before the record is accepted. rec belongs to kastor until cb runs.
 func (p *Producer) SendAsync(ctx context.Context, rec *Record, cb func(RecordMetadata, error)) {
+	p.sendAsync(ctx, rec, cb, false)
+}
+
+func (p *Producer) sendAsync(ctx context.Context, rec *Record, cb func(RecordMetadata, error), urgent bool) {
 	if cb == nil {
 		cb = func(RecordMetadata, error) {}
 	}
@@ -225,14 +231,14 @@ func (p *Producer) SendAsync(ctx context.Context, rec *Record, cb func(RecordMet
 		p.refuse(nil, cb, fmt.Errorf("%w: nil record", ErrInvalidRecord))
 		return
 	}
-	rec, err := p.accept(ctx, rec, cb)
+	rec, err := p.accept(ctx, rec, cb, urgent)
 	if err != nil {
 		// Outside the lock: a callback that closes the producer must not deadlock.
 		p.refuse(rec, cb, err)
 	}
 }
 
-func (p *Producer) accept(ctx context.Context, rec *Record, cb messages.Completion) (*Record, error) {
+func (p *Producer) accept(ctx context.Context, rec *Record, cb messages.Completion, urgent bool) (*Record, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
@@ -249,6 +255,7 @@ func (p *Producer) accept(ctx context.Context, rec *Record, cb messages.Completi
 	if err != nil {
 		return rec, err
 	}
+	e.urgent = urgent
 	for {
 		st, err := p.advance(&e)
 		if err == nil {
@@ -278,6 +285,7 @@ type sendEntry struct {
 	want     int32 // the partition the record names, or -1
 	part     int32 // the partition chosen, or -1 until then
 	reserved bool  // size bytes are held in the pool for it
+	urgent   bool  // a caller waits for it (Send): its batch does not linger
 }
 
 // stage is where a send stopped: the step it waits for.
@@ -369,7 +377,7 @@ func (p *Producer) appendOf(e *sendEntry) messages.Append {
 	if ts.IsZero() {
 		ts = e.now
 	}
-	return messages.Append{Record: e.rec, TimestampMs: ts.UnixMilli(), Reserved: int64(e.size), EnqueuedNs: e.now.UnixNano(), Done: e.done}
+	return messages.Append{Record: e.rec, TimestampMs: ts.UnixMilli(), Reserved: int64(e.size), EnqueuedNs: e.now.UnixNano(), Done: e.done, Urgent: e.urgent}
 }
 
 // wait blocks SendAsync's caller until e can go past st (or fails).

@@ -142,3 +142,20 @@ func TestDeliveryTimeout(t *testing.T) {
 		t.Fatalf("failed after %v, want about 900ms", d)
 	}
 }
+
+// Send does not wait for Linger: the caller is waiting, so its record's batch goes at once (with
+// a linger of ten minutes, a Send that lingered would run into the test's deadline).
+func TestSendDoesNotLinger(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.Linger = 10 * time.Minute
+		cfg.DeliveryTimeout = 20 * time.Minute
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := 0; i < 3; i++ {
+		if _, err := p.Send(ctx, &kastor.Record{Topic: "t", Value: value(i)}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+}
