@@ -177,6 +177,7 @@ func (p *Producer) cleanup() {
 	p.cleanupOnce.Do(func() {
 		p.shared.Completer.Stop()
 		p.shared.Goroutines.Wait()
+		p.shared.Dispatcher.Stop()
 		p.clock.Close()
 		if n := p.unanswered.Load(); n > 0 {
 			p.logger.Warn("kastor: fire-and-forget records failed during the producer's life", "failed_total", n)

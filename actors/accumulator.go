@@ -51,7 +51,7 @@ type accState struct {
 
 	batches   []*accBatch // in seq order: done-but-waiting, in flight, queued; the last may be open
 	nextSeq   uint64
-	lastCount int // records in the last batch started: the next one is sized for as many
+	lastCount int    // records in the last batch started: the next one is sized for as many
 	announced bool   // a PartitionReady is outstanding
 	flushUpTo uint64 // batches with seq < flushUpTo are ready at once
 	abortErr  error
@@ -92,7 +92,7 @@ func NewAccumulatorProps(shared *Shared, tp messages.TopicPartition, sender *act
 // once spawned, before anyone can push (the accumulator itself never reads it).
 func newAccumulator(shared *Shared, tp messages.TopicPartition, sender *actor.PID, root *actor.RootContext) (*actor.Props, *Inbox) {
 	st := &accState{tp: tp, shared: shared, sender: sender, inbox: newInbox(root)}
-	return actor.PropsFromProducer(func() actor.Actor { return &Accumulator{st: st} }), st.inbox
+	return actor.PropsFromProducer(func() actor.Actor { return &Accumulator{st: st} }, actor.WithDispatcher(shared.Dispatcher)), st.inbox
 }
 
 type accWake struct{ gen uint64 }

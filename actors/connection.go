@@ -225,7 +225,7 @@ type Connection struct{ st *connState }
 func NewConnectionProps(shared *Shared, cfg ConnectionConfig) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &Connection{st: &connState{cfg: cfg, shared: shared}}
-	})
+	}, actor.WithDispatcher(shared.Dispatcher))
 }
 
 // Receive implements actor.Actor.

@@ -72,6 +72,7 @@ func newEnv(t *testing.T, set Settings) *env {
 	t.Cleanup(func() {
 		completer.Stop()
 		e.shared.Goroutines.Wait()
+		e.shared.Dispatcher.Stop()
 		e.sys.Shutdown()
 	})
 	return e

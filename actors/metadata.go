@@ -58,7 +58,7 @@ type Metadata struct{ st *metadataState }
 func NewMetadataProps(shared *Shared) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &Metadata{st: &metadataState{shared: shared, topics: map[string]time.Time{}}}
-	}, supervision(shared.Settings))
+	}, supervision(shared.Settings), actor.WithDispatcher(shared.Dispatcher))
 }
 
 // Receive implements actor.Actor.
@@ -66,6 +66,13 @@ func (a *Metadata) Receive(c actor.Context) {
 	s := a.st
 	switch m := c.Message().(type) {
 	case *actor.Started:
+		// After a restart of the producer actor this is a new metadata actor: keep refreshing the
+		// topics the current snapshot has, so the next one does not drop them.
+		for t := range s.shared.Cluster().Topics {
+			if _, ok := s.topics[t]; !ok {
+				s.topics[t] = time.Now()
+			}
+		}
 		s.request(c) // learn the brokers early
 	case *WatchMetadata:
 		s.watchers = append(s.watchers, m.PID)

@@ -60,6 +60,7 @@ type gathering struct {
 type produceCall struct {
 	node    *nodeState
 	batches []*messages.Batch
+	req     *wire.ProduceRequest // its topic ids say which topic a v13 response (ids only) means
 }
 
 type senderState struct {
@@ -85,7 +86,7 @@ func NewSenderProps(shared *Shared, metadata *actor.PID) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &Sender{st: &senderState{shared: shared, metadata: metadata,
 			nodes: map[int32]*nodeState{}, parked: map[messages.TopicPartition]*actor.PID{}, gathers: map[uint64]*gathering{}}}
-	}, supervision(shared.Settings))
+	}, supervision(shared.Settings), actor.WithDispatcher(shared.Dispatcher))
 }
 
 // Receive implements actor.Actor.
@@ -244,9 +245,26 @@ func (s *senderState) onDrained(c actor.Context, m *messages.Drained) {
 	delete(s.gathers, g.id)
 	n := g.node
 	n.gather = nil
-	for _, req := range s.split(g.batches) {
+	// A topic that left the snapshot since it was routed (a restarted metadata actor starts from
+	// what it is asked about) cannot be addressed by id: its batches wait for the next metadata.
+	cluster := s.shared.Cluster()
+	batches := g.batches[:0]
+	var missing []string
+	for _, b := range g.batches {
+		if cluster.Topics[b.TP.Topic] == nil {
+			settle(c, b, fmt.Errorf("%w (%s: not in the current metadata)", wire.ErrUnknownTopicOrPartition, b.TP.Topic))
+			missing = append(missing, b.TP.Topic)
+			continue
+		}
+		batches = append(batches, b)
+	}
+	if len(missing) > 0 {
+		c.Send(s.metadata, &messages.RefreshMetadata{Topics: missing, Reason: "topic left the metadata"})
+	}
+	for _, req := range s.split(batches) {
 		n.inflight++
-		c.Send(n.conn, &messages.Call{Req: s.produceRequest(req), ReplyTo: c.Self(), Tag: &produceCall{node: n, batches: req}})
+		pr := s.produceRequest(req)
+		c.Send(n.conn, &messages.Call{Req: pr, ReplyTo: c.Self(), Tag: &produceCall{node: n, batches: req, req: pr}})
 	}
 	s.maybeGather(c, n)
 }
@@ -360,14 +378,17 @@ func (s *senderState) dispatchResults(c actor.Context, pc *produceCall, resp *wi
 			results[key{t.Name, t.TopicID, p.Partition}] = p
 		}
 	}
-	cluster := s.shared.Cluster()
+	// The ids the request was built with, not the current snapshot's: metadata may have changed
+	// (or been reset by a restart) while the request was out.
+	ids := make(map[string][16]byte, len(pc.req.Topics))
+	for _, t := range pc.req.Topics {
+		ids[t.Name] = t.TopicID
+	}
 	var hint *messages.LeaderHint
 	for _, b := range pc.batches {
 		p := results[key{b.TP.Topic, [16]byte{}, b.TP.Partition}]
-		if p == nil { // v13 answers by topic id only
-			if ti := cluster.Topics[b.TP.Topic]; ti != nil {
-				p = results[key{"", ti.ID, b.TP.Partition}]
-			}
+		if id := ids[b.TP.Topic]; p == nil && id != ([16]byte{}) { // v13 answers by topic id only
+			p = results[key{"", id, b.TP.Partition}]
 		}
 		done := &messages.BatchDone{Seq: b.Seq, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
 		if p != nil {

@@ -229,7 +229,9 @@ func TestSenderDrainedForUnknownGather(t *testing.T) {
 // sendProduceDone hands the sender a CallDone for batches of a request to a node it does not track
 // (so nothing more is gathered for it), as a connection would.
 func (e *env) sendProduceDone(snd *actor.PID, batches []*messages.Batch, resp *wire.ProduceResponse, err error) {
-	pc := &produceCall{node: &nodeState{id: 77, addr: "gone:1", queued: map[messages.TopicPartition]bool{}, inflight: 1}, batches: batches}
+	// The request as the sender builds it: topic ids from the snapshot.
+	req := (&senderState{shared: e.shared}).produceRequest(batches)
+	pc := &produceCall{node: &nodeState{id: 77, addr: "gone:1", queued: map[messages.TopicPartition]bool{}, inflight: 1}, batches: batches, req: req}
 	done := &messages.CallDone{Tag: pc, Node: 77, Version: 13, Err: err}
 	if resp != nil {
 		done.Resp = resp

@@ -53,6 +53,8 @@ type Shared struct {
 	Pool      *bufferpool.Pool
 	Buffers   *bufferpool.Buffers
 	Completer *Completer
+	// Dispatcher runs every kastor mailbox; stop it once the actors have stopped.
+	Dispatcher *Dispatcher
 	// Goroutines counts every goroutine kastor starts, so Close can wait for all of them.
 	Goroutines sync.WaitGroup
 
@@ -72,7 +74,7 @@ type Shared struct {
 // NewShared returns Shared with an empty cluster snapshot.
 func NewShared(s Settings, logger *slog.Logger, pool *bufferpool.Pool, completer *Completer) *Shared {
 	sh := &Shared{Settings: s, Logger: logger, Pool: pool, Completer: completer,
-		Buffers: bufferpool.NewBuffers(s.BatchSize + wire.AppendSlack)}
+		Buffers: bufferpool.NewBuffers(s.BatchSize + wire.AppendSlack), Dispatcher: NewDispatcher(300)}
 	sh.accumulators.Store(&map[string][]*Inbox{})
 	sh.cluster.Store(&Cluster{Topics: map[string]*TopicInfo{}, Brokers: map[int32]string{}, updated: make(chan struct{})})
 	return sh

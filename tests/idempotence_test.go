@@ -169,7 +169,10 @@ func TestIdempotentConnectionDroppedAfterTheWrite(t *testing.T) {
 func TestIdempotentRetriableErrorBurst(t *testing.T) {
 	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(3, "t"))
 	h := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "t", Partitions: []int32{1}, Err: kerr.NotEnoughReplicas, Count: 6})
-	p := newProducer(t, c, func(cfg *kastor.Config) { cfg.RetryBackoff = 5 * time.Millisecond })
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.RetryBackoff = 5 * time.Millisecond
+		cfg.Partitioner = kastor.NewRoundRobinPartitioner() // every partition gets records
+	})
 	comp := sendN(t, p, "t", 6000, 2*time.Millisecond)
 	if h.Hits() != 6 {
 		t.Fatalf("fault hit %d times, want 6", h.Hits())
@@ -185,7 +188,10 @@ func TestIdempotentRetriableErrorBurst(t *testing.T) {
 // something: the producer bumps its epoch locally and starts that partition's sequences over.
 func TestIdempotentOutOfOrderAtTheHeadBumpsTheEpoch(t *testing.T) {
 	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "t"))
-	p := newProducer(t, c, func(cfg *kastor.Config) { cfg.RetryBackoff = 5 * time.Millisecond })
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.RetryBackoff = 5 * time.Millisecond
+		cfg.Partitioner = kastor.NewRoundRobinPartitioner() // every partition gets records
+	})
 	first := sendN(t, p, "t", 500, 0)
 	allSucceeded(t, first, 500)
 	h := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "t", Partitions: []int32{0}, Err: kerr.OutOfOrderSequenceNumber, Count: 1})
