@@ -15,42 +15,40 @@ import "sync"
 // of its own, as with the default dispatcher.
 type Dispatcher struct {
 	throughput int
-	work       chan func() // unbuffered: a send succeeds only when a worker is idle
-	quit       chan struct{}
-	mu         sync.Mutex
-	stopped    bool
+	// work hands a mailbox to an idle worker; unbuffered, so a send succeeds only when one waits.
+	// Closed by Stop: a plain receive is cheaper for the workers than a select with a quit channel.
+	work chan func()
+	mu   sync.RWMutex // Schedule's send and Stop's close must not overlap
+	// stopped is read under mu.
+	stopped bool
 }
 
 // NewDispatcher returns a dispatcher whose mailboxes handle up to throughput messages per turn.
 func NewDispatcher(throughput int) *Dispatcher {
-	return &Dispatcher{throughput: throughput, work: make(chan func()), quit: make(chan struct{})}
+	return &Dispatcher{throughput: throughput, work: make(chan func())}
 }
 
 // Schedule implements actor.Dispatcher.
 func (d *Dispatcher) Schedule(fn func()) {
-	select {
-	case d.work <- fn:
-		return
-	default:
-	}
-	d.mu.Lock()
-	stopped := d.stopped
-	d.mu.Unlock()
-	if stopped {
+	d.mu.RLock()
+	if d.stopped {
+		d.mu.RUnlock()
 		go fn()
 		return
 	}
+	select {
+	case d.work <- fn:
+		d.mu.RUnlock()
+		return
+	default:
+	}
+	d.mu.RUnlock()
 	go d.worker(fn)
 }
 
 func (d *Dispatcher) worker(fn func()) {
-	for {
+	for ok := true; ok; fn, ok = <-d.work {
 		fn()
-		select {
-		case fn = <-d.work:
-		case <-d.quit:
-			return
-		}
 	}
 }
 
@@ -63,6 +61,6 @@ func (d *Dispatcher) Stop() {
 	defer d.mu.Unlock()
 	if !d.stopped {
 		d.stopped = true
-		close(d.quit)
+		close(d.work)
 	}
 }
