@@ -57,9 +57,8 @@ type accState struct {
 	abortErr  error
 	seq       seqState // idempotence; see sequences.go
 
-	timerGen uint64
-	timer    *time.Timer
-	timerAt  int64
+	timer   *time.Timer
+	timerAt int64
 
 	current any // the message being handled, so a panic can fail it instead of losing it
 	// currentHeld: the current Append's record is in a batch (or completed) already, so a panic
@@ -95,7 +94,9 @@ func newAccumulator(shared *Shared, tp messages.TopicPartition, sender *actor.PI
 	return actor.PropsFromProducer(func() actor.Actor { return &Accumulator{st: st} }, actor.WithDispatcher(shared.Dispatcher)), st.inbox
 }
 
-type accWake struct{ gen uint64 }
+type accWake struct{}
+
+var accWakeMsg = &accWake{}
 
 // Append messages are recycled: the accumulator is their only reader and is done with one once
 // onAppend returns (it keeps copies of the fields it needs), which saves an allocation per record.
@@ -156,10 +157,8 @@ func (a *Accumulator) Receive(c actor.Context) {
 	case *messages.BatchDone:
 		s.onBatchDone(c, m)
 	case *accWake:
-		if m.gen == s.timerGen {
-			s.timer, s.timerAt = nil, 0
-			s.update(c)
-		}
+		s.timerAt = 0
+		s.update(c)
 	case *messages.FlushPartition:
 		s.onFlush(c, m)
 	case *messages.Reannounce:
@@ -328,27 +327,32 @@ func (s *accState) updateAt(c actor.Context, now int64) {
 	s.arm(c, next)
 }
 
+// arm sets the wake-up for at (0: none). One timer per accumulator, reset rather than made anew
+// for every batch: a wake that was already on its way when the timer was reset or stopped only
+// costs an extra update, which finds nothing due and re-arms.
 func (s *accState) arm(c actor.Context, at int64) {
 	if at == 0 {
 		s.stopTimer()
 		return
 	}
-	if s.timer != nil && s.timerAt == at {
+	if s.timerAt == at {
 		return
 	}
-	s.stopTimer()
-	s.timerGen++
-	gen, self, root := s.timerGen, c.Self(), c.ActorSystem().Root
 	s.timerAt = at
-	s.timer = time.AfterFunc(time.Duration(at-nowNs()), func() { root.Send(self, &accWake{gen: gen}) })
+	d := time.Duration(at - nowNs())
+	if s.timer == nil {
+		self, root := c.Self(), c.ActorSystem().Root
+		s.timer = time.AfterFunc(d, func() { root.Send(self, accWakeMsg) })
+		return
+	}
+	s.timer.Reset(d)
 }
 
 func (s *accState) stopTimer() {
 	if s.timer != nil {
 		s.timer.Stop()
-		s.timer, s.timerAt = nil, 0
 	}
-	s.timerGen++
+	s.timerAt = 0
 }
 
 // expire fails batches whose oldest record was sent DeliveryTimeout ago (KIP-91), in flight or

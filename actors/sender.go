@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -293,12 +294,10 @@ func (s *senderState) produceRequest(batches []*messages.Batch) *wire.ProduceReq
 	set := s.shared.Settings
 	req := &wire.ProduceRequest{Acks: set.Acks, TimeoutMillis: int32(set.RequestTimeout.Milliseconds())}
 	cluster := s.shared.Cluster()
-	idx := map[string]int{}
 	for _, b := range batches {
-		i, ok := idx[b.TP.Topic]
-		if !ok {
+		i := slices.IndexFunc(req.Topics, func(t wire.ProduceTopic) bool { return t.Name == b.TP.Topic })
+		if i < 0 {
 			i = len(req.Topics)
-			idx[b.TP.Topic] = i
 			t := wire.ProduceTopic{Name: b.TP.Topic}
 			if ti := cluster.Topics[b.TP.Topic]; ti != nil {
 				t.TopicID = ti.ID
@@ -365,31 +364,9 @@ var errNotSent = fmt.Errorf("%w: the sender restarted before sending the batch",
 var errMissingPartition = errors.New("kastor: produce response did not mention the partition")
 
 func (s *senderState) dispatchResults(c actor.Context, pc *produceCall, resp *wire.ProduceResponse, refresh map[string]bool) {
-	type key struct {
-		topic string
-		id    [16]byte
-		part  int32
-	}
-	results := make(map[key]*wire.ProduceResponsePartition, len(pc.batches))
-	for ti := range resp.Topics {
-		t := &resp.Topics[ti]
-		for pi := range t.Partitions {
-			p := &t.Partitions[pi]
-			results[key{t.Name, t.TopicID, p.Partition}] = p
-		}
-	}
-	// The ids the request was built with, not the current snapshot's: metadata may have changed
-	// (or been reset by a restart) while the request was out.
-	ids := make(map[string][16]byte, len(pc.req.Topics))
-	for _, t := range pc.req.Topics {
-		ids[t.Name] = t.TopicID
-	}
 	var hint *messages.LeaderHint
 	for _, b := range pc.batches {
-		p := results[key{b.TP.Topic, [16]byte{}, b.TP.Partition}]
-		if id := ids[b.TP.Topic]; p == nil && id != ([16]byte{}) { // v13 answers by topic id only
-			p = results[key{"", id, b.TP.Partition}]
-		}
+		p := producePartitionResult(resp, pc.req, b.TP)
 		done := &messages.BatchDone{Seq: b.Seq, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
 		if p != nil {
 			done.LogStartOffset = p.LogStartOffset // UNKNOWN_PRODUCER_ID needs it too
@@ -426,6 +403,32 @@ func (s *senderState) dispatchResults(c actor.Context, pc *produceCall, resp *wi
 		// Sent before the retries come back as PartitionReady, so the hint is applied by then.
 		c.Send(s.metadata, hint)
 	}
+}
+
+// producePartitionResult finds tp's result in resp: by name, or (v13 answers by topic id only) by
+// the id the request was built with, not the current snapshot's: metadata may have changed (or been
+// reset by a restart) while the request was out. A request holds a few topics and one entry per
+// partition, so scanning costs less than building maps for every response.
+func producePartitionResult(resp *wire.ProduceResponse, req *wire.ProduceRequest, tp messages.TopicPartition) *wire.ProduceResponsePartition {
+	var id [16]byte
+	for i := range req.Topics {
+		if req.Topics[i].Name == tp.Topic {
+			id = req.Topics[i].TopicID
+			break
+		}
+	}
+	for ti := range resp.Topics {
+		t := &resp.Topics[ti]
+		if t.Name != tp.Topic && (t.Name != "" || t.TopicID != id || id == [16]byte{}) {
+			continue
+		}
+		for pi := range t.Partitions {
+			if t.Partitions[pi].Partition == tp.Partition {
+				return &t.Partitions[pi]
+			}
+		}
+	}
+	return nil
 }
 
 // IsRetriable says whether a failed produce may be tried again: Kafka's retriable error codes, and
