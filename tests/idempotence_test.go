@@ -360,3 +360,49 @@ func TestFatalProduceErrorFailsTheProducer(t *testing.T) {
 		t.Fatalf("a later send: got %v, want ErrFatal wrapping CLUSTER_AUTHORIZATION_FAILED", err)
 	}
 }
+
+// Everything at once, with 5 requests in flight: leaders move, connections drop after the broker
+// wrote (the response never arrives), writes are answered REQUEST_TIMED_OUT after they were
+// applied, and retriable errors come in bursts. Each record is in the log once, in send order,
+// with contiguous sequences.
+func TestIdempotentChaos(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(3), kfake.SeedTopics(6, "t"))
+	var responses atomic.Int32
+	proxy := &frameProxy{onResponse: func(key int16, _ []byte) bool {
+		return key == int16(kmsg.Produce) && responses.Add(1)%40 == 0 // every 40th produce response is lost
+	}}
+	t.Cleanup(proxy.close)
+	c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "t", Err: kerr.RequestTimedOut, Count: 6})
+	c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: "t", Partitions: []int32{1, 4}, Err: kerr.NotEnoughReplicas, Count: 8})
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.Dialer = proxy.dial
+		cfg.RetryBackoff = 5 * time.Millisecond
+		cfg.ReconnectBackoff = 5 * time.Millisecond
+		cfg.ReconnectBackoffMax = 50 * time.Millisecond
+		cfg.Partitioner = kastor.NewRoundRobinPartitioner()
+	})
+	stop, moved := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(moved)
+		for k := 0; k < 6; k++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(70 * time.Millisecond):
+			}
+			part := int32(k % 6)
+			c.MoveTopicPartition("t", part, (c.LeaderFor("t", part)+1)%3)
+		}
+	}()
+	const n = 12000
+	comp := sendN(t, p, "t", n, 3*time.Millisecond)
+	close(stop)
+	<-moved
+	allSucceeded(t, comp, n)
+	if responses.Load() < 40 {
+		t.Fatalf("only %d produce responses: no connection was cut", responses.Load())
+	}
+	p.Close(context.Background())
+	checkLog(t, c, "t", n, comp, true)
+	checkSequences(t, c, "t")
+}
