@@ -208,7 +208,7 @@ func (s *senderState) maybeGather(c actor.Context, n *nodeState) {
 	}
 	k := min(len(n.ready), max(1, set.MaxRequestSize/(set.BatchSize+wire.RecordBatchOverhead)))
 	s.gatherID++
-	g := &gathering{id: s.gatherID, node: n, waiting: k}
+	g := &gathering{id: s.gatherID, node: n, waiting: k, batches: make([]*messages.Batch, 0, k)}
 	n.gather = g
 	s.gathers[g.id] = g
 	for _, rp := range n.ready[:k] {
@@ -262,7 +262,9 @@ func (s *senderState) onDrained(c actor.Context, m *messages.Drained) {
 	if len(missing) > 0 {
 		c.Send(s.metadata, &messages.RefreshMetadata{Topics: missing, Reason: "topic left the metadata"})
 	}
-	for _, req := range s.split(batches) {
+	for len(batches) > 0 {
+		var req []*messages.Batch
+		req, batches = s.nextRequest(batches)
 		n.inflight++
 		pr := s.produceRequest(req)
 		c.Send(n.conn, &messages.Call{Req: pr, ReplyTo: c.Self(), Tag: &produceCall{node: n, batches: req, req: pr}})
@@ -270,35 +272,31 @@ func (s *senderState) onDrained(c actor.Context, m *messages.Drained) {
 	s.maybeGather(c, n)
 }
 
-// split groups batches into requests of at most MaxRequestSize bytes (a lone larger batch still
-// goes, alone: the broker's limits decide).
-func (s *senderState) split(batches []*messages.Batch) [][]*messages.Batch {
-	var out [][]*messages.Batch
-	var cur []*messages.Batch
+// nextRequest takes the batches of the next request from the front of batches: as many as fit in
+// MaxRequestSize bytes (a lone larger batch still goes, alone: the broker's limits decide). Both
+// results share batches' array, so splitting allocates nothing.
+func (s *senderState) nextRequest(batches []*messages.Batch) (req, rest []*messages.Batch) {
 	size := 0
-	for _, b := range batches {
-		if len(cur) > 0 && size+len(b.Data) > s.shared.Settings.MaxRequestSize {
-			out = append(out, cur)
-			cur, size = nil, 0
+	for i, b := range batches {
+		if i > 0 && size+len(b.Data) > s.shared.Settings.MaxRequestSize {
+			return batches[:i:i], batches[i:]
 		}
-		cur = append(cur, b)
 		size += len(b.Data)
 	}
-	if len(cur) > 0 {
-		out = append(out, cur)
-	}
-	return out
+	return batches, nil
 }
 
 func (s *senderState) produceRequest(batches []*messages.Batch) *wire.ProduceRequest {
 	set := s.shared.Settings
-	req := &wire.ProduceRequest{Acks: set.Acks, TimeoutMillis: int32(set.RequestTimeout.Milliseconds())}
+	req := &wire.ProduceRequest{Acks: set.Acks, TimeoutMillis: int32(set.RequestTimeout.Milliseconds()),
+		Topics: make([]wire.ProduceTopic, 0, 1)}
 	cluster := s.shared.Cluster()
 	for _, b := range batches {
 		i := slices.IndexFunc(req.Topics, func(t wire.ProduceTopic) bool { return t.Name == b.TP.Topic })
 		if i < 0 {
 			i = len(req.Topics)
-			t := wire.ProduceTopic{Name: b.TP.Topic}
+			// Most requests hold one topic: room for every batch saves regrowing.
+			t := wire.ProduceTopic{Name: b.TP.Topic, Partitions: make([]wire.ProducePartition, 0, len(batches))}
 			if ti := cluster.Topics[b.TP.Topic]; ti != nil {
 				t.TopicID = ti.ID
 			}

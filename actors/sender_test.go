@@ -380,13 +380,21 @@ func TestSenderSplit(t *testing.T) {
 	set := testSettings()
 	set.MaxRequestSize = 100
 	s := bareState(set)
-	if got := s.split(nil); len(got) != 0 {
+	split := func(batches []*messages.Batch) (out [][]*messages.Batch) {
+		for len(batches) > 0 {
+			var req []*messages.Batch
+			req, batches = s.nextRequest(batches)
+			out = append(out, req)
+		}
+		return out
+	}
+	if got := split(nil); len(got) != 0 {
 		t.Fatalf("split(nil) = %v", got)
 	}
 	in := []*messages.Batch{batchOfSize("t", 0, 40), batchOfSize("t", 1, 60), batchOfSize("t", 2, 1),
 		batchOfSize("t", 3, 150), batchOfSize("t", 4, 10), batchOfSize("t", 5, 90)}
 	want := [][]int32{{0, 1}, {2}, {3}, {4, 5}}
-	got := s.split(in)
+	got := split(in)
 	var parts [][]int32
 	for _, req := range got {
 		var ps []int32
