@@ -267,6 +267,7 @@ func (s *accState) newBatch(now int64) *accBatch {
 	}
 	// One allocation per batch instead of one per doubling; records are usually alike in size.
 	b.records = make([]pendingRecord, 0, max(s.lastCount, 8))
+	s.inbox.lastBatchNs.Store(now)
 	s.nextSeq++
 	b.buf = s.shared.Buffers.Get()
 	b.builder.Reset(b.buf)

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -27,6 +28,10 @@ type Inbox struct {
 	mu     sync.Mutex
 	items  []inboxItem
 	closed bool
+
+	// lastBatchNs is when the accumulator last started a batch: the metadata actor keeps refreshing
+	// a topic that is in use (written once per batch, not per record).
+	lastBatchNs atomic.Int64
 }
 
 // inboxItem is a record to append, or (flush != nil) a flush marker.

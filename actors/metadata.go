@@ -26,7 +26,8 @@ type metadataDue struct{ gen uint64 }
 
 type metadataCall struct{ gen uint64 }
 
-// topicIdle: a topic nobody asked about for this long is dropped from refreshes.
+// topicIdle: a topic nobody asked about and nothing was sent to for this long is dropped from
+// refreshes (Java's metadata.max.idle.ms).
 const topicIdle = 5 * time.Minute
 
 type metadataState struct {
@@ -125,11 +126,7 @@ func (s *metadataState) request(c actor.Context) {
 	}
 	req := &wire.MetadataRequest{Topics: []wire.MetadataRequestTopic{}, AllowAutoTopicCreation: true}
 	now := time.Now()
-	for t, last := range s.topics {
-		if now.Sub(last) > topicIdle {
-			delete(s.topics, t)
-			continue
-		}
+	for _, t := range s.topicsToAsk(now) {
 		name := t
 		req.Topics = append(req.Topics, wire.MetadataRequestTopic{Name: &name})
 	}
@@ -137,6 +134,23 @@ func (s *metadataState) request(c actor.Context) {
 	s.callGen++
 	s.notBefore = now.Add(s.shared.Settings.RetryBackoff)
 	c.Send(s.conn, &messages.Call{Req: req, ReplyTo: c.Self(), Tag: &metadataCall{gen: s.callGen}})
+}
+
+// topicsToAsk returns the topics of interest, dropping those idle for topicIdle: nobody asked
+// about them (sends ask only while a topic is unknown) and no batch was started for them.
+func (s *metadataState) topicsToAsk(now time.Time) []string {
+	out := make([]string, 0, len(s.topics))
+	for t, last := range s.topics {
+		if now.Sub(last) > topicIdle {
+			if !s.shared.topicInUse(t, now.Add(-topicIdle).UnixNano()) {
+				delete(s.topics, t)
+				continue
+			}
+			s.topics[t] = now
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 // connect opens the metadata connection to the next candidate: known brokers first, then the

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -317,5 +318,27 @@ func TestMetadataActorRotatesServers(t *testing.T) {
 		case <-time.After(waitLimit):
 			t.Fatalf("dial %d never happened", i)
 		}
+	}
+}
+
+// A topic that was asked about long ago stays in the refreshes while batches are still started for
+// it; one nobody asked about and nothing was sent to for topicIdle is dropped.
+func TestMetadataKeepsTopicsInUse(t *testing.T) {
+	sh := NewShared(testSettings(), discardLogger, bufferpool.New(1), nil)
+	now := time.Now()
+	busy, idle := newInbox(nil), newInbox(nil)
+	busy.lastBatchNs.Store(now.Add(-time.Second).UnixNano())
+	idle.lastBatchNs.Store(now.Add(-2 * topicIdle).UnixNano())
+	sh.registerInbox(tp("busy", 0), busy)
+	sh.registerInbox(tp("idle", 0), idle)
+	s := &metadataState{shared: sh, topics: map[string]time.Time{
+		"busy": now.Add(-2 * topicIdle), "idle": now.Add(-2 * topicIdle), "asked": now.Add(-time.Minute)}}
+	got := s.topicsToAsk(now)
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"asked", "busy"}) {
+		t.Fatalf("topics asked for: %v, want asked and busy", got)
+	}
+	if _, ok := s.topics["idle"]; ok {
+		t.Fatal("the idle topic was kept")
 	}
 }
