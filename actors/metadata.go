@@ -32,7 +32,7 @@ const topicIdle = 5 * time.Minute
 
 type metadataState struct {
 	shared   *Shared
-	watchers []*actor.PID
+	watchers *[]*actor.PID // survives a restart: nobody subscribes again
 
 	topics map[string]time.Time // topic → last time someone asked for it
 
@@ -57,8 +57,9 @@ type Metadata struct{ st *metadataState }
 
 // NewMetadataProps returns props for the metadata actor.
 func NewMetadataProps(shared *Shared) *actor.Props {
+	watchers := new([]*actor.PID)
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &Metadata{st: &metadataState{shared: shared, topics: map[string]time.Time{}}}
+		return &Metadata{st: &metadataState{shared: shared, topics: map[string]time.Time{}, watchers: watchers}}
 	}, supervision(shared.Settings), actor.WithDispatcher(shared.Dispatcher))
 }
 
@@ -76,7 +77,7 @@ func (a *Metadata) Receive(c actor.Context) {
 		}
 		s.request(c) // learn the brokers early
 	case *WatchMetadata:
-		s.watchers = append(s.watchers, m.PID)
+		*s.watchers = append(*s.watchers, m.PID)
 	case *messages.RefreshMetadata:
 		now := time.Now()
 		fresh := false
@@ -191,7 +192,7 @@ func (s *metadataState) onResponse(c actor.Context, m *messages.CallDone) {
 	resp := m.Resp.(*wire.MetadataResponse)
 	cl, incomplete := buildCluster(resp)
 	s.shared.publish(cl)
-	for _, w := range s.watchers {
+	for _, w := range *s.watchers {
 		c.Send(w, &messages.MetadataUpdated{})
 	}
 	if incomplete {
@@ -311,7 +312,7 @@ func (s *metadataState) applyHint(c actor.Context, m *messages.LeaderHint) {
 		return
 	}
 	s.shared.publish(next)
-	for _, w := range s.watchers {
+	for _, w := range *s.watchers {
 		c.Send(w, &messages.MetadataUpdated{})
 	}
 }

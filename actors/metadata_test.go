@@ -141,7 +141,7 @@ func TestMetadataApplyHint(t *testing.T) {
 		Topics: map[string]*TopicInfo{"t": {ID: [16]byte{1}, Partitions: []PartitionInfo{{Leader: 1, LeaderEpoch: 5}, {Leader: 1, LeaderEpoch: 5}, {Leader: 1, LeaderEpoch: 5}}}}}
 	sh.publish(old)
 	watcher := actor.NewPID("nonhost", "watcher")
-	s := &metadataState{shared: sh, watchers: []*actor.PID{watcher}}
+	s := &metadataState{shared: sh, watchers: &[]*actor.PID{watcher}}
 	c := &sendRecorder{}
 
 	s.applyHint(c, &messages.LeaderHint{
