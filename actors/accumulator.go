@@ -3,14 +3,14 @@ package actors
 // accumulator actor: one per topic-partition, spawned on first use by the producer actor. Owns the
 // partition's batches (open, queued, in flight, done but waiting for an older one), the wake-up
 // timer (linger, retry backoff, delivery timeout) and its records' completions. Takes records and
-// flush markers from its Inbox (poked by inboxReady); also receives Append, Drain, BatchDone,
-// FlushPartition, AbortPartition. Sends PartitionReady and Drained to the sender and pushes
+// flush markers from its Inbox (poked by inboxReady); also receives Drain, BatchDone,
+// AbortPartition and Reannounce. Sends PartitionReady and Drained to the sender and pushes
 // completions, in batch order, to the Completer.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -56,6 +56,8 @@ type accState struct {
 	flushUpTo uint64 // batches with seq < flushUpTo are ready at once
 	abortErr  error
 	seq       seqState // idempotence; see sequences.go
+	// sealScratch is where compressed batches are sealed before being copied out at their size.
+	sealScratch []byte
 
 	timer   *time.Timer
 	timerAt int64
@@ -81,12 +83,6 @@ type accState struct {
 // after a panic keeps every batch.
 type Accumulator struct{ st *accState }
 
-// NewAccumulatorProps returns props for tp's accumulator, fed by Append messages only (tests).
-func NewAccumulatorProps(shared *Shared, tp messages.TopicPartition, sender *actor.PID) *actor.Props {
-	props, _ := newAccumulator(shared, tp, sender, nil)
-	return props
-}
-
 // newAccumulator returns props for tp's accumulator and its inbox; the caller sets the inbox's PID
 // once spawned, before anyone can push (the accumulator itself never reads it).
 func newAccumulator(shared *Shared, tp messages.TopicPartition, sender *actor.PID, root *actor.RootContext) (*actor.Props, *Inbox) {
@@ -98,38 +94,31 @@ type accWake struct{}
 
 var accWakeMsg = &accWake{}
 
-// Append messages are recycled: the accumulator is their only reader and is done with one once
-// onAppend returns (it keeps copies of the fields it needs), which saves an allocation per record.
-// One that was being handled when the actor panicked is never recycled.
-var appendPool = sync.Pool{New: func() any { return new(messages.Append) }}
-
-// NewAppend returns an Append to fill and send to an accumulator.
-func NewAppend() *messages.Append { return appendPool.Get().(*messages.Append) }
-
-func releaseAppend(m *messages.Append) {
-	*m = messages.Append{}
-	appendPool.Put(m)
-}
-
 // Receive implements actor.Actor.
 func (a *Accumulator) Receive(c actor.Context) {
 	s := a.st
 	msg := c.Message()
 	switch msg.(type) {
 	case *actor.Restarting:
-		s.recoverFromPanic(c)
+		s.stopTimer()
+		s.announced = false
+		s.settleCurrent(c)
 		return
 	case *actor.Started:
 		s.update(c) // after a restart: re-arm the timer and re-announce readiness
 		if s.takenPos < len(s.taken) {
-			s.drainInbox(c) // what the failed instance took but did not get to
+			s.current, s.currentHeld = pokeInbox, false // so a panic here is settled too
+			s.drainInbox(c)                             // what the failed instance took but did not get to
+			s.current = nil
 		}
 		return
 	case *actor.Stopping:
 		// Close aborts everything before it stops actors; a restart of the producer actor stops
 		// its children with records inside: anything still here is failed, not lost. Batches
-		// first, then what was taken, then what is queued: send order.
+		// first, then what was taken, then what is queued: send order. A stop can also come while
+		// a restart after a panic is pending: the message that panicked is settled first.
 		s.stopTimer()
+		s.settleCurrent(c)
 		err := s.shared.StopCause()
 		s.abort(err)
 		for _, it := range s.taken[s.takenPos:] {
@@ -149,9 +138,6 @@ func (a *Accumulator) Receive(c actor.Context) {
 	switch m := msg.(type) {
 	case *inboxReady:
 		s.drainInbox(c)
-	case *messages.Append:
-		s.onAppend(c, m)
-		releaseAppend(m)
 	case *messages.Drain:
 		s.onDrain(c, m)
 	case *messages.BatchDone:
@@ -159,8 +145,6 @@ func (a *Accumulator) Receive(c actor.Context) {
 	case *accWake:
 		s.timerAt = 0
 		s.update(c)
-	case *messages.FlushPartition:
-		s.onFlush(c, m)
 	case *messages.Reannounce:
 		s.announced = false
 		s.seq.bumpAsked = 0 // a restarted sender forgot the request; the answer to one also lands here
@@ -184,38 +168,63 @@ func (s *accState) drainInbox(c actor.Context) {
 		s.spare, s.taken = s.taken[:0], s.inbox.take(s.spare)
 		s.takenPos = 0
 	}
+	appended, lastNs := false, int64(0)
 	for s.takenPos < len(s.taken) {
 		it := &s.taken[s.takenPos]
 		s.currentHeld = false
 		if it.flush != nil {
 			s.flush(c, it.flush)
 		} else {
-			s.onAppend(c, &it.app)
+			s.onAppend(&it.app)
+			appended, lastNs = true, it.app.EnqueuedNs
 		}
 		*it = inboxItem{} // the buffer is reused: drop the record and callbacks
 		s.takenPos++
 	}
+	if appended {
+		// Once per take, not per record. The callers read the clock microseconds ago; reading it
+		// again costs more than that imprecision matters for linger and delivery timeouts.
+		s.updateAt(c, lastNs)
+	}
 }
 
-// refuseItem completes a queued item that will never be appended.
+// refuseItem completes a taken item that will never be appended, after the records this partition
+// still holds: behind them as a batch that already has its outcome, or at once when none is held.
 func (s *accState) refuseItem(it inboxItem, err error) {
+	if n := len(s.batches); n > 0 {
+		if it.flush != nil {
+			s.batches[n-1].after = append(s.batches[n-1].after, it.flush)
+			return
+		}
+		b := &accBatch{seq: s.nextSeq, full: true, producerSeq: -1, records: []pendingRecord{s.pending(&it.app)}}
+		s.nextSeq++
+		s.failBatch(b, err)
+		s.batches = append(s.batches, b)
+		return
+	}
 	if it.flush != nil {
 		s.shared.Completer.After(it.flush)
 		return
 	}
-	s.shared.Completer.push(completion{tp: s.tp, err: err, baseOffset: -1, logAppendTime: -1,
-		records: []pendingRecord{s.pending(&it.app)}})
+	s.shared.Completer.push(completion{tp: s.tp, err: err, records: []pendingRecord{s.pending(&it.app)}})
 }
 
-func (s *accState) onAppend(c actor.Context, m *messages.Append) {
+// failBatch gives b its outcome, err; it completes in order with the batches before it.
+func (s *accState) failBatch(b *accBatch, err error) {
+	b.full = true // in flight or not: complete() keeps the buffer of a batch still out
+	b.result = &messages.BatchDone{Seq: b.seq, Err: err}
+}
+
+// onAppend adds one record to the open batch (or a new one). The caller updates readiness and
+// timers afterwards, once for all the records it appends.
+func (s *accState) onAppend(m *messages.Append) {
 	if s.abortErr == nil {
 		if err := s.shared.Fatal(); err != nil { // an accumulator spawned after the producer failed
 			s.abort(err)
 		}
 	}
-	if s.abortErr != nil {
-		s.shared.Completer.push(completion{tp: s.tp, err: s.abortErr, baseOffset: -1, logAppendTime: -1,
-			records: []pendingRecord{s.pending(m)}})
+	if s.abortErr != nil { // every batch is completed already, so this is in send order
+		s.shared.Completer.push(completion{tp: s.tp, err: s.abortErr, records: []pendingRecord{s.pending(m)}})
 		s.currentHeld = true
 		return
 	}
@@ -223,7 +232,7 @@ func (s *accState) onAppend(c actor.Context, m *messages.Append) {
 	r := m.Record
 	limit := s.shared.Settings.BatchSize
 	var b *accBatch
-	if n := len(s.batches); n > 0 && !s.batches[n-1].full && s.batches[n-1].data == nil {
+	if n := len(s.batches); n > 0 && !s.batches[n-1].full { // a sealed batch is always full
 		b = s.batches[n-1]
 		if !b.builder.AppendIfFits(limit, m.TimestampMs, r.Key, r.Value, r.Headers) {
 			b.full = true
@@ -244,9 +253,6 @@ func (s *accState) onAppend(c actor.Context, m *messages.Append) {
 	if b.builder.Size() >= s.shared.Settings.BatchSize {
 		b.full = true
 	}
-	// The caller read the clock microseconds ago; reading it again per record costs more than
-	// that imprecision matters for linger and delivery timeouts.
-	s.updateAt(c, m.EnqueuedNs)
 }
 
 func (s *accState) pending(m *messages.Append) pendingRecord {
@@ -302,13 +308,13 @@ func (s *accState) readyAt(b *accBatch) int64 {
 func (s *accState) update(c actor.Context) { s.updateAt(c, nowNs()) }
 
 func (s *accState) updateAt(c actor.Context, now int64) {
-	s.expire(now)
+	oldest := s.expire(now)
 	s.completeInOrder()
 	next := int64(0)
 	if b := s.firstQueued(); b != nil {
 		at := s.readyAt(b)
 		if at <= now {
-			if !s.announced && !s.seqBlocked(c, b) {
+			if !s.announced && !s.seqBlocked(c, b, s.shared.Identity()) {
 				s.announced = true
 				c.Send(s.sender, &messages.PartitionReady{TP: s.tp, Accumulator: c.Self()})
 			}
@@ -317,12 +323,9 @@ func (s *accState) updateAt(c actor.Context, now int64) {
 		}
 	}
 	// Also wake for the oldest unfinished record's delivery timeout.
-	for _, b := range s.batches {
-		if b.result == nil {
-			if d := b.oldestNs + int64(s.shared.Settings.DeliveryTimeout); next == 0 || d < next {
-				next = d
-			}
-			break
+	if oldest != nil {
+		if d := oldest.oldestNs + int64(s.shared.Settings.DeliveryTimeout); next == 0 || d < next {
+			next = d
 		}
 	}
 	s.arm(c, next)
@@ -359,27 +362,30 @@ func (s *accState) stopTimer() {
 // expire fails batches whose oldest record was sent DeliveryTimeout ago (KIP-91), in flight or
 // not, as Java does: a record completes at the latest DeliveryTimeout after its send. A batch in
 // flight may still be written; its late result is ignored. Batches are in send order, so the scan
-// stops at the first one still in time.
-func (s *accState) expire(now int64) {
+// stops at the first one still in time, which it returns (nil when none is unfinished).
+func (s *accState) expire(now int64) *accBatch {
 	limit := int64(s.shared.Settings.DeliveryTimeout)
 	for _, b := range s.batches {
 		if b.result != nil {
 			continue
 		}
 		if now-b.oldestNs < limit {
-			break
+			return b
 		}
-		b.full = true // in flight or not: complete() keeps the buffer of a batch still out
-		b.result = &messages.BatchDone{Seq: b.seq, Err: fmt.Errorf("%w: expiring %d records for %s-%d: %v since they were sent",
-			messages.ErrDeliveryTimeout, len(b.records), s.tp.Topic, s.tp.Partition, s.shared.Settings.DeliveryTimeout)}
+		s.failBatch(b, fmt.Errorf("%w: expiring %d records for %s-%d: %v since they were sent",
+			messages.ErrDeliveryTimeout, len(b.records), s.tp.Topic, s.tp.Partition, s.shared.Settings.DeliveryTimeout))
 	}
+	return nil
 }
 
 func (s *accState) onDrain(c actor.Context, m *messages.Drain) {
 	s.announced = false
 	now := nowNs()
 	s.expire(now)
-	if s.shared.Settings.Idempotent && s.shared.Identity() == nil {
+	// One identity for the whole drain: an epoch bump published meanwhile must not split the
+	// check from the seal.
+	id := s.shared.Identity()
+	if s.shared.Settings.Idempotent && id == nil {
 		// Drained before the sender had a producer id (it restarted): nothing to give yet; the
 		// sender queues us again and drains once it has one.
 		c.Send(s.sender, &messages.Drained{TP: s.tp, Accumulator: c.Self(), Gather: m.Gather, MoreReady: true})
@@ -387,20 +393,13 @@ func (s *accState) onDrain(c actor.Context, m *messages.Drain) {
 		return
 	}
 	b := s.firstQueued()
-	if b != nil && (s.readyAt(b) > now || s.seqBlocked(c, b)) {
+	if b != nil && (s.readyAt(b) > now || s.seqBlocked(c, b, id)) {
 		b = nil
 	}
 	var out *messages.Batch
 	if b != nil {
 		if b.data == nil {
-			data, err := b.builder.Seal(nil, s.sealOptions(b))
-			if err != nil {
-				b.full = true
-				b.result = &messages.BatchDone{Seq: b.seq, Err: fmt.Errorf("kastor: sealing batch for %s-%d: %w", s.tp.Topic, s.tp.Partition, err)}
-			} else {
-				b.data = data
-				b.full = true
-			}
+			s.seal(b, id)
 		}
 		if b.result == nil {
 			b.inflight = true
@@ -411,24 +410,19 @@ func (s *accState) onDrain(c actor.Context, m *messages.Drain) {
 		}
 	}
 	more := false
-	if q := s.firstQueued(); q != nil && s.readyAt(q) <= now && !s.seqBlocked(c, q) {
+	if q := s.firstQueued(); q != nil && s.readyAt(q) <= now && !s.seqBlocked(c, q, id) {
 		more = true
 		s.announced = true // the sender re-queues us on MoreReady
 	}
 	c.Send(s.sender, &messages.Drained{TP: s.tp, Accumulator: c.Self(), Gather: m.Gather, Batch: out, MoreReady: more})
-	s.draining = nil
+	// Answered: a panic from here on must not answer it again, nor take the batch back.
+	s.draining, s.current = nil, nil
 	s.update(c)
 }
 
 func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
 	s.seq.outstanding-- // every Batch handed out comes back exactly once, found here or not
-	var b *accBatch
-	for _, x := range s.batches {
-		if x.seq == m.Seq {
-			b = x
-			break
-		}
-	}
+	b := s.batchBySeq(m.Seq)
 	if b == nil || !b.inflight || b.result != nil {
 		// Aborted or expired meanwhile: it has its outcome already. Its return may still unblock
 		// the partition (sequences wait for every batch that was out).
@@ -462,6 +456,51 @@ func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
 	s.update(c)
 }
 
+// seal seals b at its first drain: with the producer id, epoch and the partition's next sequence
+// when idempotent, the sequence taken only once the seal succeeded. A batch that cannot be sealed
+// fails.
+func (s *accState) seal(b *accBatch, id *Identity) {
+	opts := wire.SealOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}
+	if s.shared.Settings.Idempotent {
+		opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = id.ID, id.Epoch, s.seq.next
+	}
+	data, err := s.sealWith(&b.builder, opts)
+	if err != nil {
+		s.failBatch(b, fmt.Errorf("kastor: sealing batch for %s-%d: %w", s.tp.Topic, s.tp.Partition, err))
+		return
+	}
+	b.data, b.full = data, true
+	if s.shared.Settings.Idempotent {
+		b.producerSeq = opts.BaseSequence
+		s.seq.next = nextSequence(opts.BaseSequence, len(b.records))
+	}
+}
+
+// sealWith seals builder with the configured codec and opts' producer fields. Uncompressed, the
+// batch is the builder's own buffer. Compressed, it is compressed into a scratch buffer this
+// accumulator keeps (grown once, not per batch) and copied out at its exact size.
+func (s *accState) sealWith(builder *wire.BatchBuilder, opts wire.SealOptions) ([]byte, error) {
+	opts.Codec, opts.Level, opts.PartitionLeaderEpoch = s.shared.Settings.Codec, s.shared.Settings.CodecLevel, -1
+	if opts.Codec == wire.CodecNone {
+		return builder.Seal(nil, opts)
+	}
+	data, err := builder.Seal(s.sealScratch, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.sealScratch = data[:0]
+	return bytes.Clone(data), nil
+}
+
+func (s *accState) batchBySeq(seq uint64) *accBatch {
+	for _, b := range s.batches {
+		if b.seq == seq {
+			return b
+		}
+	}
+	return nil
+}
+
 // split replaces a batch the broker found too large (MESSAGE_TOO_LARGE) by two batches of half its
 // records each, in its place, so order holds; they are sent again at once and split again if still
 // too large, until a batch of one record is too large on its own (Java's splitAndReenqueue). It
@@ -491,8 +530,7 @@ func (s *accState) split(b *accBatch) bool {
 		// the batches after it are numbered after that range. Neither half was written.
 		seq := b.producerSeq
 		for _, nb := range parts {
-			data, err := nb.builder.Seal(nil, wire.SealOptions{Codec: s.shared.Settings.Codec, Level: s.shared.Settings.CodecLevel,
-				ProducerID: rb.ProducerID, ProducerEpoch: rb.ProducerEpoch, BaseSequence: seq, PartitionLeaderEpoch: -1})
+			data, err := s.sealWith(&nb.builder, wire.SealOptions{ProducerID: rb.ProducerID, ProducerEpoch: rb.ProducerEpoch, BaseSequence: seq})
 			if err != nil {
 				s.shared.Logger.Warn("cannot split an oversize batch", "topic", s.tp.Topic, "partition", s.tp.Partition, "err", err)
 				for _, x := range parts {
@@ -555,8 +593,6 @@ func (s *accState) complete(b *accBatch, r *messages.BatchDone) {
 	b.buf = nil
 }
 
-func (s *accState) onFlush(c actor.Context, m *messages.FlushPartition) { s.flush(c, m.Done) }
-
 func (s *accState) flush(c actor.Context, done func()) {
 	if len(s.batches) == 0 {
 		s.shared.Completer.After(done)
@@ -578,26 +614,19 @@ func (s *accState) abort(err error) {
 	}
 	for _, b := range s.batches {
 		if b.result == nil {
-			b.full = true
-			b.result = &messages.BatchDone{Seq: b.seq, Err: err}
+			s.failBatch(b, err)
 		}
 	}
 	s.completeInOrder()
 }
 
-// recoverFromPanic runs on Restarting. The actor system drops the message that panicked, so
-// whatever that message was owed is settled here: its record fails, its drain is answered empty,
-// its batch fails. The batches themselves are kept for the new instance.
-func (s *accState) recoverFromPanic(c actor.Context) {
-	s.stopTimer()
-	s.announced = false
+// settleCurrent runs on Restarting and on Stopping. The actor system drops the message that
+// panicked, so whatever that message was owed is settled here: its record fails (in send order),
+// its drain is answered empty, its batch fails. The batches themselves are kept for the new
+// instance. It does nothing when no message was being handled.
+func (s *accState) settleCurrent(c actor.Context) {
 	err := fmt.Errorf("%w: accumulator for %s-%d panicked", messages.ErrInternal, s.tp.Topic, s.tp.Partition)
 	switch m := s.current.(type) {
-	case *messages.Append:
-		if !s.currentHeld { // otherwise its batch completes it
-			s.shared.Completer.push(completion{tp: s.tp, err: err, baseOffset: -1, logAppendTime: -1,
-				records: []pendingRecord{s.pending(m)}})
-		}
 	case *messages.Drain:
 		if b := s.draining; b != nil { // marked as out but never handed over
 			b.inflight = false
@@ -607,15 +636,9 @@ func (s *accState) recoverFromPanic(c actor.Context) {
 		}
 		c.Send(s.sender, &messages.Drained{TP: s.tp, Accumulator: c.Self(), Gather: m.Gather})
 	case *messages.BatchDone:
-		for _, b := range s.batches {
-			if b.seq == m.Seq && b.result == nil {
-				b.inflight = false
-				b.result = &messages.BatchDone{Seq: b.seq, Err: err}
-			}
-		}
-	case *messages.FlushPartition:
-		if !s.currentHeld {
-			s.shared.Completer.After(m.Done)
+		if b := s.batchBySeq(m.Seq); b != nil && b.result == nil {
+			b.inflight = false
+			s.failBatch(b, err)
 		}
 	case *inboxReady:
 		// The item being handled when it panicked; the rest of the take is handled on Started.

@@ -358,7 +358,7 @@ func TestAccumulatorSplitsOversizeBatch(t *testing.T) {
 	}
 }
 
-// TestAccumulatorFlush: FlushPartition makes a lingering batch ready at once and calls Done after
+// TestAccumulatorFlush: A flush marker makes a lingering batch ready at once and calls Done after
 // that batch's records completed, not before, and without waiting for records appended later.
 func TestAccumulatorFlush(t *testing.T) {
 	set := testSettings()
@@ -369,7 +369,7 @@ func TestAccumulatorFlush(t *testing.T) {
 	e.appendRec(acc, rc, 0, rec("a", "0", 1))
 	e.appendRec(acc, rc, 1, rec("b", "1", 2))
 	sender.none(t, quiet)
-	e.sys.Root.Send(acc, &messages.FlushPartition{Done: rc.mark("flush")})
+	e.flush(acc, rc.mark("flush"))
 	expectMsg[*messages.PartitionReady](t, sender)
 	e.appendRec(acc, rc, 2, rec("c", "2", 3)) // after the flush: not waited for
 	d := e.drain(t, acc, sender, 1)
@@ -385,12 +385,12 @@ func TestAccumulatorFlush(t *testing.T) {
 	sender.none(t, quiet) // the record appended after the flush still lingers
 }
 
-// TestAccumulatorFlushEmpty: FlushPartition on an accumulator holding nothing calls Done.
+// TestAccumulatorFlushEmpty: A flush marker on an accumulator holding nothing calls Done.
 func TestAccumulatorFlushEmpty(t *testing.T) {
 	e := newEnv(t, testSettings())
 	acc, sender := e.newAccumulator(testTP)
 	rc := newRecorder()
-	e.sys.Root.Send(acc, &messages.FlushPartition{Done: rc.mark("flush")})
+	e.flush(acc, rc.mark("flush"))
 	rc.expectMark(t, "flush")
 	sender.none(t, quiet)
 }
@@ -403,7 +403,7 @@ func TestAccumulatorFlushInFlight(t *testing.T) {
 	e.appendRec(acc, rc, 0, rec("a", "0", 1))
 	expectMsg[*messages.PartitionReady](t, sender)
 	b := e.drain(t, acc, sender, 1).Batch
-	e.sys.Root.Send(acc, &messages.FlushPartition{Done: rc.mark("flush")})
+	e.flush(acc, rc.mark("flush"))
 	e.settle(t)
 	rc.none(t, quiet)
 	sender.none(t, 0)
@@ -521,7 +521,7 @@ func TestAccumulatorStopFailsEverything(t *testing.T) {
 	e.drain(t, acc, sender, 1)
 	e.appendRec(acc, rc, 1, rec("b", "1", 2))
 	expectMsg[*messages.PartitionReady](t, sender)
-	e.sys.Root.Send(acc, &messages.FlushPartition{Done: rc.mark("flush")})
+	e.flush(acc, rc.mark("flush"))
 	e.poison(acc) // handles the flush, then stops
 	rc.expectErr(t, 0, messages.ErrProducerClosed)
 	rc.expectErr(t, 1, messages.ErrProducerClosed)
@@ -542,8 +542,8 @@ func TestAccumulatorReannounce(t *testing.T) {
 	sender.none(t, quiet)
 }
 
-// TestAccumulatorPanicKeepsBatches: a panic while appending fails that record with ErrInternal;
-// the restarted actor keeps the batches it held.
+// TestAccumulatorPanicKeepsBatches: a panic while appending fails that record with ErrInternal,
+// in send order (after the record before it); the restarted actor keeps the batches it held.
 func TestAccumulatorPanicKeepsBatches(t *testing.T) {
 	e := newEnv(t, testSettings())
 	acc, sender := e.newAccumulator(testTP)
@@ -555,9 +555,11 @@ func TestAccumulatorPanicKeepsBatches(t *testing.T) {
 			panic("injected")
 		}
 	})
+	defer faultinject.OnAccumulatorAppend(nil)
 	e.appendRec(acc, rc, 1, rec("b", "1", 2))
-	rc.expectErr(t, 1, messages.ErrInternal)
+	e.settle(t)
 	faultinject.OnAccumulatorAppend(nil)
+	rc.none(t, quiet) // record 1 waits for record 0
 	// After the restart the partition is announced again (Started re-announces).
 	expectMsg[*messages.PartitionReady](t, sender)
 	d := e.drain(t, acc, sender, 1)
@@ -566,6 +568,7 @@ func TestAccumulatorPanicKeepsBatches(t *testing.T) {
 	}
 	e.sys.Root.Send(acc, &messages.BatchDone{Seq: d.Batch.Seq, BaseOffset: 0, LogAppendTime: -1})
 	rc.expectOK(t, 0, 0)
+	rc.expectErr(t, 1, messages.ErrInternal)
 }
 
 // TestExpiredInFlightBatchBufferIsNotReused (found as a bug): when a drained batch expires (DeliveryTimeout) while
@@ -609,7 +612,7 @@ func TestAccumulatorUrgentSkipsLinger(t *testing.T) {
 	e.settle(t)
 	sender.none(t, quiet)
 	r := rec("", "urgent", 2)
-	e.sys.Root.Send(acc, &messages.Append{Record: r.rec, TimestampMs: r.ts, Reserved: 16, EnqueuedNs: time.Now().UnixNano(), Done: rc.done(1), Urgent: true})
+	e.push(acc, messages.Append{Record: r.rec, TimestampMs: r.ts, Reserved: 16, EnqueuedNs: time.Now().UnixNano(), Done: rc.done(1), Urgent: true})
 	expectMsg[*messages.PartitionReady](t, sender)
 	e.appendRec(acc, rc, 2, rec("", "rides along", 3))
 	e.settle(t)

@@ -58,11 +58,12 @@ type env struct {
 	sys      *actor.ActorSystem
 	shared   *Shared
 	released atomic.Int64
+	inboxes  map[string]*Inbox // by accumulator PID id
 }
 
 func newEnv(t *testing.T, set Settings) *env {
 	t.Helper()
-	e := &env{t: t}
+	e := &env{t: t, inboxes: map[string]*Inbox{}}
 	e.sys = actor.NewActorSystem(
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discardLogger }),
 		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
@@ -278,15 +279,56 @@ func (e *env) appendRec(acc *actor.PID, rc *recorder, id int, r testRecord) {
 }
 
 func (e *env) appendAt(acc *actor.PID, rc *recorder, id int, r testRecord, enqueuedNs int64) {
-	e.sys.Root.Send(acc, &messages.Append{Record: r.rec, TimestampMs: r.ts,
+	e.push(acc, messages.Append{Record: r.rec, TimestampMs: r.ts,
 		Reserved: int64(len(r.rec.Key) + len(r.rec.Value) + 10), EnqueuedNs: enqueuedNs, Done: rc.done(id)})
+}
+
+// push puts m into acc's inbox, as a send does.
+func (e *env) push(acc *actor.PID, m messages.Append) {
+	e.t.Helper()
+	if !e.inbox(acc).Push(m) {
+		e.t.Fatalf("the inbox of %v refused a record", acc)
+	}
+}
+
+// flush puts a flush marker into acc's inbox, as Flush does.
+func (e *env) flush(acc *actor.PID, done func()) {
+	e.t.Helper()
+	if !e.inbox(acc).PushFlush(done) {
+		e.t.Fatalf("the inbox of %v refused a flush", acc)
+	}
+}
+
+// inbox finds acc's inbox: spawned by the test, or by a producer actor (then in the registry).
+func (e *env) inbox(acc *actor.PID) *Inbox {
+	e.t.Helper()
+	if in := e.inboxes[acc.Id]; in != nil {
+		return in
+	}
+	var found *Inbox
+	e.shared.RangeInboxes(func(_ messages.TopicPartition, in *Inbox) {
+		if in.pid.Equal(acc) {
+			found = in
+		}
+	})
+	if found == nil {
+		e.t.Fatalf("no inbox for %v", acc)
+	}
+	return found
 }
 
 // newAccumulator spawns tp's accumulator with a probe as its sender.
 func (e *env) newAccumulator(tp messages.TopicPartition) (*actor.PID, *probe) {
 	sender := e.newProbe()
-	acc := e.spawn(NewAccumulatorProps(e.shared, tp, sender.pid))
-	return acc, sender
+	return e.spawnAccumulator(tp, sender.pid), sender
+}
+
+// spawnAccumulator spawns tp's accumulator sending to sender; records reach it with push.
+func (e *env) spawnAccumulator(tp messages.TopicPartition, sender *actor.PID) *actor.PID {
+	props, in := newAccumulator(e.shared, tp, sender, e.sys.Root)
+	in.pid = e.spawn(props)
+	e.inboxes[in.pid.Id] = in
+	return in.pid
 }
 
 // drain asks acc for its head batch and returns the Drained answer.

@@ -65,7 +65,7 @@ func (in *Inbox) PushFlush(done func()) bool {
 
 func (in *Inbox) push(it inboxItem) bool {
 	in.mu.Lock()
-	if in.closed || in.root == nil {
+	if in.closed {
 		in.mu.Unlock()
 		return false
 	}

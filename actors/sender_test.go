@@ -505,8 +505,8 @@ func TestSenderWithAccumulatorsEndToEnd(t *testing.T) {
 	e.publishCluster(map[int32]string{1: "b1:9092"}, map[string]*TopicInfo{"t": topicWithLeaders(1, 1, 1)})
 	snd, _ := e.newSender()
 	accs := []*actor.PID{
-		e.spawn(NewAccumulatorProps(e.shared, tp("t", 0), snd)),
-		e.spawn(NewAccumulatorProps(e.shared, tp("t", 1), snd)),
+		e.spawnAccumulator(tp("t", 0), snd),
+		e.spawnAccumulator(tp("t", 1), snd),
 	}
 	rc := newRecorder()
 	e.appendRec(accs[0], rc, 0, rec("a", "0", 1))
@@ -583,7 +583,7 @@ func TestSenderPanicReturnsBatch(t *testing.T) {
 	acc := e.newProbe()
 	e.sys.Root.Send(snd, &messages.PartitionReady{TP: tp("t", 0), Accumulator: acc.pid})
 	dr := expectMsg[*messages.Drain](t, acc)
-	e.shared.registerAccumulator(tp("t", 0), acc.pid)
+	e.shared.registerInbox(tp("t", 0), &Inbox{pid: acc.pid}) // so the restarted sender finds it
 
 	faultinject.OnSenderDrained(func() { panic("injected") })
 	defer faultinject.OnSenderDrained(nil)

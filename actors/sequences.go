@@ -52,11 +52,10 @@ func nextSequence(base int32, n int) int32 {
 // seqBlocked reports whether head, the oldest batch neither out nor done, must wait for sequence
 // reasons. When the partition is settled it also does what unblocks it: asks for a newer epoch,
 // or renumbers under one that arrived.
-func (s *accState) seqBlocked(c actor.Context, head *accBatch) bool {
+func (s *accState) seqBlocked(c actor.Context, head *accBatch, id *Identity) bool {
 	if !s.shared.Settings.Idempotent || s.abortErr != nil {
 		return false
 	}
-	id := s.shared.Identity()
 	if id == nil {
 		return false // the sender drains nothing before it has an identity, and fetches one
 	}
@@ -103,8 +102,8 @@ func (s *accState) rebase(id *Identity) {
 			continue
 		}
 		if err := wire.SetProducerFields(b.data, id.ID, id.Epoch, seq); err != nil {
-			b.full = true
-			b.result = &messages.BatchDone{Seq: b.seq, Err: fmt.Errorf("%w: renumbering a batch for %s-%d: %w", messages.ErrInternal, s.tp.Topic, s.tp.Partition, err)}
+			b.producerSeq = -1 // its old number is given up here, not a hole that needs a reset
+			s.failBatch(b, fmt.Errorf("%w: renumbering a batch for %s-%d: %w", messages.ErrInternal, s.tp.Topic, s.tp.Partition, err))
 			continue
 		}
 		b.producerSeq = seq
@@ -115,20 +114,6 @@ func (s *accState) rebase(id *Identity) {
 			"producer_id", id.ID, "epoch", id.Epoch)
 	}
 	s.seq = seqState{gen: id.Gen, next: seq}
-}
-
-// sealOptions returns how b is sealed: with the producer id, epoch and the next sequence when
-// idempotent (the sequence is taken here, at its first drain).
-func (s *accState) sealOptions(b *accBatch) wire.SealOptions {
-	opts := wire.SealOptions{Codec: s.shared.Settings.Codec, Level: s.shared.Settings.CodecLevel,
-		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, PartitionLeaderEpoch: -1}
-	if s.shared.Settings.Idempotent {
-		id := s.shared.Identity()
-		opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = id.ID, id.Epoch, s.seq.next
-		b.producerSeq = s.seq.next
-		s.seq.next = nextSequence(s.seq.next, len(b.records))
-	}
-	return opts
 }
 
 // idempotentOutcome adapts a broker answer for the idempotent producer before the usual retry

@@ -183,11 +183,6 @@ func (sh *Shared) RangeInboxes(fn func(tp messages.TopicPartition, in *Inbox)) {
 	}
 }
 
-// registerAccumulator publishes an accumulator that takes Append messages only (tests).
-func (sh *Shared) registerAccumulator(tp messages.TopicPartition, pid *actor.PID) {
-	sh.registerInbox(tp, &Inbox{pid: pid})
-}
-
 // registerInbox publishes a new accumulator. Producer actor only.
 func (sh *Shared) registerInbox(tp messages.TopicPartition, in *Inbox) {
 	old := *sh.accumulators.Load()

@@ -76,9 +76,9 @@ func TestSharedPublish(t *testing.T) {
 func TestSharedAccumulators(t *testing.T) {
 	sh := NewShared(testSettings(), discardLogger, bufferpool.New(1), nil)
 	a, b, c := actor.NewPID("x", "a"), actor.NewPID("x", "b"), actor.NewPID("x", "c")
-	sh.registerAccumulator(tp("t", 2), a)
-	sh.registerAccumulator(tp("t", 0), b)
-	sh.registerAccumulator(tp("u", 0), c)
+	sh.registerInbox(tp("t", 2), &Inbox{pid: a})
+	sh.registerInbox(tp("t", 0), &Inbox{pid: b})
+	sh.registerInbox(tp("u", 0), &Inbox{pid: c})
 	for _, tc := range []struct {
 		tp   messages.TopicPartition
 		want *actor.PID

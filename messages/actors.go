@@ -10,8 +10,8 @@ import (
 // goroutine, in send order for the records of one partition.
 type Completion func(RecordMetadata, error)
 
-// Append asks an accumulator to add one record to its partition's open batch.
-// Caller goroutine → accumulator.
+// Append is one record for an accumulator to add to its partition's open batch. It travels by
+// value through the accumulator's inbox, not as a message. Caller goroutine → accumulator.
 type Append struct {
 	Record *Record
 	// TimestampMs is the record's timestamp, resolved by the caller (zero Timestamp = send time).
@@ -72,16 +72,9 @@ type BatchDone struct {
 	LogStartOffset int64
 }
 
-// FlushPartition asks an accumulator to send everything it holds now (ignoring linger) and to call
-// Done once every record appended before this message has completed.
-// Producer → accumulator.
-type FlushPartition struct {
-	Done func()
-}
-
 // AbortPartition asks an accumulator to fail every record it holds (queued or in flight) with Err,
 // at once. Results that arrive later for those batches are ignored.
-// Producer → accumulator.
+// Sender (fatal state) or Close (its context ended) → accumulator.
 type AbortPartition struct {
 	Err error
 }
