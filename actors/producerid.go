@@ -35,8 +35,8 @@ func (s *senderState) identityReady(c actor.Context, n *nodeState) bool {
 	if !s.shared.Settings.Idempotent {
 		return true
 	}
-	if s.pid.fetching {
-		return false
+	if s.pid.fetching || s.shared.Fatal() != nil {
+		return false // a failed producer sends nothing more, and asks for no id
 	}
 	if s.shared.Identity() != nil {
 		return true
@@ -149,6 +149,10 @@ func (s *senderState) fail(c actor.Context, cause error) {
 	if !s.shared.setFatal(err) {
 		return
 	}
+	// No more producer ids: stop a fetch or its retry, and forget waiters (they are aborted).
+	s.stopProducerIDTimer()
+	s.pid.fetching, s.pid.waiters = false, nil
+	s.pid.fetchGen++
 	s.shared.Logger.Error("the producer failed; every pending and later send fails", "err", err)
 	s.shared.RangeAccumulators(func(_ messages.TopicPartition, pid *actor.PID) {
 		c.Send(pid, &messages.AbortPartition{Err: err})
