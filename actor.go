@@ -130,7 +130,7 @@ func (f *frontProcess) SendUserMessage(pid *actor.PID, message interface{}) {
 					rec = m.Record
 				}
 				f.sys.Root.Send(sender, &messages.Delivered{Correlation: corrOf(m), Record: rec, Err: ErrProducerClosed,
-					Metadata: RecordMetadata{Partition: -1, Offset: -1, SerializedKeySize: -1, SerializedValueSize: -1}})
+					Metadata: refusedMetadata(rec)})
 			}
 			return
 		}

@@ -207,6 +207,11 @@ func (p *Producer) Send(ctx context.Context, rec *Record) (RecordMetadata, error
 	// Urgent: the caller waits, so the record's batch goes without lingering (as franz-go's
 	// ProduceSync does); concurrent Sends still share batches while requests are in flight.
 	p.sendAsync(ctx, rec, func(md RecordMetadata, err error) { ch <- result{md, err} }, true)
+	select { // a refusal is already here: report it, even when ctx is done too
+	case r := <-ch:
+		return r.md, r.err
+	default:
+	}
 	select {
 	case r := <-ch:
 		return r.md, r.err
@@ -352,13 +357,26 @@ func (p *Producer) choosePartition(e *sendEntry) (ok bool, err error) {
 	n := int32(len(topic.Partitions))
 	part := e.want
 	if part < 0 {
-		part = p.partitioner.Partition(e.rec, n)
+		if part, err = p.partition(e.rec, n); err != nil {
+			return false, err
+		}
 	}
 	if part < 0 || part >= n {
 		return false, fmt.Errorf("%w: partition %d of topic %s, which has %d partitions", ErrInvalidRecord, part, e.rec.Topic, n)
 	}
 	e.part = part
 	return true, nil
+}
+
+// partition asks the partitioner. A user's partitioner that panics fails the record instead of
+// the caller's goroutine, or the producer actor with records in its hands.
+func (p *Producer) partition(rec *Record, n int32) (part int32, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: the partitioner panicked: %v", ErrInvalidRecord, r)
+		}
+	}()
+	return p.partitioner.Partition(rec, n), nil
 }
 
 func (p *Producer) reserve(e *sendEntry) bool {
@@ -507,13 +525,7 @@ func (p *Producer) recoverInterceptor(where string) {
 // refuse completes a record that was never accepted: interceptors first, then cb, on the
 // caller's goroutine.
 func (p *Producer) refuse(rec *Record, cb func(RecordMetadata, error), err error) {
-	md := RecordMetadata{Partition: -1, Offset: -1, SerializedKeySize: -1, SerializedValueSize: -1}
-	if rec != nil {
-		md.Topic = rec.Topic
-		if n, ok := rec.Partition.Get(); ok {
-			md.Partition = n
-		}
-	}
+	md := refusedMetadata(rec)
 	p.acknowledge(md, err)
 	cb(md, err)
 }

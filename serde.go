@@ -141,6 +141,14 @@ func (t *TypedProducer[K, V]) record(rec TypedRecord[K, V]) (*Record, error) {
 
 // failedMetadata is the metadata reported with a record that was never sent, as the Java producer
 // does: the topic, the partition if the record named one (else -1), and -1 for the rest.
+// refusedMetadata is failedMetadata for a record that may be nil.
+func refusedMetadata(rec *Record) RecordMetadata {
+	if rec == nil {
+		return failedMetadata("", Partition{})
+	}
+	return failedMetadata(rec.Topic, rec.Partition)
+}
+
 func failedMetadata(topic string, p Partition) RecordMetadata {
 	part, ok := p.Get()
 	if !ok {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -157,5 +158,39 @@ func TestSendDoesNotLinger(t *testing.T) {
 		if _, err := p.Send(ctx, &kastor.Record{Topic: "t", Value: value(i)}); err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
+	}
+}
+
+// A partitioner that panics fails its record (on SendAsync and on the actor path alike) instead
+// of the caller's goroutine; records that name their partition still go.
+func TestPartitionerPanicFailsTheRecord(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "t"))
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.Partitioner = kastor.PartitionerFunc(func(*kastor.Record, int32) int32 { panic("boom") })
+	})
+	_, err := p.Send(context.Background(), &kastor.Record{Topic: "t", Value: value(0)})
+	if !errors.Is(err, kastor.ErrInvalidRecord) || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("got %v, want ErrInvalidRecord naming the panic", err)
+	}
+	if _, err := p.Send(context.Background(), &kastor.Record{Topic: "t", Partition: kastor.PartitionOf(1), Value: value(1)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Send with a context that is already done is refused, and says so: the record was not accepted,
+// so it is not "maybe written".
+func TestSendWithDoneContextIsRefused(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	p := newProducer(t, c, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := 0; i < 50; i++ { // the two outcomes used to race
+		_, err := p.Send(ctx, &kastor.Record{Topic: "t", Value: value(i)})
+		if !errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "may still be written") {
+			t.Fatalf("got %v, want the refusal", err)
+		}
+	}
+	if hw := c.PartitionInfo("t", 0).HighWatermark; hw != 0 {
+		t.Fatalf("%d records written", hw)
 	}
 }
