@@ -62,7 +62,25 @@ type produceCall struct {
 	node    *nodeState
 	batches []*messages.Batch
 	req     *wire.ProduceRequest // its topic ids say which topic a v13 response (ids only) means
+	settled int                  // batches[:settled] have their BatchDone, so a panic answers only the rest
 }
+
+// answer sends batch i's outcome (in order: i == pc.settled).
+func (pc *produceCall) answer(c actor.Context, done *messages.BatchDone) {
+	c.Send(pc.batches[pc.settled].Accumulator, done)
+	pc.settled++
+}
+
+// settleRest answers every batch not answered yet with err.
+func (pc *produceCall) settleRest(c actor.Context, err error) {
+	for pc.settled < len(pc.batches) {
+		b := pc.batches[pc.settled]
+		pc.answer(c, &messages.BatchDone{Seq: b.Seq, Err: err, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
+	}
+}
+
+// orphanCheck: sent to itself by a restarted sender, after its old connections' answers.
+type orphanCheck struct{}
 
 type senderState struct {
 	shared   *Shared
@@ -77,6 +95,10 @@ type senderState struct {
 	gathers  map[uint64]*gathering
 	gatherID uint64
 	pid      producerIDState // idempotence; see producerid.go
+	// calls are the produce requests handed to connections and not answered yet. It outlives a
+	// restart: the restart stops the connections, which drops the Calls still in their mailboxes,
+	// and those batches must still be answered (orphanCheck).
+	calls map[*produceCall]struct{}
 }
 
 // Sender is the sender actor.
@@ -84,8 +106,9 @@ type Sender struct{ st *senderState }
 
 // NewSenderProps returns props for the sender actor.
 func NewSenderProps(shared *Shared, metadata *actor.PID) *actor.Props {
+	calls := map[*produceCall]struct{}{}
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &Sender{st: &senderState{shared: shared, metadata: metadata,
+		return &Sender{st: &senderState{shared: shared, metadata: metadata, calls: calls,
 			nodes: map[int32]*nodeState{}, parked: map[messages.TopicPartition]*actor.PID{}, gathers: map[uint64]*gathering{}}}
 	}, supervision(shared.Settings), actor.WithDispatcher(shared.Dispatcher))
 }
@@ -139,9 +162,20 @@ func (a *Sender) Receive(c actor.Context) {
 	case *actor.Started:
 		// After a restart this instance knows nothing of what was ready; on a first start there
 		// are no accumulators yet.
+		if len(s.calls) > 0 {
+			// The old connections have stopped, so their answers are in the mailbox already,
+			// ahead of this: what is still unanswered when it arrives was never written. Sent
+			// before anything that leads to new requests.
+			c.Send(c.Self(), &orphanCheck{})
+		}
 		s.shared.RangeAccumulators(func(_ messages.TopicPartition, pid *actor.PID) {
 			c.Send(pid, &messages.Reannounce{})
 		})
+	case *orphanCheck:
+		for pc := range s.calls {
+			pc.settleRest(c, errNotSent)
+		}
+		clear(s.calls)
 	case *actor.Stopped, *actor.Restart:
 	case *actor.Terminated:
 	default:
@@ -243,32 +277,34 @@ func (s *senderState) onDrained(c actor.Context, m *messages.Drained) {
 	if g.waiting > 0 {
 		return
 	}
-	delete(s.gathers, g.id)
 	n := g.node
-	n.gather = nil
-	// A topic that left the snapshot since it was routed (a restarted metadata actor starts from
-	// what it is asked about) cannot be addressed by id: its batches wait for the next metadata.
+	// A topic that left the snapshot since it was routed (deleted, for one) cannot be addressed
+	// by id: its batches wait for the next metadata.
 	cluster := s.shared.Cluster()
-	batches := g.batches[:0]
-	var missing []string
+	var kept, missing []*messages.Batch
 	for _, b := range g.batches {
 		if cluster.Topics[b.TP.Topic] == nil {
-			settle(c, b, fmt.Errorf("%w (%s: not in the current metadata)", wire.ErrUnknownTopicOrPartition, b.TP.Topic))
-			missing = append(missing, b.TP.Topic)
-			continue
+			missing = append(missing, b)
+		} else {
+			kept = append(kept, b)
 		}
-		batches = append(batches, b)
 	}
-	if len(missing) > 0 {
-		c.Send(s.metadata, &messages.RefreshMetadata{Topics: missing, Reason: "topic left the metadata"})
+	g.batches = kept
+	for _, b := range missing {
+		settle(c, b, fmt.Errorf("%w (%s: not in the current metadata)", wire.ErrUnknownTopicOrPartition, b.TP.Topic))
+		c.Send(s.metadata, &messages.RefreshMetadata{Topics: []string{b.TP.Topic}, Reason: "topic left the metadata"})
 	}
-	for len(batches) > 0 {
+	// The gather keeps what is not sent yet, so a panic halfway hands back exactly that.
+	for len(g.batches) > 0 {
 		var req []*messages.Batch
-		req, batches = s.nextRequest(batches)
+		req, g.batches = s.nextRequest(g.batches)
 		n.inflight++
-		pr := s.produceRequest(req)
-		c.Send(n.conn, &messages.Call{Req: pr, ReplyTo: c.Self(), Tag: &produceCall{node: n, batches: req, req: pr}})
+		pc := &produceCall{node: n, batches: req, req: s.produceRequest(req)}
+		s.calls[pc] = struct{}{}
+		c.Send(n.conn, &messages.Call{Req: pc.req, ReplyTo: c.Self(), Tag: pc})
 	}
+	delete(s.gathers, g.id)
+	n.gather = nil
 	s.maybeGather(c, n)
 }
 
@@ -312,18 +348,17 @@ func (s *senderState) onProduceDone(c actor.Context, m *messages.CallDone) {
 	if !ok {
 		return
 	}
+	delete(s.calls, pc)
 	n := pc.node
 	n.inflight--
 	refresh := map[string]bool{}
 	if m.Err != nil {
 		for _, b := range pc.batches {
-			settle(c, b, m.Err)
 			refresh[b.TP.Topic] = true
 		}
+		pc.settleRest(c, m.Err)
 	} else if m.Resp == nil { // acks=0: written is all we will ever know
-		for _, b := range pc.batches {
-			settle(c, b, nil)
-		}
+		pc.settleRest(c, nil)
 	} else {
 		resp := m.Resp.(*wire.ProduceResponse)
 		if resp.ThrottleMillis > 0 {
@@ -395,7 +430,7 @@ func (s *senderState) dispatchResults(c actor.Context, pc *produceCall, resp *wi
 		default:
 			done.BaseOffset, done.LogAppendTime = p.BaseOffset, p.LogAppendTime
 		}
-		c.Send(b.Accumulator, done)
+		pc.answer(c, done)
 	}
 	if hint != nil {
 		// Sent before the retries come back as PartitionReady, so the hint is applied by then.
@@ -452,14 +487,13 @@ func (s *senderState) recoverFromPanic(c actor.Context, _ *actor.Restarting) {
 			settle(c, m.Batch, errNotSent)
 		}
 	case *messages.CallDone:
-		if pc, ok := m.Tag.(*produceCall); ok {
+		if pc, ok := m.Tag.(*produceCall); ok { // only the batches it had not answered yet
 			err := m.Err
 			if err == nil {
 				err = fmt.Errorf("%w: the sender restarted while handling the response; the batch may have been written", messages.ErrConnection)
 			}
-			for _, b := range pc.batches {
-				settle(c, b, err)
-			}
+			pc.settleRest(c, err)
+			delete(s.calls, pc)
 		}
 	}
 	// Batches gathered for requests not yet sent would otherwise wait for a drain that is gone.

@@ -596,3 +596,24 @@ func TestSenderPanicReturnsBatch(t *testing.T) {
 	faultinject.OnSenderDrained(nil)
 	expectMsg[*messages.Reannounce](t, acc)
 }
+
+// A produce call answers each of its batches once: what a panic handler settles is only what the
+// response handling had not answered yet.
+func TestProduceCallAnswersEachBatchOnce(t *testing.T) {
+	acc := actor.NewPID("nonhost", "acc")
+	pc := &produceCall{batches: []*messages.Batch{
+		{TP: tp("t", 0), Accumulator: acc, Seq: 1}, {TP: tp("t", 1), Accumulator: acc, Seq: 2}, {TP: tp("t", 2), Accumulator: acc, Seq: 3}}}
+	ctx := &sendRecorder{}
+	pc.answer(ctx, &messages.BatchDone{Seq: 1, BaseOffset: 7})
+	pc.settleRest(ctx, errNotSent)
+	pc.settleRest(ctx, errNotSent)
+	if len(ctx.sent) != 3 {
+		t.Fatalf("%d answers, want 3", len(ctx.sent))
+	}
+	for i, m := range ctx.sent {
+		d := m.msg.(*messages.BatchDone)
+		if d.Seq != uint64(i+1) || (i == 0) != (d.Err == nil) {
+			t.Fatalf("answer %d: %+v", i, d)
+		}
+	}
+}
