@@ -590,6 +590,8 @@ func (s *connState) fail(c actor.Context, err error) {
 	s.shared.Logger.Debug("broker connection failed", "broker", s.cfg.Node, "addr", s.cfg.Addr, "err", err)
 	if sup, ok := c.(interface{ EscalateFailure(reason, message any) }); ok {
 		sup.EscalateFailure(&ConnectionFailure{Addr: s.cfg.Addr, Err: err}, nil)
+	} else {
+		s.status = connIdle // no supervisor to restart us: the next Call dials again
 	}
 }
 

@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -256,27 +255,13 @@ func apiReadLen(r *Reader, flex, int32Len bool) int {
 	return int(n)
 }
 
-// apiTake consumes n bytes (n >= 0) and returns them aliasing the input.
-func apiTake(r *Reader, n int) []byte {
-	if r.Err() != nil {
-		return nil
-	}
-	if n > len(r.Src) {
-		r.Fail(ErrTruncated)
-		return nil
-	}
-	b := r.Src[:n:n]
-	r.Src = r.Src[n:]
-	return b
-}
-
 func apiReadString(r *Reader, flex bool) string {
 	n := apiReadLen(r, flex, false)
 	if n < 0 {
 		r.Fail(errNullNonNullable)
 		return ""
 	}
-	return string(apiTake(r, n))
+	return string(r.take(n))
 }
 
 func apiReadNullableString(r *Reader, flex bool) *string {
@@ -284,7 +269,7 @@ func apiReadNullableString(r *Reader, flex bool) *string {
 	if n < 0 {
 		return nil
 	}
-	b := apiTake(r, n)
+	b := r.take(n)
 	if r.Err() != nil {
 		return nil
 	}
@@ -299,7 +284,7 @@ func apiReadBytes(r *Reader, flex bool) []byte {
 	if n <= 0 {
 		return nil
 	}
-	b := apiTake(r, n)
+	b := r.take(n)
 	if b == nil {
 		return nil
 	}
@@ -313,13 +298,12 @@ func apiReadArrayLen(r *Reader, minElemSize int, flex bool) int {
 	if flex {
 		return r.CompactArrayLen(minElemSize)
 	}
-	if len(r.Src) >= 4 && r.Err() == nil {
-		if n := int32(binary.BigEndian.Uint32(r.Src)); n < -1 {
-			r.Fail(fmt.Errorf("%w: negative array length %d", ErrInvalidLength, n))
-			return 0
-		}
+	n := r.Int32()
+	if n < -1 {
+		r.Fail(fmt.Errorf("%w: negative array length %d", ErrInvalidLength, n))
+		return 0
 	}
-	return r.ArrayLen(minElemSize)
+	return r.checkArrayLen(int64(n), minElemSize)
 }
 
 // Minimum encoded sizes, used as honest lower bounds for array element counts.

@@ -59,7 +59,7 @@ func fuzzDecoder(f *testing.F, name string, check func(t *testing.T, data []byte
 
 func FuzzApiVersionsResponse(f *testing.F) {
 	fuzzDecoder(f, "ApiVersions", func(t *testing.T, data []byte, v int16, got Response) {
-		if v > 0 && len(data) >= 2 && binary.BigEndian.Uint16(data) == errCodeUnsupportedVersion {
+		if v > 0 && len(data) >= 2 && binary.BigEndian.Uint16(data) == uint16(ErrUnsupportedVersionCode.Code) {
 			return // may have decoded through the v0 fallback
 		}
 		k := kmsg.NewPtrApiVersionsResponse()

@@ -69,8 +69,6 @@ type ApiVersionsResponse struct {
 // Key returns KeyApiVersions.
 func (*ApiVersionsResponse) Key() int16 { return KeyApiVersions }
 
-// errCodeUnsupportedVersion is Kafka's UNSUPPORTED_VERSION error code.
-const errCodeUnsupportedVersion = 35
 
 // ReadFrom decodes the response body at version (0–4).
 //
@@ -84,7 +82,7 @@ func (resp *ApiVersionsResponse) ReadFrom(src []byte, version int16) error {
 	}
 	err := resp.readFrom(src, version)
 	if err != nil && version > 0 && len(src) >= 2 &&
-		int16(binary.BigEndian.Uint16(src)) == errCodeUnsupportedVersion {
+		int16(binary.BigEndian.Uint16(src)) == ErrUnsupportedVersionCode.Code {
 		var v0 ApiVersionsResponse
 		if v0.readFrom(src, 0) == nil {
 			*resp = v0
