@@ -623,8 +623,7 @@ type producerEnv struct {
 
 func (v *producerEnv) choosePartition(e *sendEntry) (bool, error) { return v.p.choosePartition(e) }
 func (v *producerEnv) topicKnown(topic string) bool {
-	ti := v.p.shared.Cluster().Topics[topic]
-	return ti != nil && ti.Err == nil && len(ti.Partitions) > 0
+	return v.p.shared.Cluster().Topics[topic].Usable()
 }
 func (v *producerEnv) reserve(e *sendEntry) bool { return v.p.reserve(e) }
 

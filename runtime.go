@@ -403,8 +403,7 @@ func (p *Producer) appendOf(e *sendEntry) messages.Append {
 func (p *Producer) wait(ctx context.Context, e *sendEntry, st stage) error {
 	switch st {
 	case stageTopic:
-		_, err := p.waitTopic(ctx, e.rec.Topic, e.want, e.now)
-		return err
+		return p.waitTopic(ctx, e.rec.Topic, e.want, e.now)
 	case stageMemory:
 		err := p.pool.Acquire(ctx, int64(e.size), time.Until(e.now.Add(p.cfg.MaxBlock)))
 		switch {
@@ -418,8 +417,7 @@ func (p *Producer) wait(ctx context.Context, e *sendEntry, st stage) error {
 		}
 		return err
 	case stageAccumulator:
-		_, err := p.accumulator(ctx, TopicPartition{Topic: e.rec.Topic, Partition: e.part})
-		return err
+		return p.spawnAccumulator(ctx, TopicPartition{Topic: e.rec.Topic, Partition: e.part}, e.now)
 	}
 	return nil
 }
@@ -432,7 +430,7 @@ func (p *Producer) memoryTimeout(size int) error {
 // nil if not yet, or the topic's error if it is not retriable.
 func (p *Producer) topicNow(topic string, want int32) (*actors.TopicInfo, error) {
 	ti := p.shared.Cluster().Topics[topic]
-	if ti != nil && ti.Err == nil && len(ti.Partitions) > 0 && want < int32(len(ti.Partitions)) {
+	if ti.Usable() && want < int32(len(ti.Partitions)) {
 		return ti, nil
 	}
 	if ti != nil && ti.Err != nil && !wire.IsRetriable(ti.Err) {
@@ -443,54 +441,57 @@ func (p *Producer) topicNow(topic string, want int32) (*actors.TopicInfo, error)
 
 // topicTimeout is the error of a send that waited MaxBlock for topic (Java's messages).
 func (p *Producer) topicTimeout(topic string, want int32) error {
-	if ti := p.shared.Cluster().Topics[topic]; ti != nil && ti.Err == nil && len(ti.Partitions) > 0 {
+	if ti := p.shared.Cluster().Topics[topic]; ti.Usable() {
 		return fmt.Errorf("%w: Partition %d of topic %s with partition count %d is not present in metadata after %d ms.",
 			ErrTimeout, want, topic, len(ti.Partitions), p.cfg.MaxBlock.Milliseconds())
 	}
 	return fmt.Errorf("%w: Topic %s not present in metadata after %d ms.", ErrTimeout, topic, p.cfg.MaxBlock.Milliseconds())
 }
 
-// waitTopic returns the topic's metadata, asking for it and waiting (up to MaxBlock from start, ctx
-// or Close) while the topic is unknown, or while it has no partition number want (when want >= 0:
-// the partition count may have grown, as Java's waitOnMetadata assumes).
-func (p *Producer) waitTopic(ctx context.Context, topic string, want int32, start time.Time) (*actors.TopicInfo, error) {
-	var timer *time.Timer
+// waitTopic waits (up to MaxBlock from start, ctx or Close) until the topic is known, with
+// partition number want when want >= 0 (the partition count may have grown, as Java's
+// waitOnMetadata assumes), asking for its metadata meanwhile.
+func (p *Producer) waitTopic(ctx context.Context, topic string, want int32, start time.Time) error {
+	timer := time.NewTimer(time.Until(start.Add(p.cfg.MaxBlock)))
+	defer timer.Stop()
 	for {
 		cl := p.shared.Cluster()
 		if ti, err := p.topicNow(topic, want); ti != nil || err != nil {
-			return ti, err
+			return err
 		}
 		p.post(&messages.RefreshMetadata{Topics: []string{topic}, Reason: "send"})
-		if timer == nil {
-			timer = time.NewTimer(time.Until(start.Add(p.cfg.MaxBlock)))
-			defer timer.Stop()
-		}
 		select {
 		case <-cl.Updated():
 		case <-timer.C:
-			return nil, p.topicTimeout(topic, want)
+			return p.topicTimeout(topic, want)
 		case <-ctx.Done():
-			return nil, fmt.Errorf("kastor: waiting for metadata of topic %s: %w", topic, context.Cause(ctx))
+			return fmt.Errorf("kastor: waiting for metadata of topic %s: %w", topic, context.Cause(ctx))
 		case <-p.closing:
-			return nil, ErrProducerClosed
+			return ErrProducerClosed
 		}
 	}
 }
 
-// accumulator returns tp's accumulator, asking the producer actor to spawn it on first use.
-func (p *Producer) accumulator(ctx context.Context, tp TopicPartition) (*actor.PID, error) {
-	if pid, ok := p.shared.Accumulator(tp); ok {
-		return pid, nil
+// spawnAccumulator asks the producer actor for tp's accumulator (a partition's first record) and
+// waits for it, within MaxBlock from start: a request lost to a restart of the producer actor must
+// not block the caller for good.
+func (p *Producer) spawnAccumulator(ctx context.Context, tp TopicPartition, start time.Time) error {
+	if _, ok := p.shared.Inbox(tp); ok {
+		return nil
 	}
 	reply := make(chan *actor.PID, 1)
 	p.post(&actors.SpawnAccumulator{TP: tp, Reply: reply})
+	timer := time.NewTimer(time.Until(start.Add(p.cfg.MaxBlock)))
+	defer timer.Stop()
 	select {
-	case pid := <-reply:
-		return pid, nil
+	case <-reply:
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("%w: the accumulator of %s-%d was not ready within MaxBlock (%v)", ErrTimeout, tp.Topic, tp.Partition, p.cfg.MaxBlock)
 	case <-ctx.Done():
-		return nil, context.Cause(ctx)
+		return context.Cause(ctx)
 	case <-p.closing:
-		return nil, ErrProducerClosed
+		return ErrProducerClosed
 	}
 }
 

@@ -228,6 +228,10 @@ type TopicInfo struct {
 	Partitions []PartitionInfo // indexed by partition number
 }
 
+// Usable reports whether records can be sent to the topic: it exists, without an error, with
+// partitions. A nil TopicInfo (not in the snapshot) is not usable.
+func (t *TopicInfo) Usable() bool { return t != nil && t.Err == nil && len(t.Partitions) > 0 }
+
 // PartitionInfo is one partition in a snapshot.
 type PartitionInfo struct {
 	Leader      int32
