@@ -284,9 +284,7 @@ func checkLevel(c Codec, level int) error {
 	switch c {
 	case CompressionNone, CompressionSnappy:
 		return fmt.Errorf("%s has no levels; use DefaultCompressionLevel", c)
-	case CompressionGzip:
-		lo, hi = 0, 9
-	case CompressionLZ4:
+	case CompressionGzip, CompressionLZ4:
 		lo, hi = 0, 9
 	case CompressionZstd:
 		lo, hi = 1, 22

@@ -290,9 +290,15 @@ func (s *senderState) onDrained(c actor.Context, m *messages.Drained) {
 		}
 	}
 	g.batches = kept
+	var topics []string
 	for _, b := range missing {
 		settle(c, b, fmt.Errorf("%w (%s: not in the current metadata)", wire.ErrUnknownTopicOrPartition, b.TP.Topic))
-		c.Send(s.metadata, &messages.RefreshMetadata{Topics: []string{b.TP.Topic}, Reason: "topic left the metadata"})
+		if !slices.Contains(topics, b.TP.Topic) {
+			topics = append(topics, b.TP.Topic)
+		}
+	}
+	if len(topics) > 0 {
+		c.Send(s.metadata, &messages.RefreshMetadata{Topics: topics, Reason: "topic left the metadata"})
 	}
 	// The gather keeps what is not sent yet, so a panic halfway hands back exactly that.
 	for len(g.batches) > 0 {

@@ -33,8 +33,8 @@ type Flush struct {
 	Correlation uint64
 }
 
-// Flushed answers Flush. Err is nil, or the reason the producer could not wait for everything
-// (it was restarted or stopped meanwhile: the records are answered with that error).
+// Flushed answers Flush. Err is nil, or ErrProducerClosed when the Flush reached a producer that
+// had stopped (every record it held was answered with its own error before).
 // Producer → the Flush's sender.
 type Flushed struct {
 	Correlation uint64
