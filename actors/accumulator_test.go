@@ -557,11 +557,10 @@ func TestAccumulatorPanicKeepsBatches(t *testing.T) {
 	})
 	defer faultinject.OnAccumulatorAppend(nil)
 	e.appendRec(acc, rc, 1, rec("b", "1", 2))
-	e.settle(t)
-	faultinject.OnAccumulatorAppend(nil)
-	rc.none(t, quiet) // record 1 waits for record 0
 	// After the restart the partition is announced again (Started re-announces).
 	expectMsg[*messages.PartitionReady](t, sender)
+	faultinject.OnAccumulatorAppend(nil)
+	rc.none(t, quiet) // record 1 waits for record 0
 	d := e.drain(t, acc, sender, 1)
 	if d.Batch == nil || d.Batch.Records != 1 {
 		t.Fatalf("Drained %+v after the restart, want the record appended before the panic", d)
