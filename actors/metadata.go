@@ -11,6 +11,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -25,6 +26,8 @@ type WatchMetadata struct{ PID *actor.PID }
 type metadataDue struct{ gen uint64 }
 
 type metadataCall struct{ gen uint64 }
+
+var metadataCalls atomic.Uint64
 
 // topicIdle: a topic nobody asked about and nothing was sent to for this long is dropped from
 // refreshes (Java's metadata.max.idle.ms).
@@ -132,7 +135,7 @@ func (s *metadataState) request(c actor.Context) {
 		req.Topics = append(req.Topics, wire.MetadataRequestTopic{Name: &name})
 	}
 	s.inflight, s.again, s.urgent = true, false, false
-	s.callGen++
+	s.callGen = metadataCalls.Add(1) // unique across restarts: an old answer never matches
 	s.notBefore = now.Add(s.shared.Settings.RetryBackoff)
 	c.Send(s.conn, &messages.Call{Req: req, ReplyTo: c.Self(), Tag: &metadataCall{gen: s.callGen}})
 }

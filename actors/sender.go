@@ -15,6 +15,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -57,6 +58,10 @@ type gathering struct {
 	batches []*messages.Batch
 }
 
+// gatherIDs numbers gathers for every sender instance: a restarted sender must not take a Drained
+// meant for its predecessor's gather as one of its own.
+var gatherIDs atomic.Uint64
+
 // produceCall tags a produce request so its CallDone finds its batches.
 type produceCall struct {
 	node    *nodeState
@@ -90,11 +95,10 @@ type senderState struct {
 	// back a second time.
 	currentHeld bool
 
-	nodes    map[int32]*nodeState
-	parked   map[messages.TopicPartition]*actor.PID // ready, but the leader is unknown
-	gathers  map[uint64]*gathering
-	gatherID uint64
-	pid      producerIDState // idempotence; see producerid.go
+	nodes   map[int32]*nodeState
+	parked  map[messages.TopicPartition]*actor.PID // ready, but the leader is unknown
+	gathers map[uint64]*gathering
+	pid     producerIDState // idempotence; see producerid.go
 	// calls are the produce requests handed to connections and not answered yet. It outlives a
 	// restart: the restart stops the connections, which drops the Calls still in their mailboxes,
 	// and those batches must still be answered (orphanCheck).
@@ -241,8 +245,7 @@ func (s *senderState) maybeGather(c actor.Context, n *nodeState) {
 		return
 	}
 	k := min(len(n.ready), max(1, set.MaxRequestSize/(set.BatchSize+wire.RecordBatchOverhead)))
-	s.gatherID++
-	g := &gathering{id: s.gatherID, node: n, waiting: k, batches: make([]*messages.Batch, 0, k)}
+	g := &gathering{id: gatherIDs.Add(1), node: n, waiting: k, batches: make([]*messages.Batch, 0, k)}
 	n.gather = g
 	s.gathers[g.id] = g
 	for _, rp := range n.ready[:k] {
