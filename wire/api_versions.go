@@ -69,7 +69,6 @@ type ApiVersionsResponse struct {
 // Key returns KeyApiVersions.
 func (*ApiVersionsResponse) Key() int16 { return KeyApiVersions }
 
-
 // ReadFrom decodes the response body at version (0–4).
 //
 // A broker that does not speak the requested ApiVersions version answers UNSUPPORTED_VERSION in
