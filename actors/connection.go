@@ -7,6 +7,7 @@ package actors
 // all three report by message and stop sending once the link is closed.
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -22,6 +23,10 @@ import (
 	"github.com/kastor-go/kastor/messages"
 	"github.com/kastor-go/kastor/wire"
 )
+
+// readBufferSize is the reader goroutine's buffer: a few responses' worth, so small responses
+// arriving together are read with one system call.
+const readBufferSize = 64 << 10
 
 // maxResponseSize bounds a response frame; a larger size prefix means a corrupt stream.
 const maxResponseSize = 256 << 20
@@ -403,8 +408,10 @@ func (s *connState) onLinkUp(c actor.Context, m *linkUp) {
 	s.shared.Goroutines.Add(2)
 	go func() { // reader
 		defer s.shared.Goroutines.Done()
+		// Buffered: a frame costs one read system call or less, not two (size, then body).
+		br := bufio.NewReaderSize(m.conn, readBufferSize)
 		for {
-			frame, err := readFrame(m.conn)
+			frame, err := readFrame(br)
 			if err != nil {
 				l.send(&linkFailed{gen: l.gen, err: fmt.Errorf("%w: read from %s: %v", messages.ErrConnection, s.cfg.Addr, err)})
 				return
@@ -415,23 +422,32 @@ func (s *connState) onLinkUp(c actor.Context, m *linkUp) {
 	go func() { // writer
 		defer s.shared.Goroutines.Done()
 		var batch []outFrame
+		var bufs net.Buffers
 		var ok bool
 		for {
 			if batch, ok = l.writes.take(batch); !ok {
 				return
 			}
+			// Everything queued goes out in one writev: a busy connection costs one system call
+			// per wake-up rather than one per request.
+			bufs = bufs[:0]
 			for _, f := range batch {
-				m.conn.SetWriteDeadline(time.Now().Add(s.cfg.RequestTimeout))
-				if _, err := m.conn.Write(f.buf); err != nil {
-					l.send(&linkFailed{gen: l.gen, err: fmt.Errorf("%w: write to %s: %v", messages.ErrConnection, s.cfg.Addr, err)})
-					return
-				}
+				bufs = append(bufs, f.buf)
+			}
+			m.conn.SetWriteDeadline(time.Now().Add(s.cfg.RequestTimeout))
+			pending := bufs // WriteTo consumes the slice it is called on; bufs keeps the array
+			if _, err := pending.WriteTo(m.conn); err != nil {
+				l.send(&linkFailed{gen: l.gen, err: fmt.Errorf("%w: write to %s: %v", messages.ErrConnection, s.cfg.Addr, err)})
+				return
+			}
+			for _, f := range batch {
 				putRequestBuffer(f.buf)
 				if f.notify {
 					l.send(&frameWritten{gen: l.gen, corr: f.corr})
 				}
 			}
 			clear(batch)
+			clear(bufs)
 		}
 	}()
 	queued := s.queued
