@@ -7,8 +7,9 @@ package actors
 //
 //   - A batch gets its base sequence when it is first drained and keeps it across retries; its
 //     bytes are rewritten in place only when its sequence must change (see rebase).
-//   - At most five batches of a partition are out at once, and a retried batch goes out only when
-//     no older one is out, so retries reach the broker in order.
+//   - At most five batches of a partition are out at once, only one until the broker has accepted
+//     a batch of the current epoch, and a retried batch goes out only when no older one is out,
+//     so retries reach the broker in order.
 //   - When the broker's view and ours part (a batch that had a sequence failed, the broker lost our
 //     producer state, or a gap), the partition waits until nothing of it is out, gets a newer epoch
 //     from the sender (KIP-360: bumped locally, a new id only when needed), and starts again at 0.
@@ -39,6 +40,11 @@ type seqState struct {
 	resetNeeded bool   // our sequences and the broker's no longer agree: start over at 0
 	newIDNeeded bool   // ... under a new producer id: the broker does not know ours
 	bumpAsked   uint64 // the generation we asked the sender to replace (0: none)
+	// confirmed: the broker accepted a batch of this generation. Until then one batch is out at a
+	// time: a broker with no state for us takes any first sequence, so a second batch accepted
+	// while the first is refused (NOT_LEADER on a fresh partition, say) would be written ahead of
+	// it, and the first could then only follow it under a new epoch — out of order.
+	confirmed bool
 }
 
 // nextSequence returns base advanced by n records, wrapping to 0 after MaxInt32 as the broker does.
@@ -72,7 +78,7 @@ func (s *accState) seqBlocked(c actor.Context, head *accBatch, id *Identity) boo
 		if !head.notWritten || (!q.resetNeeded && id.Gen == q.gen) {
 			return false // resent as it was: the broker deduplicates it if it was written
 		}
-	} else if q.outstanding >= maxInflightPerPartition {
+	} else if q.outstanding >= maxInflightPerPartition || (q.outstanding > 0 && !q.confirmed) {
 		return true
 	} else if !q.resetNeeded && id.Gen == q.gen {
 		return false
@@ -123,7 +129,9 @@ func (s *accState) idempotentOutcome(c actor.Context, b *accBatch, m *messages.B
 	b.notWritten = errors.As(m.Err, &werr) && werr != wire.ErrRequestTimedOut && werr != wire.ErrNotEnoughReplicasAfterAppend
 	switch {
 	case m.Err == nil:
+		s.seq.confirmed = true
 	case errors.Is(m.Err, wire.ErrDuplicateSequenceNumber):
+		s.seq.confirmed = true
 		// Written before, too long ago for the broker to say where (Java's Sender.completeBatch).
 		return &messages.BatchDone{Seq: m.Seq, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}, false
 	case errors.Is(m.Err, wire.ErrOutOfOrderSequenceNumber):

@@ -60,21 +60,30 @@ func TestAccumulatorIdempotentSequences(t *testing.T) {
 	acc, sender := e.newAccumulator(testTP)
 	rc := newRecorder()
 
+	// The ramp: until the broker accepted a batch of the epoch, one batch is out at a time.
+	e.appendRec(acc, rc, 100, rec("", "z", 1))
+	expectMsg[*messages.PartitionReady](t, sender)
+	z, rb := drainBatch(t, e, acc, sender, 100)
+	checkProducerFields(t, rb, 77, 3, 0)
 	e.appendRec(acc, rc, 0, rec("", "a0", 1))
+	e.settle(t)
+	sender.none(t, quiet)
+	e.sys.Root.Send(acc, &messages.BatchDone{Seq: z.Seq, BaseOffset: 9, LogStartOffset: 0})
+	rc.expectOK(t, 100, 9)
 	expectMsg[*messages.PartitionReady](t, sender)
 	e.appendRec(acc, rc, 1, rec("", "a1", 1)) // joins batch A before the drain
 	e.settle(t)
 	a, rb := drainBatch(t, e, acc, sender, 1)
-	checkProducerFields(t, rb, 77, 3, 0)
+	checkProducerFields(t, rb, 77, 3, 1)
 	aData := bytes.Clone(a.Data)
 	e.appendRec(acc, rc, 2, rec("", "b", 1))
 	expectMsg[*messages.PartitionReady](t, sender)
 	b, rb := drainBatch(t, e, acc, sender, 2)
-	checkProducerFields(t, rb, 77, 3, 2)
+	checkProducerFields(t, rb, 77, 3, 3)
 	e.appendRec(acc, rc, 3, rec("", "c", 1))
 	expectMsg[*messages.PartitionReady](t, sender)
 	c, rb := drainBatch(t, e, acc, sender, 3)
-	checkProducerFields(t, rb, 77, 3, 3)
+	checkProducerFields(t, rb, 77, 3, 4)
 
 	// B refused as out of order (A is not written yet), then A refused: A goes first, alone.
 	e.sys.Root.Send(acc, &messages.BatchDone{Seq: b.Seq, Err: fmt.Errorf("%w (t-3)", wire.ErrOutOfOrderSequenceNumber), BaseOffset: -1, LogStartOffset: -1})
@@ -94,7 +103,7 @@ func TestAccumulatorIdempotentSequences(t *testing.T) {
 	if b2.Seq != b.Seq {
 		t.Fatalf("drained batch %d, want B (%d)", b2.Seq, b.Seq)
 	}
-	checkProducerFields(t, rb, 77, 3, 2)
+	checkProducerFields(t, rb, 77, 3, 3)
 	e.sys.Root.Send(acc, &messages.BatchDone{Seq: b.Seq, BaseOffset: 12, LogStartOffset: 0})
 	rc.expectOK(t, 2, 12)
 
@@ -116,12 +125,15 @@ func TestAccumulatorIdempotentSequences(t *testing.T) {
 	}
 	checkProducerFields(t, rb, 77, 4, 0)
 	checkRecords(t, rb, []testRecord{rec("", "c", 1)})
+	// A new epoch ramps up again: D waits until C is accepted.
 	e.appendRec(acc, rc, 4, rec("", "d", 1))
+	e.settle(t)
+	sender.none(t, quiet)
+	e.sys.Root.Send(acc, &messages.BatchDone{Seq: c.Seq, BaseOffset: 13, LogStartOffset: 0})
+	rc.expectOK(t, 3, 13)
 	expectMsg[*messages.PartitionReady](t, sender)
 	dd, rb := drainBatch(t, e, acc, sender, 7)
 	checkProducerFields(t, rb, 77, 4, 1)
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: c.Seq, BaseOffset: 13, LogStartOffset: 0})
 	e.sys.Root.Send(acc, &messages.BatchDone{Seq: dd.Seq, Err: fmt.Errorf("%w (t-3)", wire.ErrDuplicateSequenceNumber), BaseOffset: -1, LogStartOffset: 0})
-	rc.expectOK(t, 3, 13)
 	rc.expectOK(t, 4, -1)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/kastor-go/kastor"
 	"github.com/kastor-go/kastor/wire"
@@ -405,4 +406,50 @@ func TestIdempotentChaos(t *testing.T) {
 	p.Close(context.Background())
 	checkLog(t, c, "t", n, comp, true)
 	checkSequences(t, c, "t")
+}
+
+// The first produce to a partition is refused (NOT_LEADER_OR_FOLLOWER) while more batches of it
+// are ready. A released broker takes any first sequence from a producer it has no state for, so a
+// second batch sent beside the first would be written ahead of it, and the first could follow
+// only under a new epoch: out of order. Until the broker has accepted one batch of an epoch, a
+// partition has one request in flight.
+func TestIdempotentFirstProduceRefusedKeepsOrder(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"), kfake.MaxVersions(kversion.V4_0_0()))
+	var refused, produces atomic.Int32
+	c.ControlKey(int16(kmsg.Produce), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		produces.Add(1)
+		if refused.Add(1) > 1 {
+			return nil, nil, false
+		}
+		req := kr.(*kmsg.ProduceRequest)
+		resp := req.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range req.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.NotLeaderForPartition.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.RetryBackoff = 5 * time.Millisecond
+		cfg.BatchSize = 512 // many batches ready before the first request goes
+	})
+	comp := sendN(t, p, "t", 2000, 0)
+	if refused.Load() < 1 {
+		t.Fatal("the first produce was never refused")
+	}
+	allSucceeded(t, comp, 2000)
+	checkLog(t, c, "t", 2000, comp, true)
+	if e := checkSequences(t, c, "t"); e != 0 {
+		t.Fatalf("epoch %d: a refused first batch is resent as it was, no bump", e)
+	}
+	if produces.Load() < 10 {
+		t.Fatalf("%d produce requests: too few to have pipelined", produces.Load())
+	}
 }
