@@ -9,7 +9,6 @@ package actors
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"time"
 
@@ -434,14 +433,15 @@ func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
 	if s.shared.Settings.Idempotent {
 		m, forceRetry = s.idempotentOutcome(c, b, m)
 	}
-	if errors.Is(m.Err, wire.ErrMessageTooLarge) {
+	o := classify(m.Err)
+	if o.tooLarge {
 		if len(b.records) > 1 && s.split(b) {
 			s.update(c)
 			return
 		}
 		m = &messages.BatchDone{Seq: m.Seq, Err: fmt.Errorf("%w: %w", messages.ErrRecordTooLarge, m.Err)}
 	}
-	retriable := m.Err != nil && (forceRetry || IsRetriable(m.Err))
+	retriable := m.Err != nil && (forceRetry || o.retry)
 	if retriable && nowNs()-b.oldestNs >= int64(s.shared.Settings.DeliveryTimeout) {
 		m = &messages.BatchDone{Seq: m.Seq, Err: fmt.Errorf("%w: last attempt failed: %w", messages.ErrDeliveryTimeout, m.Err)}
 		retriable = false

@@ -128,7 +128,7 @@ func TestConnectionRequestTimeout(t *testing.T) {
 	start := time.Now()
 	e.sys.Root.Send(conn, &messages.Call{Req: metadataCallFor("a"), ReplyTo: caller.pid, Tag: 1})
 	done := expectMsg[*messages.CallDone](t, caller)
-	if !errors.Is(done.Err, messages.ErrRequestTimeout) || !IsRetriable(done.Err) || done.Tag != 1 {
+	if !errors.Is(done.Err, messages.ErrRequestTimeout) || !classify(done.Err).retry || done.Tag != 1 {
 		t.Fatalf("CallDone %+v, want a request timeout", done)
 	}
 	if elapsed := time.Since(start); elapsed < 100*time.Millisecond {

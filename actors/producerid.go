@@ -89,7 +89,7 @@ func (s *senderState) onProducerIDDone(c actor.Context, m *messages.CallDone, ta
 		err = wire.ErrorForCode(resp.ErrorCode)
 	}
 	if err != nil {
-		if IsRetriable(err) {
+		if classify(err).retry {
 			s.shared.Logger.Debug("InitProducerId failed; retrying", "broker", m.Node, "err", err)
 			s.retryProducerID(c)
 			return

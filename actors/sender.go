@@ -362,8 +362,10 @@ func (s *senderState) onProduceDone(c actor.Context, m *messages.CallDone) {
 	n.inflight--
 	refresh := map[string]bool{}
 	if m.Err != nil {
-		for _, b := range pc.batches {
-			refresh[b.TP.Topic] = true
+		if classify(m.Err).refreshMetadata {
+			for _, b := range pc.batches {
+				refresh[b.TP.Topic] = true
+			}
 		}
 		pc.settleRest(c, m.Err)
 	} else if m.Resp == nil { // acks=0: written is all we will ever know
@@ -424,7 +426,7 @@ func (s *senderState) dispatchResults(c actor.Context, pc *produceCall, resp *wi
 				err = fmt.Errorf("%w (%s-%d)", err, b.TP.Topic, b.TP.Partition)
 			}
 			done.Err = err
-			if wire.IsRetriable(err) {
+			if classify(err).refreshMetadata {
 				refresh[b.TP.Topic] = true
 			}
 			if p.CurrentLeader.LeaderID >= 0 && (p.ErrorCode == wire.ErrNotLeaderOrFollower.Code || p.ErrorCode == wire.ErrFencedLeaderEpoch.Code) {
@@ -471,12 +473,6 @@ func producePartitionResult(resp *wire.ProduceResponse, req *wire.ProduceRequest
 		}
 	}
 	return nil
-}
-
-// IsRetriable says whether a failed produce may be tried again: Kafka's retriable error codes, and
-// connection failures and request timeouts (the write may or may not have happened).
-func IsRetriable(err error) bool {
-	return wire.IsRetriable(err) || errors.Is(err, messages.ErrConnection) || errors.Is(err, messages.ErrRequestTimeout)
 }
 
 // recoverFromPanic runs on Restarting. The actor system drops the message that panicked, so the

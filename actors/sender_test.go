@@ -116,7 +116,7 @@ func TestSenderSendsBatchToLeader(t *testing.T) {
 		t.Fatalf("dialled %q, want the leader b2:9092", addr)
 	}
 	done := expectMsg[*messages.BatchDone](t, acc)
-	if done.Seq != 5 || !errors.Is(done.Err, messages.ErrConnection) || !IsRetriable(done.Err) || done.BaseOffset != -1 {
+	if done.Seq != 5 || !errors.Is(done.Err, messages.ErrConnection) || !classify(done.Err).retry || done.BaseOffset != -1 {
 		t.Fatalf("BatchDone %+v, want seq 5 failing with a retriable connection error", done)
 	}
 	rm := expectMsg[*messages.RefreshMetadata](t, meta)
@@ -220,7 +220,7 @@ func TestSenderDrainedForUnknownGather(t *testing.T) {
 	b := &messages.Batch{TP: tp("t", 0), Accumulator: acc.pid, Seq: 9, Data: sealedBatch(t, 1), Records: 1}
 	e.sys.Root.Send(snd, &messages.Drained{TP: b.TP, Accumulator: acc.pid, Gather: 999, Batch: b, MoreReady: true})
 	done := expectMsg[*messages.BatchDone](t, acc)
-	if done.Seq != 9 || !errors.Is(done.Err, messages.ErrConnection) || !IsRetriable(done.Err) {
+	if done.Seq != 9 || !errors.Is(done.Err, messages.ErrConnection) || !classify(done.Err).retry {
 		t.Fatalf("BatchDone %+v, want seq 9 not sent (retriable)", done)
 	}
 	expectMsg[*messages.RefreshMetadata](t, meta) // queued again; no leader known yet
@@ -276,7 +276,7 @@ func TestSenderDispatchesProduceResponse(t *testing.T) {
 		t.Errorf("t-0: %+v, want offset 100, log append time 555, log start 3", ok)
 	}
 	nl := expectMsg[*messages.BatchDone](t, acc)
-	if nl.Seq != 2 || !errors.Is(nl.Err, wire.ErrNotLeaderOrFollower) || !IsRetriable(nl.Err) ||
+	if nl.Seq != 2 || !errors.Is(nl.Err, wire.ErrNotLeaderOrFollower) || !classify(nl.Err).retry ||
 		!strings.Contains(nl.Err.Error(), moved) || nl.BaseOffset != -1 {
 		t.Errorf("t-1: %+v, want NOT_LEADER_OR_FOLLOWER with the broker's message", nl)
 	}
@@ -340,7 +340,7 @@ func TestSenderRequestFailure(t *testing.T) {
 	e.sendProduceDone(snd, batches, nil, cause)
 	for _, b := range batches {
 		done := expectMsg[*messages.BatchDone](t, acc)
-		if done.Seq != b.Seq || !errors.Is(done.Err, messages.ErrRequestTimeout) || !IsRetriable(done.Err) {
+		if done.Seq != b.Seq || !errors.Is(done.Err, messages.ErrRequestTimeout) || !classify(done.Err).retry {
 			t.Errorf("BatchDone %+v, want seq %d failing with the request's error", done, b.Seq)
 		}
 	}
@@ -590,7 +590,7 @@ func TestSenderPanicReturnsBatch(t *testing.T) {
 	b := &messages.Batch{TP: tp("t", 0), Accumulator: acc.pid, Seq: 3, Data: sealedBatch(t, 1), Records: 1}
 	e.sys.Root.Send(snd, &messages.Drained{TP: b.TP, Accumulator: acc.pid, Gather: dr.Gather, Batch: b})
 	done := expectMsg[*messages.BatchDone](t, acc)
-	if done.Seq != 3 || !errors.Is(done.Err, messages.ErrConnection) || !IsRetriable(done.Err) {
+	if done.Seq != 3 || !errors.Is(done.Err, messages.ErrConnection) || !classify(done.Err).retry {
 		t.Fatalf("BatchDone %+v, want seq 3 back as retriable", done)
 	}
 	faultinject.OnSenderDrained(nil)

@@ -125,8 +125,8 @@ func (s *accState) rebase(id *Identity) {
 // idempotentOutcome adapts a broker answer for the idempotent producer before the usual retry
 // rules see it. retry true: try b again whatever the error's class.
 func (s *accState) idempotentOutcome(c actor.Context, b *accBatch, m *messages.BatchDone) (_ *messages.BatchDone, retry bool) {
-	var werr *wire.Error
-	b.notWritten = errors.As(m.Err, &werr) && werr != wire.ErrRequestTimedOut && werr != wire.ErrNotEnoughReplicasAfterAppend
+	o := classify(m.Err)
+	b.notWritten = m.Err != nil && !o.maybeWritten
 	switch {
 	case m.Err == nil:
 		s.seq.confirmed = true
@@ -152,7 +152,7 @@ func (s *accState) idempotentOutcome(c actor.Context, b *accBatch, m *messages.B
 			s.seq.newIDNeeded = true
 		}
 		return m, true
-	case isFatal(m.Err):
+	case o.fatal:
 		err := fmt.Errorf("%w: %w", messages.ErrFatal, m.Err)
 		c.Send(s.sender, &messages.ProducerFailed{Err: err})
 		return &messages.BatchDone{Seq: m.Seq, Err: err, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}, false
@@ -171,12 +171,4 @@ func (s *accState) olderUnfinished(b *accBatch) bool {
 		}
 	}
 	return false
-}
-
-// isFatal: errors after which an idempotent producer cannot go on (Java's
-// TransactionManager.maybeTransitionToErrorState).
-func isFatal(err error) bool {
-	return errors.Is(err, wire.ErrClusterAuthorizationFailed) || errors.Is(err, wire.ErrTransactionalIDAuthorizationFailed) ||
-		errors.Is(err, wire.ErrProducerFenced) || errors.Is(err, wire.ErrUnsupportedVersionCode) ||
-		errors.Is(err, wire.ErrUnsupportedVersion)
 }
