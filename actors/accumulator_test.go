@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kastor-go/kastor/internal/faultinject"
 	"github.com/kastor-go/kastor/messages"
 	"github.com/kastor-go/kastor/wire"
 )
@@ -540,34 +539,6 @@ func TestAccumulatorReannounce(t *testing.T) {
 	e.sys.Root.Send(acc, &messages.Reannounce{})
 	expectMsg[*messages.PartitionReady](t, sender)
 	sender.none(t, quiet)
-}
-
-// TestAccumulatorPanicKeepsBatches: a panic while appending fails that record with ErrInternal,
-// in send order (after the record before it); the restarted actor keeps the batches it held.
-func TestAccumulatorPanicKeepsBatches(t *testing.T) {
-	e := newEnv(t, testSettings())
-	acc, sender := e.newAccumulator(testTP)
-	rc := newRecorder()
-	e.appendRec(acc, rc, 0, rec("a", "0", 1))
-	expectMsg[*messages.PartitionReady](t, sender)
-	faultinject.OnAccumulatorAppend(func(tp messages.TopicPartition) {
-		if tp == testTP {
-			panic("injected")
-		}
-	})
-	defer faultinject.OnAccumulatorAppend(nil)
-	e.appendRec(acc, rc, 1, rec("b", "1", 2))
-	// After the restart the partition is announced again (Started re-announces).
-	expectMsg[*messages.PartitionReady](t, sender)
-	faultinject.OnAccumulatorAppend(nil)
-	rc.none(t, quiet) // record 1 waits for record 0
-	d := e.drain(t, acc, sender, 1)
-	if d.Batch == nil || d.Batch.Records != 1 {
-		t.Fatalf("Drained %+v after the restart, want the record appended before the panic", d)
-	}
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: d.Batch.Seq, BaseOffset: 0, LogAppendTime: -1})
-	rc.expectOK(t, 0, 0)
-	rc.expectErr(t, 1, messages.ErrInternal)
 }
 
 // TestExpiredInFlightBatchBufferIsNotReused (found as a bug): when a drained batch expires (DeliveryTimeout) while

@@ -15,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kastor-go/kastor/bufferpool"
-	"github.com/kastor-go/kastor/internal/faultinject"
 	"github.com/kastor-go/kastor/messages"
 	"github.com/kastor-go/kastor/wire"
 )
@@ -571,30 +570,6 @@ func TestSenderBrokerMoved(t *testing.T) {
 			t.Fatalf("BatchDone %+v", done)
 		}
 	}
-}
-
-// TestSenderPanicReturnsBatch: a sender that panics while handling a drained batch hands the batch
-// back as not sent (retriable), and the restarted sender asks every accumulator to announce itself
-// again.
-func TestSenderPanicReturnsBatch(t *testing.T) {
-	e := newEnv(t, testSettings())
-	e.publishCluster(map[int32]string{1: "b1:9092"}, map[string]*TopicInfo{"t": topicWithLeaders(1, 1)})
-	snd, _ := e.newSender()
-	acc := e.newProbe()
-	e.sys.Root.Send(snd, &messages.PartitionReady{TP: tp("t", 0), Accumulator: acc.pid})
-	dr := expectMsg[*messages.Drain](t, acc)
-	e.shared.registerInbox(tp("t", 0), &Inbox{pid: acc.pid}) // so the restarted sender finds it
-
-	faultinject.OnSenderDrained(func() { panic("injected") })
-	defer faultinject.OnSenderDrained(nil)
-	b := &messages.Batch{TP: tp("t", 0), Accumulator: acc.pid, Seq: 3, Data: sealedBatch(t, 1), Records: 1}
-	e.sys.Root.Send(snd, &messages.Drained{TP: b.TP, Accumulator: acc.pid, Gather: dr.Gather, Batch: b})
-	done := expectMsg[*messages.BatchDone](t, acc)
-	if done.Seq != 3 || !errors.Is(done.Err, messages.ErrConnection) || !classify(done.Err).retry {
-		t.Fatalf("BatchDone %+v, want seq 3 back as retriable", done)
-	}
-	faultinject.OnSenderDrained(nil)
-	expectMsg[*messages.Reannounce](t, acc)
 }
 
 // A produce call answers each of its batches once: what a panic handler settles is only what the

@@ -1,3 +1,5 @@
+//go:build kastor_faultinject
+
 package tests
 
 import (

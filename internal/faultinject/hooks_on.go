@@ -1,5 +1,5 @@
-// Package faultinject lets kastor's own tests make an actor panic at a chosen moment, to prove that
-// supervision loses no record. Production code only ever loads a nil hook (one atomic load).
+//go:build kastor_faultinject
+
 package faultinject
 
 import (
