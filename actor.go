@@ -15,13 +15,13 @@ package kastor
 import (
 	"fmt"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/kastor-go/kastor/actors"
+	"github.com/kastor-go/kastor/internal/queue"
 	"github.com/kastor-go/kastor/messages"
 )
 
@@ -305,48 +305,17 @@ type laneItem struct {
 // laneQueue carries items to the producer actor. Not its mailbox: protoactor-go drops the user
 // messages queued in a mailbox when the actor stops, and these must all be answered. A poke goes to
 // the mailbox only when the queue goes from empty to not empty.
-type laneQueue struct {
-	mu     sync.Mutex
-	items  []laneItem
-	closed bool
-}
+type laneQueue = queue.Queue[laneItem]
 
 type laneReady struct{}
 
 var lanePoke = &laneReady{}
 
-func (q *laneQueue) push(it laneItem) (ok, poke bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.closed {
-		return false, false
-	}
-	q.items = append(q.items, it)
-	return true, len(q.items) == 1
-}
-
-func (q *laneQueue) take(spare []laneItem) []laneItem {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	items := q.items
-	q.items = spare[:0]
-	return items
-}
-
-func (q *laneQueue) close() []laneItem {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.closed = true
-	items := q.items
-	q.items = nil
-	return items
-}
-
 // pushLane hands a record to the producer actor. Called with mu held for reading and the producer
 // open, so the lane is open: it closes only after the producer stopped.
 func (p *Producer) pushLane(it laneItem) {
 	p.gate.diverted.Add(1) // before the push: a later send of this sender must see it
-	if ok, poke := p.lane.push(it); !ok {
+	if ok, poke := p.lane.Push(it); !ok {
 		p.gate.diverted.Add(-1)
 		p.refuse(it.entry.rec, it.entry.done, ErrProducerClosed) // unreachable; never silent
 	} else if poke {
@@ -358,7 +327,7 @@ func (p *Producer) pushLane(it laneItem) {
 // before; false once the producer has stopped.
 func (p *Producer) pushControl(it laneItem) bool {
 	p.gate.diverted.Add(1)
-	ok, poke := p.lane.push(it)
+	ok, poke := p.lane.Push(it)
 	if !ok {
 		p.gate.diverted.Add(-1)
 		return false

@@ -669,7 +669,7 @@ func (v *producerEnv) now() time.Time                       { return time.Now() 
 func (v *producerEnv) closed() bool                         { return v.p.closedFlag.Load() }
 func (v *producerEnv) beginClose()                          { v.p.beginClose() }
 func (v *producerEnv) stopSelf()                            { v.c.Stop(v.c.Self()) }
-func (v *producerEnv) takeLane(spare []laneItem) []laneItem { return v.p.lane.take(spare) }
-func (v *producerEnv) closeLane() []laneItem                { return v.p.lane.close() }
+func (v *producerEnv) takeLane(spare []laneItem) []laneItem { return v.p.lane.Take(spare) }
+func (v *producerEnv) closeLane() []laneItem                { return v.p.lane.Close() }
 func (v *producerEnv) unanswered() uint64                   { return v.p.unanswered.Load() }
 func (v *producerEnv) cleanup()                             { v.p.cleanup() }

@@ -20,6 +20,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/kastor-go/kastor/internal/faultinject"
+	"github.com/kastor-go/kastor/internal/queue"
 	"github.com/kastor-go/kastor/messages"
 	"github.com/kastor-go/kastor/wire"
 )
@@ -115,10 +116,8 @@ func (l *link) close() {
 
 // writeQueue hands encoded frames to the writer goroutine without ever blocking the actor.
 type writeQueue struct {
-	mu     sync.Mutex
-	frames []outFrame
-	wake   chan struct{}
-	closed bool
+	frames queue.Queue[outFrame]
+	wake   chan struct{} // one token: the push that made the queue non-empty, or the close
 }
 
 type outFrame struct {
@@ -129,42 +128,38 @@ type outFrame struct {
 
 func newWriteQueue() *writeQueue { return &writeQueue{wake: make(chan struct{}, 1)} }
 
+// push queues f; a frame pushed after the close is dropped with the link (whoever closed it
+// answers every request in flight).
 func (q *writeQueue) push(f outFrame) {
-	q.mu.Lock()
-	q.frames = append(q.frames, f)
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
+	if _, first := q.frames.Push(f); first {
+		q.signal()
 	}
 }
 
 func (q *writeQueue) close() {
-	q.mu.Lock()
-	q.closed = true
-	q.mu.Unlock()
+	q.frames.Close()
+	q.signal()
+}
+
+func (q *writeQueue) signal() {
 	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
 }
 
-// take waits for frames; ok is false once the queue is closed.
-func (q *writeQueue) take(dst []outFrame) ([]outFrame, bool) {
+// take waits for frames and returns them, keeping spare as the queue's next buffer; ok is false
+// once the queue is closed.
+func (q *writeQueue) take(spare []outFrame) (_ []outFrame, ok bool) {
 	for {
-		q.mu.Lock()
-		if q.closed {
-			q.mu.Unlock()
-			return dst, false
+		frames, open := q.frames.TakeOpen(spare)
+		if !open {
+			return nil, false
 		}
-		if len(q.frames) > 0 {
-			dst = append(dst[:0], q.frames...)
-			clear(q.frames)
-			q.frames = q.frames[:0]
-			q.mu.Unlock()
-			return dst, true
+		if len(frames) > 0 {
+			return frames, true
 		}
-		q.mu.Unlock()
+		spare = frames // the queue keeps spare now; the empty slice it gave back is ours
 		<-q.wake
 	}
 }

@@ -1,11 +1,11 @@
 package actors
 
 import (
-	"sync"
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/kastor-go/kastor/internal/queue"
 	"github.com/kastor-go/kastor/messages"
 )
 
@@ -22,12 +22,9 @@ import (
 // been handled yet (whoever made it non-empty sent one; handling it takes everything). So any
 // message sent to the accumulator after a push is handled after that push's record.
 type Inbox struct {
-	pid  *actor.PID
-	root *actor.RootContext
-
-	mu     sync.Mutex
-	items  []inboxItem
-	closed bool
+	pid   *actor.PID
+	root  *actor.RootContext
+	items queue.Queue[inboxItem]
 
 	// lastBatchNs is when the accumulator last started a batch: the metadata actor keeps refreshing
 	// a topic that is in use (written once per batch, not per record).
@@ -64,41 +61,18 @@ func (in *Inbox) PushFlush(done func()) bool {
 }
 
 func (in *Inbox) push(it inboxItem) bool {
-	in.mu.Lock()
-	if in.closed {
-		in.mu.Unlock()
-		return false
-	}
-	poke := len(in.items) == 0
-	in.items = append(in.items, it)
-	in.mu.Unlock()
-	if poke {
+	ok, first := in.items.Push(it)
+	if first {
 		in.root.Send(in.pid, pokeInbox)
 	}
-	return true
+	return ok
 }
 
 // take returns everything queued and gives the inbox spare (emptied) as its next buffer, so a
 // steady stream allocates nothing. Accumulator only.
-func (in *Inbox) take(spare []inboxItem) []inboxItem {
-	in.mu.Lock()
-	items := in.items
-	in.items = spare[:0]
-	in.mu.Unlock()
-	return items
-}
+func (in *Inbox) take(spare []inboxItem) []inboxItem { return in.items.Take(spare) }
 
 // closeWith refuses every later push and hands what is still queued to fail, under the lock: a
 // pusher that then finds the inbox closed knows the items queued before it were already completed
 // (pushed to the Completer), so a flush it asks of the Completer runs after them. Accumulator only.
-func (in *Inbox) closeWith(fail func([]inboxItem)) {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.closed {
-		return
-	}
-	in.closed = true
-	items := in.items
-	in.items = nil
-	fail(items)
-}
+func (in *Inbox) closeWith(fail func([]inboxItem)) { in.items.CloseWith(fail) }
