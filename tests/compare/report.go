@@ -240,9 +240,18 @@ func check(t target, k, g []float64) verdict {
 	}
 	v := ratio(k[t.idx], g[t.idx])
 	if metrics[t.idx].lower {
-		return verdict{measured: true, met: v <= t.bound, shown: fmt.Sprintf("%.2f× %s %.2g×", v, cmp(v <= t.bound, "≤", ">"), t.bound)}
+		return verdict{measured: true, met: v <= t.bound, shown: fmt.Sprintf("%s× %s %.3g×", ratioText(v, t.bound), cmp(v <= t.bound, "≤", ">"), t.bound)}
 	}
-	return verdict{measured: true, met: v >= t.bound, shown: fmt.Sprintf("%.2f× %s %.3g×", v, cmp(v >= t.bound, "≥", "<"), t.bound)}
+	return verdict{measured: true, met: v >= t.bound, shown: fmt.Sprintf("%s× %s %.3g×", ratioText(v, t.bound), cmp(v >= t.bound, "≥", "<"), t.bound)}
+}
+
+// ratioText shows v with two decimals, or three where two would print the bound itself (a miss
+// by 1.004× would read "1.00× > 1×").
+func ratioText(v, bound float64) string {
+	if s := fmt.Sprintf("%.2f", v); s != fmt.Sprintf("%.2f", bound) || v == bound {
+		return s
+	}
+	return fmt.Sprintf("%.3f", v)
 }
 
 func cmp(ok bool, yes, no string) string {
