@@ -108,10 +108,11 @@ func sizeName(n int) string {
 	return strconv.Itoa(n) + " B"
 }
 
-// storedBytesPerRecord estimates what kfake keeps per record: the value and key as sent, the
-// record's own framing (length, attributes, deltas, header count: about 10 bytes) and a share of
-// the batch header. Compression is ignored, so the estimate errs on the large side.
-func (c cell) storedBytesPerRecord() int {
+// wireBytesPerRecord estimates what a record costs on the wire and in a storing kfake (which keeps
+// batches as they were sent): the value and key, the record's own framing (length, attributes,
+// deltas, header count: about 10 bytes) and a share of the batch header. Compression is ignored,
+// so the estimate errs on the large side.
+func (c cell) wireBytesPerRecord() int {
 	key := 0
 	if c.Keys > 0 {
 		key = len("key-000000")
@@ -127,7 +128,7 @@ func (c cell) plan(records, warmup int, sendBudget, storeBudget int64) cell {
 	if c.Store && storeBudget < budget {
 		budget = storeBudget
 	}
-	fit := budget / int64(c.storedBytesPerRecord())
+	fit := budget / int64(c.wireBytesPerRecord())
 	c.Records, c.Warmup = records, warmup
 	if total := int64(records + warmup); total > fit {
 		c.Records = max(1, int(fit*int64(records)/total))

@@ -358,7 +358,7 @@ type kgoProducer struct {
 
 func newKgo(o clientOptions, values, keys [][]byte, t *tracker, res *result) (*kgoProducer, error) {
 	// kgo's defaults (idempotent writes, 10ms linger, up to ~1 MB batches, 50,000 buffered
-	// records), with acks=all spelled out and the workload's codec: kgo would otherwise pick
+	// records), with acks=all spelled out and the cell's codec: kgo would otherwise pick
 	// snappy, where kastor's default, like Java's, is none.
 	codec := kgo.NoCompression()
 	switch o.codec {

@@ -159,7 +159,7 @@ func TestPlan(t *testing.T) {
 		if c.Store {
 			budget = o.storeBudget
 		}
-		if sent := int64(c.Records+c.Warmup) * int64(c.storedBytesPerRecord()); sent > budget {
+		if sent := int64(c.Records+c.Warmup) * int64(c.wireBytesPerRecord()); sent > budget {
 			t.Errorf("%s: %d records + %d warmup ≈ %d bytes, over %d", c.Name, c.Records, c.Warmup, sent, budget)
 		}
 		if c.Records < 10_000 || c.Warmup < c.Records/50 {
