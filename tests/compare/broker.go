@@ -9,33 +9,42 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/debug"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
-// partitions is the partition count of every benchmark topic.
-const partitions = 8
-
-// brokerMain runs a one-broker kfake cluster on 127.0.0.1. It prints "addr HOST:PORT", then
-// answers one line per command read from stdin:
+// brokerMain runs a kfake cluster on 127.0.0.1. It prints "addr HOST:PORT,HOST:PORT,..." (every
+// broker, so that each client bootstraps from all of them), then answers one line per command read
+// from stdin:
 //
-//	create TOPIC   creates TOPIC with 8 partitions   → "ok" or "error: ..."
-//	delete TOPIC   deletes TOPIC                     → "ok" or "error: ..."
+//	create TOPIC N   creates TOPIC with N partitions                      → "ok" or "error: ..."
+//	delete TOPIC     deletes TOPIC and returns its memory to the system   → "ok" or "error: ..."
+//	peak-rss         this process's peak resident set size               → "ok KIB"
 //
 // It exits when stdin closes (the orchestrator is done or gone) or on a signal. A topic per client
-// run keeps one run's partition and producer state out of the next.
+// run keeps one run's partition and producer state out of the next, and deleting it frees the
+// records a storing broker kept: kfake holds a topic's segments in an in-memory file system, and
+// deleting the topic removes its files, so after a collection the next run starts from an empty
+// heap.
 func brokerMain(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	brokers := fs.Int("brokers", 3, "brokers in the cluster (one process, one listener each)")
 	store := fs.Bool("store", false, "keep produced records in memory (default: accept and discard them)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	opts := []kfake.Opt{kfake.NumBrokers(1)}
+	if *brokers < 1 {
+		return errors.New("-brokers must be at least 1")
+	}
+	opts := []kfake.Opt{kfake.NumBrokers(*brokers)}
 	if !*store {
-		// kfake keeps every record in memory (about 370 MB per million 100-byte records) and
-		// spends CPU on its log; discarding still validates batches and idempotent sequences.
+		// Discarding still validates batches and idempotent sequences and advances offsets, but
+		// keeps kfake's log (its CPU and memory) out of the measurement.
 		opts = append(opts, kfake.BlackholeProduce())
 	}
 	c, err := kfake.NewCluster(opts...)
@@ -43,7 +52,7 @@ func brokerMain(ctx context.Context, args []string) error {
 		return err
 	}
 	defer c.Close()
-	fmt.Printf("addr %s\n", c.ListenAddrs()[0])
+	fmt.Printf("addr %s\n", strings.Join(c.ListenAddrs(), ","))
 
 	lines := make(chan string)
 	go func() {
@@ -61,39 +70,51 @@ func brokerMain(ctx context.Context, args []string) error {
 			if !ok {
 				return nil
 			}
-			if err := brokerCommand(c, line); err != nil {
+			if answer, err := brokerCommand(c, line); err != nil {
 				fmt.Printf("error: %v\n", err)
 			} else {
-				fmt.Println("ok")
+				fmt.Println(strings.TrimSpace("ok " + answer))
 			}
 		}
 	}
 }
 
-func brokerCommand(c *kfake.Cluster, line string) error {
-	verb, topic, _ := strings.Cut(strings.TrimSpace(line), " ")
-	if topic == "" {
-		return fmt.Errorf("bad command %q", line)
+func brokerCommand(c *kfake.Cluster, line string) (string, error) {
+	fields := strings.Fields(line)
+	switch {
+	case len(fields) == 3 && fields[0] == "create":
+		n, err := strconv.Atoi(fields[2])
+		if err != nil || n < 1 {
+			return "", fmt.Errorf("bad partition count %q", fields[2])
+		}
+		return "", c.CreateTopic(fields[1], int32(n), nil)
+	case len(fields) == 2 && fields[0] == "delete":
+		if err := c.DeleteTopic(fields[1]); err != nil {
+			return "", err
+		}
+		// The run's records are garbage now; collect them here, between runs, rather than
+		// while the next run is measured, and give the pages back so each run's peak is its own.
+		debug.FreeOSMemory()
+		return "", nil
+	case len(fields) == 1 && fields[0] == "peak-rss":
+		return strconv.FormatInt(maxRSSKiB(), 10), nil
 	}
-	switch verb {
-	case "create":
-		return c.CreateTopic(topic, partitions, nil)
-	case "delete":
-		return c.DeleteTopic(topic)
-	}
-	return fmt.Errorf("unknown command %q", verb)
+	return "", fmt.Errorf("bad command %q", line)
 }
 
 // brokerProc is the orchestrator's handle on the broker process.
 type brokerProc struct {
-	cmd  *exec.Cmd
-	in   io.WriteCloser
-	out  *bufio.Scanner
-	addr string
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	out   *bufio.Scanner
+	addrs []string
+
+	stopOnce sync.Once
+	stopErr  error
 }
 
-func startBroker(ctx context.Context, exe string, store bool, stderr io.Writer) (*brokerProc, error) {
-	args := []string{"broker"}
+func startBroker(ctx context.Context, exe string, brokers int, store bool, stderr io.Writer) (*brokerProc, error) {
+	args := []string{"broker", "-brokers", strconv.Itoa(brokers)}
 	if store {
 		args = append(args, "-store")
 	}
@@ -114,7 +135,11 @@ func startBroker(ctx context.Context, exe string, store bool, stderr io.Writer) 
 	line, err := b.readLine()
 	if err == nil {
 		var ok bool
-		if b.addr, ok = strings.CutPrefix(line, "addr "); !ok {
+		var addrs string
+		if addrs, ok = strings.CutPrefix(line, "addr "); ok {
+			b.addrs = strings.Split(addrs, ",")
+		}
+		if !ok || len(b.addrs) != brokers {
 			err = fmt.Errorf("unexpected first line %q", line)
 		}
 	}
@@ -135,23 +160,30 @@ func (b *brokerProc) readLine() (string, error) {
 	return "", errors.New("the broker exited")
 }
 
-// do sends one command and waits for its answer.
-func (b *brokerProc) do(verb, topic string) error {
-	if _, err := fmt.Fprintf(b.in, "%s %s\n", verb, topic); err != nil {
-		return fmt.Errorf("broker %s %s: %w", verb, topic, err)
+// do sends one command and returns what followed the "ok" of its answer.
+func (b *brokerProc) do(command ...string) (string, error) {
+	cmd := strings.Join(command, " ")
+	if _, err := fmt.Fprintln(b.in, cmd); err != nil {
+		return "", fmt.Errorf("broker %s: %w", cmd, err)
 	}
 	line, err := b.readLine()
-	if err == nil && line != "ok" {
+	if err == nil && line != "ok" && !strings.HasPrefix(line, "ok ") {
 		err = errors.New(line)
 	}
 	if err != nil {
-		return fmt.Errorf("broker %s %s: %w", verb, topic, err)
+		return "", fmt.Errorf("broker %s: %w", cmd, err)
 	}
-	return nil
+	return strings.TrimSpace(strings.TrimPrefix(line, "ok")), nil
 }
 
 // stop closes the broker's stdin, which makes it exit, and kills it if it does not exit promptly.
+// Only the first call acts; later ones return its result.
 func (b *brokerProc) stop() error {
+	b.stopOnce.Do(func() { b.stopErr = b.terminate() })
+	return b.stopErr
+}
+
+func (b *brokerProc) terminate() error {
 	b.in.Close()
 	done := make(chan error, 1)
 	go func() { done <- b.cmd.Wait() }()

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,10 +29,10 @@ const (
 
 // result is what one client process measured; the client prints it as one JSON line.
 type result struct {
-	Lib      string `json:"lib"`
-	Workload string `json:"workload"`
-	Run      int    `json:"run"`
-	Version  string `json:"version"`
+	Lib     string `json:"lib"`
+	Cell    string `json:"cell"`
+	Run     int    `json:"run"`
+	Version string `json:"version"`
 	// Idempotent is whether the library's configuration produces idempotently.
 	Idempotent bool   `json:"idempotent"`
 	Linger     string `json:"linger"`
@@ -91,19 +92,25 @@ func (t *tracker) complete(err error) {
 }
 
 type clientOptions struct {
-	lib, workload, bootstrap, topic string
-	run, records, warmup, sync      int
-	timeout                         time.Duration
-	cpuProfile                      string
+	lib, cell, bootstrap, topic, codec string
+	valueSize, keys                    int
+	linger0                            bool
+	run, records, warmup, sync         int
+	timeout                            time.Duration
+	cpuProfile                         string
 }
 
 func clientMain(ctx context.Context, args []string) error {
 	var o clientOptions
 	fs := flag.NewFlagSet("client", flag.ContinueOnError)
 	fs.StringVar(&o.lib, "lib", libKastor, "library: kastor or franz-go")
-	fs.StringVar(&o.workload, "workload", "default", "workload: "+workloadNames())
-	fs.StringVar(&o.bootstrap, "bootstrap", "", "broker host:port")
-	fs.StringVar(&o.topic, "topic", "", "topic (8 partitions, must exist)")
+	fs.StringVar(&o.cell, "cell", "default", "the cell's name, only echoed in the result")
+	fs.StringVar(&o.bootstrap, "bootstrap", "", "comma-separated broker host:port list")
+	fs.StringVar(&o.topic, "topic", "", "topic (must exist)")
+	fs.IntVar(&o.valueSize, "value-bytes", 100, "bytes per record value")
+	fs.IntVar(&o.keys, "keys", 0, "distinct keys, cycled (0: null keys)")
+	fs.StringVar(&o.codec, "codec", "none", "compression: none, lz4 or zstd")
+	fs.BoolVar(&o.linger0, "linger0", false, "linger 0 instead of the library's default")
 	fs.IntVar(&o.run, "run", 1, "run number, only echoed in the result")
 	fs.IntVar(&o.records, "records", 1_000_000, "measured records")
 	fs.IntVar(&o.warmup, "warmup", 50_000, "records sent and completed before measuring")
@@ -113,12 +120,11 @@ func clientMain(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if o.bootstrap == "" || o.topic == "" || o.records < 1 || o.warmup < 0 || o.sync < 0 {
-		return errors.New("need -bootstrap, -topic, -records ≥ 1, -warmup ≥ 0 and -sync-records ≥ 0")
+	if o.bootstrap == "" || o.topic == "" || o.records < 1 || o.warmup < 0 || o.sync < 0 || o.valueSize < 0 || o.keys < 0 {
+		return errors.New("need -bootstrap, -topic, -records ≥ 1, and -warmup, -sync-records, -value-bytes, -keys ≥ 0")
 	}
-	w, err := lookupWorkload(o.workload)
-	if err != nil {
-		return err
+	if o.codec != "none" && o.codec != "lz4" && o.codec != "zstd" {
+		return fmt.Errorf("-codec %q: want none, lz4 or zstd", o.codec)
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
@@ -129,26 +135,26 @@ func clientMain(ctx context.Context, args []string) error {
 		os.Exit(2)
 	})
 	defer watchdog.Stop()
-	res, err := measure(ctx, o, w)
+	res, err := measure(ctx, o)
 	if err != nil {
 		return err
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
-func measure(ctx context.Context, o clientOptions, w workload) (*result, error) {
-	values, keys := payloads(w)
+func measure(ctx context.Context, o clientOptions) (*result, error) {
+	values, keys := payloads(o.valueSize, o.keys)
 	t := &tracker{}
-	res := &result{Lib: o.lib, Workload: w.Name, Run: o.run, Version: moduleVersion(o.lib)}
+	res := &result{Lib: o.lib, Cell: o.cell, Run: o.run, Version: moduleVersion(o.lib)}
 	var (
 		p   producer
 		err error
 	)
 	switch o.lib {
 	case libKastor:
-		p, err = newKastor(o, w, values, keys, t, res)
+		p, err = newKastor(o, values, keys, t, res)
 	case libKgo:
-		p, err = newKgo(o, w, values, keys, t, res)
+		p, err = newKgo(o, values, keys, t, res)
 	default:
 		err = fmt.Errorf("unknown library %q", o.lib)
 	}
@@ -199,7 +205,7 @@ func measure(ctx context.Context, o clientOptions, w workload) (*result, error) 
 	wall := t.end.Sub(start).Seconds()
 	n := float64(o.records)
 	res.Records = o.records
-	res.ValueBytes = int64(o.records) * int64(w.ValueSize)
+	res.ValueBytes = int64(o.records) * int64(o.valueSize)
 	res.WallSec = wall
 	res.RecordsPerSec = n / wall
 	res.MBPerSec = float64(res.ValueBytes) / wall / 1e6
@@ -297,18 +303,18 @@ type kastorProducer struct {
 	cb     func(kastor.RecordMetadata, error)
 }
 
-func newKastor(o clientOptions, w workload, values, keys [][]byte, t *tracker, res *result) (*kastorProducer, error) {
-	// Only what the workload names changes; everything else, idempotence included, stays the
+func newKastor(o clientOptions, values, keys [][]byte, t *tracker, res *result) (*kastorProducer, error) {
+	// Only what the cell names changes; everything else, idempotence included, stays the
 	// library's default.
 	cfg := kastor.DefaultConfig()
-	cfg.BootstrapServers = []string{o.bootstrap}
-	switch w.Codec {
+	cfg.BootstrapServers = strings.Split(o.bootstrap, ",")
+	switch o.codec {
 	case "lz4":
 		cfg.Compression = kastor.CompressionLZ4
 	case "zstd":
 		cfg.Compression = kastor.CompressionZstd
 	}
-	if w.Linger0 {
+	if o.linger0 {
 		cfg.Linger = 0
 	}
 	res.Idempotent = cfg.EnableIdempotence
@@ -350,23 +356,23 @@ type kgoProducer struct {
 	cb     func(*kgo.Record, error)
 }
 
-func newKgo(o clientOptions, w workload, values, keys [][]byte, t *tracker, res *result) (*kgoProducer, error) {
+func newKgo(o clientOptions, values, keys [][]byte, t *tracker, res *result) (*kgoProducer, error) {
 	// kgo's defaults (idempotent writes, 10ms linger, up to ~1 MB batches, 50,000 buffered
-	// records), with acks=all spelled out and the workload's codec: kgo would otherwise pick
+	// records), with acks=all spelled out and the cell's codec: kgo would otherwise pick
 	// snappy, where kastor's default, like Java's, is none.
 	codec := kgo.NoCompression()
-	switch w.Codec {
+	switch o.codec {
 	case "lz4":
 		codec = kgo.Lz4Compression()
 	case "zstd":
 		codec = kgo.ZstdCompression()
 	}
 	opts := []kgo.Opt{
-		kgo.SeedBrokers(o.bootstrap),
+		kgo.SeedBrokers(strings.Split(o.bootstrap, ",")...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(codec),
 	}
-	if w.Linger0 {
+	if o.linger0 {
 		opts = append(opts, kgo.ProducerLinger(0))
 	}
 	cl, err := kgo.NewClient(opts...)
