@@ -4,6 +4,10 @@ package actors
 // for the accumulators to stamp on batches) and the producer's fatal state. No produce request
 // leaves before the first InitProducerId answered; epoch bumps are local (KIP-360) unless the
 // epoch is exhausted or a partition found the broker no longer knows the id.
+//
+// The decisions live in identityCore, a plain struct that takes an event and returns what to do
+// as data (identityEffects): it reads no clock, arms no timer and sends nothing, so it is tested
+// with tables (producerid_test.go). The sender applies the effects.
 
 import (
 	"errors"
@@ -17,17 +21,158 @@ import (
 	"github.com/kastor-go/kastor/wire"
 )
 
-type producerIDState struct {
-	fetching   bool   // an InitProducerId is out, or waiting for its retry timer
-	fetchGen   uint64 // tags the current InitProducerId, so a late answer to an old one is ignored
-	failures   int
-	retryTimer *time.Timer
-	waiters    []*actor.PID // accumulators waiting for an identity newer than the current one
+// identityCore is the producer-id state machine of one sender instance.
+type identityCore struct {
+	current *Identity // the published identity (nil until the first InitProducerId answered)
+	fatal   error     // the producer's fatal error, once it failed
+	// fetching: an InitProducerId is out, or waiting for its retry. fetchGen tags it, so a late
+	// answer or retry of an older one is ignored.
+	fetching bool
+	fetchGen uint64
+	failures int          // consecutive retriable failures, for the backoff
+	waiters  []*actor.PID // accumulators waiting for an identity newer than the current one
+
+	retryBackoff, retryBackoffMax time.Duration
 }
+
+// identityEffects is what the sender must do after an identityCore step.
+type identityEffects struct {
+	// fetch: send InitProducerId tagged fetchGen to the least loaded broker (when there is none,
+	// report it with noBroker).
+	fetch    bool
+	fetchGen uint64
+	// retryAfter > 0: arm the retry timer; its initProducerIDRetry carries fetchGen.
+	retryAfter time.Duration
+	// publish: the new identity to publish; then every node may gather again.
+	publish *Identity
+	// wake: accumulators to send Reannounce (a newer identity is out, or theirs is already newer).
+	wake []*actor.PID
+	// fail: the producer's fatal error, to record and announce (AbortPartition to every
+	// accumulator, ProducerFailed to the parent); stop the retry timer.
+	fail error
+	// log: what happened, for the sender to log (level and message).
+	log      string
+	logLevel logLevel
+}
+
+type logLevel uint8
+
+const (
+	logNone logLevel = iota
+	logDebug
+	logInfo
+	logError
+)
 
 type initProducerIDCall struct{ gen uint64 }
 
 type initProducerIDRetry struct{ gen uint64 }
+
+// ready reports whether batches may be drained; when not, the effects start an InitProducerId
+// if none is under way.
+func (ic *identityCore) ready() (bool, identityEffects) {
+	if ic.fetching || ic.fatal != nil {
+		return false, identityEffects{} // a failed producer sends nothing more, and asks for no id
+	}
+	if ic.current != nil {
+		return true, identityEffects{}
+	}
+	return false, ic.startFetch()
+}
+
+func (ic *identityCore) startFetch() identityEffects {
+	ic.fetching = true
+	ic.fetchGen++
+	return identityEffects{fetch: true, fetchGen: ic.fetchGen}
+}
+
+// noBroker: the fetch found no broker to ask; try again after a backoff (the next route brings
+// one).
+func (ic *identityCore) noBroker() identityEffects { return ic.retryLater() }
+
+func (ic *identityCore) retryLater() identityEffects {
+	ic.failures++
+	return identityEffects{retryAfter: Backoff(ic.retryBackoff, ic.retryBackoffMax, ic.failures), fetchGen: ic.fetchGen}
+}
+
+// retryDue: the retry timer of fetch gen fired.
+func (ic *identityCore) retryDue(gen uint64) identityEffects {
+	if !ic.fetching || gen != ic.fetchGen {
+		return identityEffects{}
+	}
+	ic.fetchGen++
+	return identityEffects{fetch: true, fetchGen: ic.fetchGen}
+}
+
+// answered: InitProducerId tagged gen came back with resp, or with err (a failed call or the
+// broker's error code).
+func (ic *identityCore) answered(gen uint64, resp *wire.InitProducerIDResponse, err error) identityEffects {
+	if !ic.fetching || gen != ic.fetchGen {
+		return identityEffects{}
+	}
+	if err == nil {
+		err = wire.ErrorForCode(resp.ErrorCode)
+	}
+	if err != nil {
+		if classify(err).retry {
+			e := ic.retryLater()
+			e.log, e.logLevel = fmt.Sprintf("InitProducerId failed; retrying: %v", err), logDebug
+			return e
+		}
+		return ic.failWith(fmt.Errorf("InitProducerId: %w", err))
+	}
+	ic.fetching, ic.failures = false, 0
+	gen = 1
+	if ic.current != nil {
+		gen = ic.current.Gen + 1
+	}
+	return ic.publish(&Identity{ID: resp.ProducerID, Epoch: resp.ProducerEpoch, Gen: gen},
+		fmt.Sprintf("producer id %d epoch %d", resp.ProducerID, resp.ProducerEpoch), logDebug)
+}
+
+// bump: a partition's sequences must start over under an identity newer than generation gen
+// (newID: the broker does not know the id, a new one is needed).
+func (ic *identityCore) bump(gen uint64, newID bool, acc *actor.PID) identityEffects {
+	cur := ic.current
+	if cur == nil || cur.Gen != gen {
+		// Already newer (or being fetched: it waits for that).
+		return identityEffects{wake: []*actor.PID{acc}}
+	}
+	ic.waiters = append(ic.waiters, acc)
+	if ic.fetching || ic.fatal != nil {
+		return identityEffects{}
+	}
+	if newID || cur.Epoch == math.MaxInt16 {
+		e := ic.startFetch()
+		e.log, e.logLevel = fmt.Sprintf("asking for a new producer id (producer id %d, epoch %d)", cur.ID, cur.Epoch), logInfo
+		return e
+	}
+	return ic.publish(&Identity{ID: cur.ID, Epoch: cur.Epoch + 1, Gen: cur.Gen + 1},
+		fmt.Sprintf("bumped the producer epoch (producer id %d, epoch %d)", cur.ID, cur.Epoch+1), logInfo)
+}
+
+func (ic *identityCore) publish(id *Identity, log string, level logLevel) identityEffects {
+	ic.current = id
+	e := identityEffects{publish: id, wake: ic.waiters, log: log, logLevel: level}
+	ic.waiters = nil
+	return e
+}
+
+// failWith moves the producer into its fatal state (once): no more producer ids, and waiters
+// are forgotten (their partitions are aborted).
+func (ic *identityCore) failWith(cause error) identityEffects {
+	if ic.fatal != nil {
+		return identityEffects{}
+	}
+	err := cause
+	if !errors.Is(err, messages.ErrFatal) {
+		err = fmt.Errorf("%w: %w", messages.ErrFatal, cause)
+	}
+	ic.fatal = err
+	ic.fetching, ic.waiters = false, nil
+	ic.fetchGen++
+	return identityEffects{fail: err, log: fmt.Sprintf("the producer failed; every pending and later send fails: %v", err), logLevel: logError}
+}
 
 // identityReady reports whether batches may be drained; when not, it makes sure an
 // InitProducerId is under way (through n's connection if no broker is less loaded).
@@ -35,136 +180,85 @@ func (s *senderState) identityReady(c actor.Context, n *nodeState) bool {
 	if !s.shared.Settings.Idempotent {
 		return true
 	}
-	if s.pid.fetching || s.shared.Fatal() != nil {
-		return false // a failed producer sends nothing more, and asks for no id
-	}
-	if s.shared.Identity() != nil {
-		return true
-	}
-	s.fetchProducerID(c, n)
-	return false
+	ok, e := s.ident.ready()
+	s.applyIdentity(c, e, n)
+	return ok
 }
 
-// fetchProducerID sends InitProducerId to the least loaded broker we have a connection to.
-func (s *senderState) fetchProducerID(c actor.Context, fallback *nodeState) {
-	target := fallback
-	for _, n := range s.nodes {
-		if n.conn != nil && (target == nil || target.conn == nil || n.inflight < target.inflight) {
-			target = n
+// applyIdentity carries out what the identity core decided. fallback is the node to ask for a
+// producer id when no connected broker is less loaded.
+func (s *senderState) applyIdentity(c actor.Context, e identityEffects, fallback *nodeState) {
+	switch e.logLevel {
+	case logDebug:
+		s.shared.Logger.Debug(e.log)
+	case logInfo:
+		s.shared.Logger.Info(e.log)
+	case logError:
+		s.shared.Logger.Error(e.log)
+	}
+	if e.fail != nil {
+		if !s.shared.setFatal(e.fail) {
+			return
+		}
+		s.stopProducerIDTimer()
+		s.shared.RangeAccumulators(func(_ messages.TopicPartition, pid *actor.PID) {
+			c.Send(pid, &messages.AbortPartition{Err: e.fail})
+		})
+		if parent := c.Parent(); parent != nil {
+			c.Send(parent, &messages.ProducerFailed{Err: e.fail})
+		}
+		return
+	}
+	if e.fetch {
+		target := fallback
+		for _, n := range s.nodes {
+			if n.conn != nil && (target == nil || target.conn == nil || n.inflight < target.inflight) {
+				target = n
+			}
+		}
+		if target == nil || target.conn == nil {
+			s.applyIdentity(c, s.ident.noBroker(), nil)
+			return
+		}
+		req := &wire.InitProducerIDRequest{TransactionTimeoutMillis: math.MaxInt32, ProducerID: -1, ProducerEpoch: -1}
+		c.Send(target.conn, &messages.Call{Req: req, ReplyTo: c.Self(), Tag: &initProducerIDCall{gen: e.fetchGen}})
+	}
+	if e.retryAfter > 0 {
+		s.stopProducerIDTimer()
+		gen, self, root := e.fetchGen, c.Self(), c.ActorSystem().Root
+		s.retryTimer = time.AfterFunc(e.retryAfter, func() { root.Send(self, &initProducerIDRetry{gen: gen}) })
+	}
+	if e.publish != nil {
+		// Published before anyone is woken: a woken accumulator reads it.
+		s.shared.identity.Store(e.publish)
+	}
+	for _, w := range e.wake {
+		c.Send(w, &messages.Reannounce{})
+	}
+	if e.publish != nil {
+		for _, n := range s.nodes {
+			s.maybeGather(c, n)
 		}
 	}
-	s.pid.fetching = true
-	s.pid.fetchGen++
-	if target == nil || target.conn == nil {
-		s.retryProducerID(c) // no broker yet: the next route brings one
-		return
-	}
-	req := &wire.InitProducerIDRequest{TransactionTimeoutMillis: math.MaxInt32, ProducerID: -1, ProducerEpoch: -1}
-	c.Send(target.conn, &messages.Call{Req: req, ReplyTo: c.Self(), Tag: &initProducerIDCall{gen: s.pid.fetchGen}})
-}
-
-func (s *senderState) retryProducerID(c actor.Context) {
-	s.pid.failures++
-	gen, self, root := s.pid.fetchGen, c.Self(), c.ActorSystem().Root
-	d := Backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, s.pid.failures)
-	s.pid.retryTimer = time.AfterFunc(d, func() { root.Send(self, &initProducerIDRetry{gen: gen}) })
-}
-
-func (s *senderState) onProducerIDRetry(c actor.Context, m *initProducerIDRetry) {
-	if !s.pid.fetching || m.gen != s.pid.fetchGen {
-		return
-	}
-	s.pid.retryTimer = nil
-	s.fetchProducerID(c, nil)
 }
 
 func (s *senderState) onProducerIDDone(c actor.Context, m *messages.CallDone, tag *initProducerIDCall) {
-	if !s.pid.fetching || tag.gen != s.pid.fetchGen {
-		return
-	}
-	err := m.Err
 	var resp *wire.InitProducerIDResponse
-	if err == nil {
+	if m.Err == nil {
 		resp = m.Resp.(*wire.InitProducerIDResponse)
-		err = wire.ErrorForCode(resp.ErrorCode)
 	}
-	if err != nil {
-		if classify(err).retry {
-			s.shared.Logger.Debug("InitProducerId failed; retrying", "broker", m.Node, "err", err)
-			s.retryProducerID(c)
-			return
-		}
-		s.pid.fetching = false
-		s.fail(c, fmt.Errorf("InitProducerId: %w", err))
-		return
-	}
-	s.pid.fetching, s.pid.failures = false, 0
-	gen := uint64(1)
-	if old := s.shared.Identity(); old != nil {
-		gen = old.Gen + 1
-	}
-	s.shared.identity.Store(&Identity{ID: resp.ProducerID, Epoch: resp.ProducerEpoch, Gen: gen})
-	s.shared.Logger.Debug("producer id", "producer_id", resp.ProducerID, "epoch", resp.ProducerEpoch)
-	s.identityChanged(c)
-}
-
-// onBumpEpoch answers a partition whose sequences must start over under a newer identity.
-func (s *senderState) onBumpEpoch(c actor.Context, m *messages.BumpEpoch) {
-	cur := s.shared.Identity()
-	if cur == nil || cur.Gen != m.Gen {
-		c.Send(m.Accumulator, &messages.Reannounce{}) // already newer (or being fetched: it waits for that)
-		return
-	}
-	s.pid.waiters = append(s.pid.waiters, m.Accumulator)
-	if s.pid.fetching {
-		return
-	}
-	if m.NewID || cur.Epoch == math.MaxInt16 {
-		s.shared.Logger.Info("asking for a new producer id", "producer_id", cur.ID, "epoch", cur.Epoch)
-		s.fetchProducerID(c, nil)
-		return
-	}
-	s.shared.identity.Store(&Identity{ID: cur.ID, Epoch: cur.Epoch + 1, Gen: cur.Gen + 1})
-	s.shared.Logger.Info("bumped the producer epoch", "producer_id", cur.ID, "epoch", cur.Epoch+1)
-	s.identityChanged(c)
-}
-
-func (s *senderState) identityChanged(c actor.Context) {
-	for _, w := range s.pid.waiters {
-		c.Send(w, &messages.Reannounce{})
-	}
-	s.pid.waiters = nil
-	for _, n := range s.nodes {
-		s.maybeGather(c, n)
-	}
+	s.applyIdentity(c, s.ident.answered(tag.gen, resp, m.Err), nil)
 }
 
 // fail moves the producer into its fatal state: every record held fails with the error, every
 // later send too, and the producer actor hears of it (and escalates).
 func (s *senderState) fail(c actor.Context, cause error) {
-	err := cause
-	if !errors.Is(err, messages.ErrFatal) {
-		err = fmt.Errorf("%w: %w", messages.ErrFatal, cause)
-	}
-	if !s.shared.setFatal(err) {
-		return
-	}
-	// No more producer ids: stop a fetch or its retry, and forget waiters (they are aborted).
-	s.stopProducerIDTimer()
-	s.pid.fetching, s.pid.waiters = false, nil
-	s.pid.fetchGen++
-	s.shared.Logger.Error("the producer failed; every pending and later send fails", "err", err)
-	s.shared.RangeAccumulators(func(_ messages.TopicPartition, pid *actor.PID) {
-		c.Send(pid, &messages.AbortPartition{Err: err})
-	})
-	if parent := c.Parent(); parent != nil {
-		c.Send(parent, &messages.ProducerFailed{Err: err})
-	}
+	s.applyIdentity(c, s.ident.failWith(cause), nil)
 }
 
 func (s *senderState) stopProducerIDTimer() {
-	if s.pid.retryTimer != nil {
-		s.pid.retryTimer.Stop()
-		s.pid.retryTimer = nil
+	if s.retryTimer != nil {
+		s.retryTimer.Stop()
+		s.retryTimer = nil
 	}
 }

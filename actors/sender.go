@@ -95,10 +95,11 @@ type senderState struct {
 	// back a second time.
 	currentHeld bool
 
-	nodes   map[int32]*nodeState
-	parked  map[messages.TopicPartition]*actor.PID // ready, but the leader is unknown
-	gathers map[uint64]*gathering
-	pid     producerIDState // idempotence; see producerid.go
+	nodes      map[int32]*nodeState
+	parked     map[messages.TopicPartition]*actor.PID // ready, but the leader is unknown
+	gathers    map[uint64]*gathering
+	ident      identityCore // idempotence; see producerid.go
+	retryTimer *time.Timer  // the identity core's InitProducerId retry
 	// calls are the produce requests handed to connections and not answered yet. It outlives a
 	// restart: the restart stops the connections, which drops the Calls still in their mailboxes,
 	// and those batches must still be answered (orphanCheck).
@@ -112,8 +113,12 @@ type Sender struct{ st *senderState }
 func NewSenderProps(shared *Shared, metadata *actor.PID) *actor.Props {
 	calls := map[*produceCall]struct{}{}
 	return actor.PropsFromProducer(func() actor.Actor {
+		set := shared.Settings
 		return &Sender{st: &senderState{shared: shared, metadata: metadata, calls: calls,
-			nodes: map[int32]*nodeState{}, parked: map[messages.TopicPartition]*actor.PID{}, gathers: map[uint64]*gathering{}}}
+			nodes: map[int32]*nodeState{}, parked: map[messages.TopicPartition]*actor.PID{}, gathers: map[uint64]*gathering{},
+			// A restarted sender picks up what its predecessor published.
+			ident: identityCore{current: shared.Identity(), fatal: shared.Fatal(),
+				retryBackoff: set.RetryBackoff, retryBackoffMax: set.RetryBackoffMax}}}
 	}, supervision(shared.Settings), actor.WithDispatcher(shared.Dispatcher))
 }
 
@@ -140,9 +145,9 @@ func (a *Sender) Receive(c actor.Context) {
 			s.onProduceDone(c, m)
 		}
 	case *messages.BumpEpoch:
-		s.onBumpEpoch(c, m)
+		s.applyIdentity(c, s.ident.bump(m.Gen, m.NewID, m.Accumulator), nil)
 	case *initProducerIDRetry:
-		s.onProducerIDRetry(c, m)
+		s.applyIdentity(c, s.ident.retryDue(m.gen), nil)
 	case *messages.ProducerFailed:
 		s.fail(c, m.Err)
 	case *throttleOver:
