@@ -20,7 +20,7 @@ import (
 )
 
 type accBatch struct {
-	seq       uint64
+	id        uint64
 	builder   wire.BatchBuilder
 	buf       []byte // pooled storage behind builder, returned when the batch completes
 	records   []pendingRecord
@@ -32,8 +32,8 @@ type accBatch struct {
 	data     []byte // sealed bytes, once drained
 	inflight bool
 	attempts int
-	// producerSeq is the base sequence (idempotent producer), -1 until the first drain.
-	producerSeq int32
+	// baseSequence is the batch's first producer sequence number (idempotence), -1 until the first drain.
+	baseSequence int32
 	// notWritten: the broker refused the last attempt, so the batch is known not to be in the log
 	// (after a timeout or a broken connection it may be).
 	notWritten bool
@@ -48,13 +48,13 @@ type accState struct {
 	shared *Shared
 	sender *actor.PID
 
-	batches   []*accBatch // in seq order: done-but-waiting, in flight, queued; the last may be open
-	nextSeq   uint64
-	lastCount int    // records in the last batch started: the next one is sized for as many
-	announced bool   // a PartitionReady is outstanding
-	flushUpTo uint64 // batches with seq < flushUpTo are ready at once
-	abortErr  error
-	seq       seqState // idempotence; see sequences.go
+	batches     []*accBatch // in id (send) order: done-but-waiting, in flight, queued; the last may be open
+	nextBatchID uint64
+	lastCount   int    // records in the last batch started: the next one is sized for as many
+	announced   bool   // a PartitionReady is outstanding
+	flushUpTo   uint64 // batches with id < flushUpTo are ready at once
+	abortErr    error
+	sequences   sequenceState // idempotence; see sequences.go
 	// sealScratch is where compressed batches are sealed before being copied out at their size.
 	sealScratch []byte
 
@@ -146,7 +146,7 @@ func (a *Accumulator) Receive(c actor.Context) {
 		s.update(c)
 	case *messages.Reannounce:
 		s.announced = false
-		s.seq.bumpAsked = 0 // a restarted sender forgot the request; the answer to one also lands here
+		s.sequences.bumpAsked = 0 // a restarted sender forgot the request; the answer to one also lands here
 		s.update(c)
 	case *messages.AbortPartition:
 		s.abort(m.Err)
@@ -195,8 +195,8 @@ func (s *accState) refuseItem(it inboxItem, err error) {
 			s.batches[n-1].after = append(s.batches[n-1].after, it.flush)
 			return
 		}
-		b := &accBatch{seq: s.nextSeq, full: true, producerSeq: -1, records: []pendingRecord{s.pending(&it.app)}}
-		s.nextSeq++
+		b := &accBatch{id: s.nextBatchID, full: true, baseSequence: -1, records: []pendingRecord{s.pending(&it.app)}}
+		s.nextBatchID++
 		s.failBatch(b, err)
 		s.batches = append(s.batches, b)
 		return
@@ -211,7 +211,7 @@ func (s *accState) refuseItem(it inboxItem, err error) {
 // failBatch gives b its outcome, err; it completes in order with the batches before it.
 func (s *accState) failBatch(b *accBatch, err error) {
 	b.full = true // in flight or not: complete() keeps the buffer of a batch still out
-	b.result = &messages.BatchDone{Seq: b.seq, Err: err}
+	b.result = &messages.BatchDone{BatchID: b.id, Err: err}
 }
 
 // onAppend adds one record to the open batch (or a new one). The caller updates readiness and
@@ -266,14 +266,14 @@ func (s *accState) pending(m *messages.Append) pendingRecord {
 }
 
 func (s *accState) newBatch(now int64) *accBatch {
-	b := &accBatch{seq: s.nextSeq, createdNs: now, oldestNs: now, producerSeq: -1}
+	b := &accBatch{id: s.nextBatchID, createdNs: now, oldestNs: now, baseSequence: -1}
 	if n := len(s.batches); n > 0 {
 		s.lastCount = len(s.batches[n-1].records)
 	}
 	// One allocation per batch instead of one per doubling; records are usually alike in size.
 	b.records = make([]pendingRecord, 0, max(s.lastCount, 8))
 	s.inbox.lastBatchNs.Store(now)
-	s.nextSeq++
+	s.nextBatchID++
 	b.buf = s.shared.Buffers.Get()
 	b.builder.Reset(b.buf)
 	s.batches = append(s.batches, b)
@@ -296,7 +296,7 @@ func (s *accState) readyAt(b *accBatch) int64 {
 	if b.attempts > 0 {
 		return b.retryNs
 	}
-	if b.full || b.urgent || b.seq < s.flushUpTo || s.abortErr != nil {
+	if b.full || b.urgent || b.id < s.flushUpTo || s.abortErr != nil {
 		return 0
 	}
 	return b.createdNs + int64(s.shared.Settings.Linger)
@@ -313,7 +313,7 @@ func (s *accState) updateAt(c actor.Context, now int64) {
 	if b := s.firstQueued(); b != nil {
 		at := s.readyAt(b)
 		if at <= now {
-			if !s.announced && !s.seqBlocked(c, b, s.shared.Identity()) {
+			if !s.announced && !s.sequenceBlocked(c, b, s.shared.Identity()) {
 				s.announced = true
 				c.Send(s.sender, &messages.PartitionReady{TP: s.tp, Accumulator: c.Self()})
 			}
@@ -392,7 +392,7 @@ func (s *accState) onDrain(c actor.Context, m *messages.Drain) {
 		return
 	}
 	b := s.firstQueued()
-	if b != nil && (s.readyAt(b) > now || s.seqBlocked(c, b, id)) {
+	if b != nil && (s.readyAt(b) > now || s.sequenceBlocked(c, b, id)) {
 		b = nil
 	}
 	var out *messages.Batch
@@ -403,13 +403,13 @@ func (s *accState) onDrain(c actor.Context, m *messages.Drain) {
 		if b.result == nil {
 			b.inflight = true
 			b.attempts++
-			s.seq.outstanding++
+			s.sequences.outstanding++
 			s.draining = b
-			out = &messages.Batch{TP: s.tp, Accumulator: c.Self(), Seq: b.seq, Data: b.data, Records: len(b.records)}
+			out = &messages.Batch{TP: s.tp, Accumulator: c.Self(), BatchID: b.id, Data: b.data, Records: len(b.records)}
 		}
 	}
 	more := false
-	if q := s.firstQueued(); q != nil && s.readyAt(q) <= now && !s.seqBlocked(c, q, id) {
+	if q := s.firstQueued(); q != nil && s.readyAt(q) <= now && !s.sequenceBlocked(c, q, id) {
 		more = true
 		s.announced = true // the sender re-queues us on MoreReady
 	}
@@ -420,8 +420,8 @@ func (s *accState) onDrain(c actor.Context, m *messages.Drain) {
 }
 
 func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
-	s.seq.outstanding-- // every Batch handed out comes back exactly once, found here or not
-	b := s.batchBySeq(m.Seq)
+	s.sequences.outstanding-- // every Batch handed out comes back exactly once, found here or not
+	b := s.batchByID(m.BatchID)
 	if b == nil || !b.inflight || b.result != nil {
 		// Aborted or expired meanwhile: it has its outcome already. Its return may still unblock
 		// the partition (sequences wait for every batch that was out).
@@ -439,11 +439,11 @@ func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
 			s.update(c)
 			return
 		}
-		m = &messages.BatchDone{Seq: m.Seq, Err: fmt.Errorf("%w: %w", messages.ErrRecordTooLarge, m.Err)}
+		m = &messages.BatchDone{BatchID: m.BatchID, Err: fmt.Errorf("%w: %w", messages.ErrRecordTooLarge, m.Err)}
 	}
 	retriable := m.Err != nil && (forceRetry || o.retry)
 	if retriable && nowNs()-b.oldestNs >= int64(s.shared.Settings.DeliveryTimeout) {
-		m = &messages.BatchDone{Seq: m.Seq, Err: fmt.Errorf("%w: last attempt failed: %w", messages.ErrDeliveryTimeout, m.Err)}
+		m = &messages.BatchDone{BatchID: m.BatchID, Err: fmt.Errorf("%w: last attempt failed: %w", messages.ErrDeliveryTimeout, m.Err)}
 		retriable = false
 	}
 	if retriable && b.attempts <= s.shared.Settings.Retries {
@@ -462,7 +462,7 @@ func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
 func (s *accState) seal(b *accBatch, id *Identity) {
 	opts := wire.SealOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}
 	if s.shared.Settings.Idempotent {
-		opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = id.ID, id.Epoch, s.seq.next
+		opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = id.ID, id.Epoch, s.sequences.next
 	}
 	data, err := s.sealWith(&b.builder, opts)
 	if err != nil {
@@ -471,8 +471,8 @@ func (s *accState) seal(b *accBatch, id *Identity) {
 	}
 	b.data, b.full = data, true
 	if s.shared.Settings.Idempotent {
-		b.producerSeq = opts.BaseSequence
-		s.seq.next = nextSequence(opts.BaseSequence, len(b.records))
+		b.baseSequence = opts.BaseSequence
+		s.sequences.next = nextSequence(opts.BaseSequence, len(b.records))
 	}
 }
 
@@ -492,9 +492,9 @@ func (s *accState) sealWith(builder *wire.BatchBuilder, opts wire.SealOptions) (
 	return bytes.Clone(data), nil
 }
 
-func (s *accState) batchBySeq(seq uint64) *accBatch {
+func (s *accState) batchByID(id uint64) *accBatch {
 	for _, b := range s.batches {
-		if b.seq == seq {
+		if b.id == id {
 			return b
 		}
 	}
@@ -515,8 +515,8 @@ func (s *accState) split(b *accBatch) bool {
 	half := len(b.records) / 2
 	parts := [2]*accBatch{}
 	for i, rng := range [2][2]int{{0, half}, {half, len(b.records)}} {
-		nb := &accBatch{seq: s.nextSeq, createdNs: b.createdNs, oldestNs: b.oldestNs, full: true, producerSeq: -1}
-		s.nextSeq++
+		nb := &accBatch{id: s.nextBatchID, createdNs: b.createdNs, oldestNs: b.oldestNs, full: true, baseSequence: -1}
+		s.nextBatchID++
 		nb.buf = s.shared.Buffers.Get()
 		nb.builder.Reset(nb.buf)
 		for _, r := range rb.Records[rng[0]:rng[1]] {
@@ -525,10 +525,10 @@ func (s *accState) split(b *accBatch) bool {
 		nb.records = b.records[rng[0]:rng[1]:rng[1]]
 		parts[i] = nb
 	}
-	if b.producerSeq >= 0 {
+	if b.baseSequence >= 0 {
 		// The halves take over the big batch's sequence range, as Java's splitAndReenqueue does:
 		// the batches after it are numbered after that range. Neither half was written.
-		seq := b.producerSeq
+		seq := b.baseSequence
 		for _, nb := range parts {
 			data, err := s.sealWith(&nb.builder, wire.SealOptions{ProducerID: rb.ProducerID, ProducerEpoch: rb.ProducerEpoch, BaseSequence: seq})
 			if err != nil {
@@ -538,7 +538,7 @@ func (s *accState) split(b *accBatch) bool {
 				}
 				return false
 			}
-			nb.data, nb.producerSeq, nb.notWritten = data, seq, true
+			nb.data, nb.baseSequence, nb.notWritten = data, seq, true
 			seq = nextSequence(seq, len(nb.records))
 		}
 	}
@@ -578,9 +578,9 @@ func (s *accState) complete(b *accBatch, r *messages.BatchDone) {
 		logAppendTime: r.LogAppendTime, after: b.after}
 	if r.Err != nil {
 		item.baseOffset, item.logAppendTime = -1, -1
-		if b.producerSeq >= 0 {
+		if b.baseSequence >= 0 {
 			// Its sequence is now a hole or a write we cannot account for: start over (KIP-360).
-			s.seq.resetNeeded = true
+			s.sequences.resetNeeded = true
 		}
 	}
 	s.shared.Completer.push(item)
@@ -603,7 +603,7 @@ func (s *accState) flush(c actor.Context, done func()) {
 	last.full = true // later records start a new batch, so this flush does not wait for them
 	last.after = append(last.after, done)
 	s.currentHeld = true
-	s.flushUpTo = s.nextSeq
+	s.flushUpTo = s.nextBatchID
 	s.update(c)
 }
 
@@ -631,12 +631,12 @@ func (s *accState) settleCurrent(c actor.Context) {
 		if b := s.draining; b != nil { // marked as out but never handed over
 			b.inflight = false
 			b.attempts--
-			s.seq.outstanding--
+			s.sequences.outstanding--
 			s.draining = nil
 		}
 		c.Send(s.sender, &messages.Drained{TP: s.tp, Accumulator: c.Self(), Gather: m.Gather})
 	case *messages.BatchDone:
-		if b := s.batchBySeq(m.Seq); b != nil && b.result == nil {
+		if b := s.batchByID(m.BatchID); b != nil && b.result == nil {
 			b.inflight = false
 			s.failBatch(b, err)
 		}

@@ -50,7 +50,7 @@ func TestAccumulatorDrainEncodesRecords(t *testing.T) {
 	}
 	sender.none(t, quiet) // one PartitionReady for the whole batch, nothing after the drain
 
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: b.Seq, BaseOffset: 40, LogAppendTime: -1, LogStartOffset: 0})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: b.BatchID, BaseOffset: 40, LogAppendTime: -1, LogStartOffset: 0})
 	sizes := [][2]int{{2, 2}, {-1, 2}, {2, -1}, {0, 0}}
 	for i, r := range want {
 		ev := rc.expectOK(t, i, int64(40+i))
@@ -137,11 +137,11 @@ func TestAccumulatorSplitsAtBatchSize(t *testing.T) {
 		}
 		checkRecords(t, decodeBatch(t, d.Batch.Data), all[i*perBatch:(i+1)*perBatch])
 	}
-	if d1.Batch.Seq >= d2.Batch.Seq {
-		t.Errorf("batch seqs %d, %d are not increasing", d1.Batch.Seq, d2.Batch.Seq)
+	if d1.Batch.BatchID >= d2.Batch.BatchID {
+		t.Errorf("batch seqs %d, %d are not increasing", d1.Batch.BatchID, d2.Batch.BatchID)
 	}
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: d1.Batch.Seq, BaseOffset: 0, LogAppendTime: -1})
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: d2.Batch.Seq, BaseOffset: 100, LogAppendTime: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: d1.Batch.BatchID, BaseOffset: 0, LogAppendTime: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: d2.Batch.BatchID, BaseOffset: 100, LogAppendTime: -1})
 	for i := range perBatch {
 		rc.expectOK(t, i, int64(i))
 	}
@@ -167,7 +167,7 @@ func TestAccumulatorBatchDoneCompletesInOrder(t *testing.T) {
 	}
 	expectMsg[*messages.PartitionReady](t, sender)
 	d := e.drain(t, acc, sender, 1)
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: d.Batch.Seq, BaseOffset: 1000, LogAppendTime: -1, LogStartOffset: 0})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: d.Batch.BatchID, BaseOffset: 1000, LogAppendTime: -1, LogStartOffset: 0})
 	for i := range 5 {
 		rc.expectOK(t, i, int64(1000+i))
 	}
@@ -190,7 +190,7 @@ func TestAccumulatorLogAppendTime(t *testing.T) {
 	e.appendRec(acc, rc, 1, rec("k", "v", 6))
 	expectMsg[*messages.PartitionReady](t, sender)
 	d := e.drain(t, acc, sender, 1)
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: d.Batch.Seq, BaseOffset: 9, LogAppendTime: 777})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: d.Batch.BatchID, BaseOffset: 9, LogAppendTime: 777})
 	for i := range 2 {
 		if ev := rc.expectOK(t, i, int64(9+i)); !ev.md.Timestamp.Equal(time.UnixMilli(777)) {
 			t.Errorf("record %d timestamp %v, want the log append time", i, ev.md.Timestamp)
@@ -210,14 +210,14 @@ func TestAccumulatorCompletesBatchesInOrder(t *testing.T) {
 	e.appendRec(acc, rc, 1, rec("b", "1", 2))
 	expectMsg[*messages.PartitionReady](t, sender)
 	second := e.drain(t, acc, sender, 2).Batch
-	if first == nil || second == nil || first.Seq == second.Seq {
+	if first == nil || second == nil || first.BatchID == second.BatchID {
 		t.Fatalf("batches %+v, %+v, want two distinct batches", first, second)
 	}
 
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: second.Seq, BaseOffset: 50, LogAppendTime: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: second.BatchID, BaseOffset: 50, LogAppendTime: -1})
 	e.settle(t)
 	rc.none(t, quiet)
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: first.Seq, BaseOffset: 10, LogAppendTime: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: first.BatchID, BaseOffset: 10, LogAppendTime: -1})
 	rc.expectOK(t, 0, 10)
 	rc.expectOK(t, 1, 50)
 }
@@ -239,7 +239,7 @@ func TestAccumulatorRetriesRetriableError(t *testing.T) {
 	data := bytes.Clone(first.Data)
 
 	failed := time.Now()
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: first.Seq, BaseOffset: -1, LogAppendTime: -1,
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: first.BatchID, BaseOffset: -1, LogAppendTime: -1,
 		Err: fmt.Errorf("%w (t-3: moved)", wire.ErrNotLeaderOrFollower)})
 	// Not ready during the backoff.
 	if d := e.drain(t, acc, sender, 2); d.Batch != nil {
@@ -253,13 +253,13 @@ func TestAccumulatorRetriesRetriableError(t *testing.T) {
 		t.Fatalf("re-announced %v after the failure, before the backoff (at least %v)", elapsed, least)
 	}
 	retry := e.drain(t, acc, sender, 3).Batch
-	if retry == nil || retry.Seq != first.Seq || !bytes.Equal(retry.Data, data) {
-		t.Fatalf("retry %+v, want batch %d with the same bytes", retry, first.Seq)
+	if retry == nil || retry.BatchID != first.BatchID || !bytes.Equal(retry.Data, data) {
+		t.Fatalf("retry %+v, want batch %d with the same bytes", retry, first.BatchID)
 	}
 	checkRecords(t, decodeBatch(t, retry.Data), want)
 	e.settle(t)
 	rc.none(t, 0)
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: retry.Seq, BaseOffset: 7, LogAppendTime: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: retry.BatchID, BaseOffset: 7, LogAppendTime: -1})
 	rc.expectOK(t, 0, 7)
 	rc.expectOK(t, 1, 8)
 }
@@ -276,21 +276,21 @@ func TestAccumulatorRetryKeepsOrder(t *testing.T) {
 	first := e.drain(t, acc, sender, 1).Batch
 	e.appendRec(acc, rc, 1, rec("b", "1", 2))
 	expectMsg[*messages.PartitionReady](t, sender)
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: first.Seq, Err: fmt.Errorf("%w", wire.ErrRequestTimedOut), BaseOffset: -1, LogAppendTime: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: first.BatchID, Err: fmt.Errorf("%w", wire.ErrRequestTimedOut), BaseOffset: -1, LogAppendTime: -1})
 	d := e.drain(t, acc, sender, 2)
 	for d.Batch == nil { // the drain may beat the 1ms backoff
 		expectMsg[*messages.PartitionReady](t, sender)
 		d = e.drain(t, acc, sender, 3)
 	}
-	if d.Batch.Seq != first.Seq {
-		t.Fatalf("drained batch %d first, want the retried batch %d", d.Batch.Seq, first.Seq)
+	if d.Batch.BatchID != first.BatchID {
+		t.Fatalf("drained batch %d first, want the retried batch %d", d.Batch.BatchID, first.BatchID)
 	}
 	if !d.MoreReady {
 		t.Fatalf("Drained %+v, want MoreReady for the newer batch", d)
 	}
 	second := e.drain(t, acc, sender, 4).Batch
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: second.Seq, BaseOffset: 21, LogAppendTime: -1})
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: first.Seq, BaseOffset: 20, LogAppendTime: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: second.BatchID, BaseOffset: 21, LogAppendTime: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: first.BatchID, BaseOffset: 20, LogAppendTime: -1})
 	rc.expectOK(t, 0, 20)
 	rc.expectOK(t, 1, 21)
 }
@@ -314,7 +314,7 @@ func TestAccumulatorFailsNonRetriableError(t *testing.T) {
 			e.appendRec(acc, rc, 0, rec("k", "v", 1))
 			expectMsg[*messages.PartitionReady](t, sender)
 			b := e.drain(t, acc, sender, 1).Batch
-			e.sys.Root.Send(acc, &messages.BatchDone{Seq: b.Seq, Err: tc.err, BaseOffset: -1, LogAppendTime: -1})
+			e.sys.Root.Send(acc, &messages.BatchDone{BatchID: b.BatchID, Err: tc.err, BaseOffset: -1, LogAppendTime: -1})
 			ev := rc.expectErr(t, 0, tc.targets[0])
 			for _, target := range tc.targets[1:] {
 				if !errors.Is(ev.err, target) {
@@ -338,7 +338,7 @@ func TestAccumulatorSplitsOversizeBatch(t *testing.T) {
 	}
 	expectMsg[*messages.PartitionReady](t, sender)
 	b := e.drain(t, acc, sender, 1).Batch
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: b.Seq, Err: fmt.Errorf("%w (t-3)", wire.ErrMessageTooLarge), BaseOffset: -1, LogAppendTime: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: b.BatchID, Err: fmt.Errorf("%w (t-3)", wire.ErrMessageTooLarge), BaseOffset: -1, LogAppendTime: -1})
 	expectMsg[*messages.PartitionReady](t, sender)
 	d1 := e.drain(t, acc, sender, 2)
 	if d1.Batch == nil || !d1.MoreReady {
@@ -350,8 +350,8 @@ func TestAccumulatorSplitsOversizeBatch(t *testing.T) {
 	}
 	checkRecords(t, decodeBatch(t, d1.Batch.Data), want[:2])
 	checkRecords(t, decodeBatch(t, d2.Batch.Data), want[2:])
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: d2.Batch.Seq, BaseOffset: 20, LogAppendTime: -1})
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: d1.Batch.Seq, BaseOffset: 10, LogAppendTime: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: d2.Batch.BatchID, BaseOffset: 20, LogAppendTime: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: d1.Batch.BatchID, BaseOffset: 10, LogAppendTime: -1})
 	for i, off := range []int64{10, 11, 20, 21} {
 		rc.expectOK(t, i, off)
 	}
@@ -377,7 +377,7 @@ func TestAccumulatorFlush(t *testing.T) {
 	}
 	e.settle(t)
 	rc.none(t, quiet) // Done waits for the batch
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: d.Batch.Seq, BaseOffset: 0, LogAppendTime: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: d.Batch.BatchID, BaseOffset: 0, LogAppendTime: -1})
 	rc.expectOK(t, 0, 0)
 	rc.expectOK(t, 1, 1)
 	rc.expectMark(t, "flush")
@@ -406,7 +406,7 @@ func TestAccumulatorFlushInFlight(t *testing.T) {
 	e.settle(t)
 	rc.none(t, quiet)
 	sender.none(t, 0)
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: b.Seq, BaseOffset: 3, LogAppendTime: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: b.BatchID, BaseOffset: 3, LogAppendTime: -1})
 	rc.expectOK(t, 0, 3)
 	rc.expectMark(t, "flush")
 }
@@ -428,7 +428,7 @@ func TestAccumulatorAbort(t *testing.T) {
 	for i := range 3 {
 		rc.expectErr(t, i, abort)
 	}
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: inflight.Seq, BaseOffset: 100, LogAppendTime: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: inflight.BatchID, BaseOffset: 100, LogAppendTime: -1})
 	if d := e.drain(t, acc, sender, 2); d.Batch != nil {
 		t.Fatalf("Drain after abort returned a batch")
 	}
@@ -473,7 +473,7 @@ func TestAccumulatorDeliveryTimeoutInFlight(t *testing.T) {
 	expectMsg[*messages.PartitionReady](t, sender)
 	b := e.drain(t, acc, sender, 1).Batch
 	rc.expectErr(t, 0, messages.ErrDeliveryTimeout)
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: b.Seq, BaseOffset: 5, LogAppendTime: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: b.BatchID, BaseOffset: 5, LogAppendTime: -1})
 	e.settle(t)
 	rc.none(t, quiet)
 }
@@ -495,11 +495,11 @@ func TestAccumulatorRetriesExhausted(t *testing.T) {
 		if b == nil {
 			t.Fatalf("attempt %d: nothing drained", attempt)
 		}
-		if attempt > 1 && b.Seq != seq {
-			t.Fatalf("attempt %d drained batch %d, want %d", attempt, b.Seq, seq)
+		if attempt > 1 && b.BatchID != seq {
+			t.Fatalf("attempt %d drained batch %d, want %d", attempt, b.BatchID, seq)
 		}
-		seq = b.Seq
-		e.sys.Root.Send(acc, &messages.BatchDone{Seq: b.Seq, BaseOffset: -1, LogAppendTime: -1,
+		seq = b.BatchID
+		e.sys.Root.Send(acc, &messages.BatchDone{BatchID: b.BatchID, BaseOffset: -1, LogAppendTime: -1,
 			Err: fmt.Errorf("attempt %d: %w", attempt, wire.ErrNotEnoughReplicas)})
 	}
 	ev := rc.expectErr(t, 0, wire.ErrNotEnoughReplicas)

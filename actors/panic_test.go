@@ -36,7 +36,7 @@ func TestAccumulatorPanicKeepsBatches(t *testing.T) {
 	if d.Batch == nil || d.Batch.Records != 1 {
 		t.Fatalf("Drained %+v after the restart, want the record appended before the panic", d)
 	}
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: d.Batch.Seq, BaseOffset: 0, LogAppendTime: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: d.Batch.BatchID, BaseOffset: 0, LogAppendTime: -1})
 	rc.expectOK(t, 0, 0)
 	rc.expectErr(t, 1, messages.ErrInternal)
 }
@@ -55,10 +55,10 @@ func TestSenderPanicReturnsBatch(t *testing.T) {
 
 	faultinject.OnSenderDrained(func() { panic("injected") })
 	defer faultinject.OnSenderDrained(nil)
-	b := &messages.Batch{TP: tp("t", 0), Accumulator: acc.pid, Seq: 3, Data: sealedBatch(t, 1), Records: 1}
+	b := &messages.Batch{TP: tp("t", 0), Accumulator: acc.pid, BatchID: 3, Data: sealedBatch(t, 1), Records: 1}
 	e.sys.Root.Send(snd, &messages.Drained{TP: b.TP, Accumulator: acc.pid, Gather: dr.Gather, Batch: b})
 	done := expectMsg[*messages.BatchDone](t, acc)
-	if done.Seq != 3 || !errors.Is(done.Err, messages.ErrConnection) || !classify(done.Err).retry {
+	if done.BatchID != 3 || !errors.Is(done.Err, messages.ErrConnection) || !classify(done.Err).retry {
 		t.Fatalf("BatchDone %+v, want seq 3 back as retriable", done)
 	}
 	faultinject.OnSenderDrained(nil)

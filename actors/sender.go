@@ -80,7 +80,7 @@ func (pc *produceCall) answer(c actor.Context, done *messages.BatchDone) {
 func (pc *produceCall) settleRest(c actor.Context, err error) {
 	for pc.settled < len(pc.batches) {
 		b := pc.batches[pc.settled]
-		pc.answer(c, &messages.BatchDone{Seq: b.Seq, Err: err, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
+		pc.answer(c, &messages.BatchDone{BatchID: b.BatchID, Err: err, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
 	}
 }
 
@@ -403,7 +403,7 @@ func (s *senderState) onProduceDone(c actor.Context, m *messages.CallDone) {
 // settle tells a batch's accumulator its outcome when no broker result says more: err, or (nil)
 // written without an offset (acks=0).
 func settle(c actor.Context, b *messages.Batch, err error) {
-	c.Send(b.Accumulator, &messages.BatchDone{Seq: b.Seq, Err: err, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
+	c.Send(b.Accumulator, &messages.BatchDone{BatchID: b.BatchID, Err: err, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
 }
 
 // errNotSent: the batch was drained but never sent (the sender restarted). Retriable.
@@ -416,7 +416,7 @@ func (s *senderState) dispatchResults(c actor.Context, pc *produceCall, resp *wi
 	var hint *messages.LeaderHint
 	for _, b := range pc.batches {
 		p := producePartitionResult(resp, pc.req, b.TP)
-		done := &messages.BatchDone{Seq: b.Seq, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
+		done := &messages.BatchDone{BatchID: b.BatchID, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
 		if p != nil {
 			done.LogStartOffset = p.LogStartOffset // UNKNOWN_PRODUCER_ID needs it too
 		}

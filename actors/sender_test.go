@@ -108,14 +108,14 @@ func TestSenderSendsBatchToLeader(t *testing.T) {
 
 	e.sys.Root.Send(snd, &messages.PartitionReady{TP: tp("t", 1), Accumulator: acc.pid})
 	dr := expectMsg[*messages.Drain](t, acc)
-	b := &messages.Batch{TP: tp("t", 1), Accumulator: acc.pid, Seq: 5, Data: sealedBatch(t, 2), Records: 2}
+	b := &messages.Batch{TP: tp("t", 1), Accumulator: acc.pid, BatchID: 5, Data: sealedBatch(t, 2), Records: 2}
 	e.sys.Root.Send(snd, &messages.Drained{TP: b.TP, Accumulator: acc.pid, Gather: dr.Gather, Batch: b})
 
 	if addr := <-dialed; addr != "b2:9092" {
 		t.Fatalf("dialled %q, want the leader b2:9092", addr)
 	}
 	done := expectMsg[*messages.BatchDone](t, acc)
-	if done.Seq != 5 || !errors.Is(done.Err, messages.ErrConnection) || !classify(done.Err).retry || done.BaseOffset != -1 {
+	if done.BatchID != 5 || !errors.Is(done.Err, messages.ErrConnection) || !classify(done.Err).retry || done.BaseOffset != -1 {
 		t.Fatalf("BatchDone %+v, want seq 5 failing with a retriable connection error", done)
 	}
 	rm := expectMsg[*messages.RefreshMetadata](t, meta)
@@ -143,14 +143,14 @@ func TestSenderInFlightWindow(t *testing.T) {
 	e.sys.Root.Send(snd, &messages.PartitionReady{TP: tp("t", 1), Accumulator: accs[1].pid})
 	e.sys.Root.Send(snd, &messages.PartitionReady{TP: tp("t", 2), Accumulator: accs[2].pid})
 	accs[1].none(t, quiet)
-	b0 := &messages.Batch{TP: tp("t", 0), Accumulator: accs[0].pid, Seq: 1, Data: sealedBatch(t, 1), Records: 1}
+	b0 := &messages.Batch{TP: tp("t", 0), Accumulator: accs[0].pid, BatchID: 1, Data: sealedBatch(t, 1), Records: 1}
 	e.sys.Root.Send(snd, &messages.Drained{TP: b0.TP, Accumulator: accs[0].pid, Gather: d0.Gather, Batch: b0})
 	<-dialed // the request is in flight (its connection is dialling)
 	accs[1].none(t, quiet)
 	accs[2].none(t, 0)
 
 	close(release) // the request fails: the window opens again
-	if done := expectMsg[*messages.BatchDone](t, accs[0]); done.Seq != 1 || done.Err == nil {
+	if done := expectMsg[*messages.BatchDone](t, accs[0]); done.BatchID != 1 || done.Err == nil {
 		t.Fatalf("BatchDone %+v, want seq 1 failed", done)
 	}
 	d1 := expectMsg[*messages.Drain](t, accs[1])
@@ -216,10 +216,10 @@ func TestSenderDrainedForUnknownGather(t *testing.T) {
 	e := newEnv(t, testSettings())
 	snd, meta := e.newSender()
 	acc := e.newProbe()
-	b := &messages.Batch{TP: tp("t", 0), Accumulator: acc.pid, Seq: 9, Data: sealedBatch(t, 1), Records: 1}
+	b := &messages.Batch{TP: tp("t", 0), Accumulator: acc.pid, BatchID: 9, Data: sealedBatch(t, 1), Records: 1}
 	e.sys.Root.Send(snd, &messages.Drained{TP: b.TP, Accumulator: acc.pid, Gather: 999, Batch: b, MoreReady: true})
 	done := expectMsg[*messages.BatchDone](t, acc)
-	if done.Seq != 9 || !errors.Is(done.Err, messages.ErrConnection) || !classify(done.Err).retry {
+	if done.BatchID != 9 || !errors.Is(done.Err, messages.ErrConnection) || !classify(done.Err).retry {
 		t.Fatalf("BatchDone %+v, want seq 9 not sent (retriable)", done)
 	}
 	expectMsg[*messages.RefreshMetadata](t, meta) // queued again; no leader known yet
@@ -252,7 +252,7 @@ func TestSenderDispatchesProduceResponse(t *testing.T) {
 	acc := e.newProbe()
 	var batches []*messages.Batch
 	for i, p := range []messages.TopicPartition{tp("t", 0), tp("t", 1), tp("t", 2), tp("u", 0)} {
-		batches = append(batches, &messages.Batch{TP: p, Accumulator: acc.pid, Seq: uint64(i + 1), Records: 1})
+		batches = append(batches, &messages.Batch{TP: p, Accumulator: acc.pid, BatchID: uint64(i + 1), Records: 1})
 	}
 	moved := "leader moved"
 	resp := &wire.ProduceResponse{
@@ -271,20 +271,20 @@ func TestSenderDispatchesProduceResponse(t *testing.T) {
 	e.sendProduceDone(snd, batches, resp, nil)
 
 	ok := expectMsg[*messages.BatchDone](t, acc)
-	if ok.Seq != 1 || ok.Err != nil || ok.BaseOffset != 100 || ok.LogAppendTime != 555 || ok.LogStartOffset != 3 {
+	if ok.BatchID != 1 || ok.Err != nil || ok.BaseOffset != 100 || ok.LogAppendTime != 555 || ok.LogStartOffset != 3 {
 		t.Errorf("t-0: %+v, want offset 100, log append time 555, log start 3", ok)
 	}
 	nl := expectMsg[*messages.BatchDone](t, acc)
-	if nl.Seq != 2 || !errors.Is(nl.Err, wire.ErrNotLeaderOrFollower) || !classify(nl.Err).retry ||
+	if nl.BatchID != 2 || !errors.Is(nl.Err, wire.ErrNotLeaderOrFollower) || !classify(nl.Err).retry ||
 		!strings.Contains(nl.Err.Error(), moved) || nl.BaseOffset != -1 {
 		t.Errorf("t-1: %+v, want NOT_LEADER_OR_FOLLOWER with the broker's message", nl)
 	}
 	missing := expectMsg[*messages.BatchDone](t, acc)
-	if missing.Seq != 3 || !errors.Is(missing.Err, errMissingPartition) || !strings.Contains(missing.Err.Error(), "t-2") {
+	if missing.BatchID != 3 || !errors.Is(missing.Err, errMissingPartition) || !strings.Contains(missing.Err.Error(), "t-2") {
 		t.Errorf("t-2: %+v, want a missing-partition error", missing)
 	}
 	byID := expectMsg[*messages.BatchDone](t, acc)
-	if byID.Seq != 4 || byID.Err != nil || byID.BaseOffset != 200 || byID.LogAppendTime != -1 {
+	if byID.BatchID != 4 || byID.Err != nil || byID.BaseOffset != 200 || byID.LogAppendTime != -1 {
 		t.Errorf("u-0 (answered by topic id): %+v, want offset 200", byID)
 	}
 
@@ -310,14 +310,14 @@ func TestSenderDispatchesErrorCodes(t *testing.T) {
 	var batches []*messages.Batch
 	var parts []wire.ProduceResponsePartition
 	for i, code := range codes {
-		batches = append(batches, &messages.Batch{TP: tp("t", int32(i)), Accumulator: acc.pid, Seq: uint64(i)})
+		batches = append(batches, &messages.Batch{TP: tp("t", int32(i)), Accumulator: acc.pid, BatchID: uint64(i)})
 		parts = append(parts, wire.ProduceResponsePartition{Partition: int32(i), ErrorCode: code, BaseOffset: -1,
 			CurrentLeader: wire.ProduceLeader{LeaderID: -1, LeaderEpoch: -1}})
 	}
 	e.sendProduceDone(snd, batches, &wire.ProduceResponse{Topics: []wire.ProduceResponseTopic{{Name: "t", Partitions: parts}}}, nil)
 	for i, code := range codes {
 		done := expectMsg[*messages.BatchDone](t, acc)
-		if done.Seq != uint64(i) || !errors.Is(done.Err, wire.ErrorForCode(code)) || done.BaseOffset != -1 {
+		if done.BatchID != uint64(i) || !errors.Is(done.Err, wire.ErrorForCode(code)) || done.BaseOffset != -1 {
 			t.Errorf("BatchDone %+v, want seq %d failing with code %d", done, i, code)
 		}
 	}
@@ -331,16 +331,16 @@ func TestSenderRequestFailure(t *testing.T) {
 	snd, meta := e.newSender()
 	acc := e.newProbe()
 	batches := []*messages.Batch{
-		{TP: tp("t", 0), Accumulator: acc.pid, Seq: 1},
-		{TP: tp("u", 0), Accumulator: acc.pid, Seq: 2},
-		{TP: tp("t", 1), Accumulator: acc.pid, Seq: 3},
+		{TP: tp("t", 0), Accumulator: acc.pid, BatchID: 1},
+		{TP: tp("u", 0), Accumulator: acc.pid, BatchID: 2},
+		{TP: tp("t", 1), Accumulator: acc.pid, BatchID: 3},
 	}
 	cause := fmt.Errorf("%w: no answer", messages.ErrRequestTimeout)
 	e.sendProduceDone(snd, batches, nil, cause)
 	for _, b := range batches {
 		done := expectMsg[*messages.BatchDone](t, acc)
-		if done.Seq != b.Seq || !errors.Is(done.Err, messages.ErrRequestTimeout) || !classify(done.Err).retry {
-			t.Errorf("BatchDone %+v, want seq %d failing with the request's error", done, b.Seq)
+		if done.BatchID != b.BatchID || !errors.Is(done.Err, messages.ErrRequestTimeout) || !classify(done.Err).retry {
+			t.Errorf("BatchDone %+v, want seq %d failing with the request's error", done, b.BatchID)
 		}
 	}
 	rm := expectMsg[*messages.RefreshMetadata](t, meta)
@@ -356,9 +356,9 @@ func TestSenderAcksZero(t *testing.T) {
 	e := newEnv(t, testSettings())
 	snd, meta := e.newSender()
 	acc := e.newProbe()
-	e.sendProduceDone(snd, []*messages.Batch{{TP: tp("t", 0), Accumulator: acc.pid, Seq: 4}}, nil, nil)
+	e.sendProduceDone(snd, []*messages.Batch{{TP: tp("t", 0), Accumulator: acc.pid, BatchID: 4}}, nil, nil)
 	done := expectMsg[*messages.BatchDone](t, acc)
-	if done.Seq != 4 || done.Err != nil || done.BaseOffset != -1 || done.LogAppendTime != -1 {
+	if done.BatchID != 4 || done.Err != nil || done.BaseOffset != -1 || done.LogAppendTime != -1 {
 		t.Fatalf("BatchDone %+v, want seq 4 written at an unknown offset", done)
 	}
 	meta.none(t, quiet)
@@ -561,12 +561,12 @@ func TestSenderBrokerMoved(t *testing.T) {
 		e.publishCluster(map[int32]string{1: addr}, map[string]*TopicInfo{"t": topicWithLeaders(1, 1)})
 		e.sys.Root.Send(snd, &messages.PartitionReady{TP: tp("t", 0), Accumulator: acc.pid})
 		dr := expectMsg[*messages.Drain](t, acc)
-		b := &messages.Batch{TP: tp("t", 0), Accumulator: acc.pid, Seq: uint64(round), Data: sealedBatch(t, 1), Records: 1}
+		b := &messages.Batch{TP: tp("t", 0), Accumulator: acc.pid, BatchID: uint64(round), Data: sealedBatch(t, 1), Records: 1}
 		e.sys.Root.Send(snd, &messages.Drained{TP: b.TP, Accumulator: acc.pid, Gather: dr.Gather, Batch: b})
 		if got := <-dialed; got != addr {
 			t.Fatalf("round %d dialled %q, want %q", round, got, addr)
 		}
-		if done := expectMsg[*messages.BatchDone](t, acc); done.Seq != uint64(round) || done.Err == nil {
+		if done := expectMsg[*messages.BatchDone](t, acc); done.BatchID != uint64(round) || done.Err == nil {
 			t.Fatalf("BatchDone %+v", done)
 		}
 	}
@@ -577,9 +577,9 @@ func TestSenderBrokerMoved(t *testing.T) {
 func TestProduceCallAnswersEachBatchOnce(t *testing.T) {
 	acc := actor.NewPID("nonhost", "acc")
 	pc := &produceCall{batches: []*messages.Batch{
-		{TP: tp("t", 0), Accumulator: acc, Seq: 1}, {TP: tp("t", 1), Accumulator: acc, Seq: 2}, {TP: tp("t", 2), Accumulator: acc, Seq: 3}}}
+		{TP: tp("t", 0), Accumulator: acc, BatchID: 1}, {TP: tp("t", 1), Accumulator: acc, BatchID: 2}, {TP: tp("t", 2), Accumulator: acc, BatchID: 3}}}
 	ctx := &sendRecorder{}
-	pc.answer(ctx, &messages.BatchDone{Seq: 1, BaseOffset: 7})
+	pc.answer(ctx, &messages.BatchDone{BatchID: 1, BaseOffset: 7})
 	pc.settleRest(ctx, errNotSent)
 	pc.settleRest(ctx, errNotSent)
 	if len(ctx.sent) != 3 {
@@ -587,7 +587,7 @@ func TestProduceCallAnswersEachBatchOnce(t *testing.T) {
 	}
 	for i, m := range ctx.sent {
 		d := m.msg.(*messages.BatchDone)
-		if d.Seq != uint64(i+1) || (i == 0) != (d.Err == nil) {
+		if d.BatchID != uint64(i+1) || (i == 0) != (d.Err == nil) {
 			t.Fatalf("answer %d: %+v", i, d)
 		}
 	}

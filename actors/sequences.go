@@ -32,8 +32,8 @@ import (
 // batches of each producer and partition.
 const maxInflightPerPartition = 5
 
-// seqState is one partition's idempotence state.
-type seqState struct {
+// sequenceState is one partition's idempotence state.
+type sequenceState struct {
 	gen         uint64 // the Identity generation the partition's sequences belong to; 0: none yet
 	next        int32  // base sequence of the next new batch
 	outstanding int    // batches handed to the sender whose BatchDone has not come back
@@ -55,18 +55,18 @@ func nextSequence(base int32, n int) int32 {
 	return base + int32(n)
 }
 
-// seqBlocked reports whether head, the oldest batch neither out nor done, must wait for sequence
+// sequenceBlocked reports whether head, the oldest batch neither out nor done, must wait for sequence
 // reasons. When the partition is settled it also does what unblocks it: asks for a newer epoch,
 // or renumbers under one that arrived.
-func (s *accState) seqBlocked(c actor.Context, head *accBatch, id *Identity) bool {
+func (s *accState) sequenceBlocked(c actor.Context, head *accBatch, id *Identity) bool {
 	if !s.shared.Settings.Idempotent || s.abortErr != nil {
 		return false
 	}
 	if id == nil {
 		return false // the sender drains nothing before it has an identity, and fetches one
 	}
-	q := &s.seq
-	if head.producerSeq >= 0 { // a retry
+	q := &s.sequences
+	if head.baseSequence >= 0 { // a retry
 		for _, b := range s.batches {
 			if b == head {
 				break
@@ -104,22 +104,22 @@ func (s *accState) seqBlocked(c actor.Context, head *accBatch, id *Identity) boo
 func (s *accState) rebase(id *Identity) {
 	seq := int32(0)
 	for _, b := range s.batches {
-		if b.result != nil || b.producerSeq < 0 {
+		if b.result != nil || b.baseSequence < 0 {
 			continue
 		}
 		if err := wire.SetProducerFields(b.data, id.ID, id.Epoch, seq); err != nil {
-			b.producerSeq = -1 // its old number is given up here, not a hole that needs a reset
+			b.baseSequence = -1 // its old number is given up here, not a hole that needs a reset
 			s.failBatch(b, fmt.Errorf("%w: renumbering a batch for %s-%d: %w", messages.ErrInternal, s.tp.Topic, s.tp.Partition, err))
 			continue
 		}
-		b.producerSeq = seq
+		b.baseSequence = seq
 		seq = nextSequence(seq, len(b.records))
 	}
-	if s.seq.gen != 0 {
+	if s.sequences.gen != 0 {
 		s.shared.Logger.Debug("partition sequences start over", "topic", s.tp.Topic, "partition", s.tp.Partition,
 			"producer_id", id.ID, "epoch", id.Epoch)
 	}
-	s.seq = seqState{gen: id.Gen, next: seq}
+	s.sequences = sequenceState{gen: id.Gen, next: seq}
 }
 
 // idempotentOutcome adapts a broker answer for the idempotent producer before the usual retry
@@ -129,16 +129,16 @@ func (s *accState) idempotentOutcome(c actor.Context, b *accBatch, m *messages.B
 	b.notWritten = m.Err != nil && !o.maybeWritten
 	switch {
 	case m.Err == nil:
-		s.seq.confirmed = true
+		s.sequences.confirmed = true
 	case errors.Is(m.Err, wire.ErrDuplicateSequenceNumber):
-		s.seq.confirmed = true
+		s.sequences.confirmed = true
 		// Written before, too long ago for the broker to say where (Java's Sender.completeBatch).
-		return &messages.BatchDone{Seq: m.Seq, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}, false
+		return &messages.BatchDone{BatchID: m.BatchID, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}, false
 	case errors.Is(m.Err, wire.ErrOutOfOrderSequenceNumber):
 		// Behind an older batch that has not been written yet: wait for it. At the head of the
 		// partition it is a gap on the broker's side: start over under a new epoch.
 		if !s.olderUnfinished(b) {
-			s.seq.resetNeeded = true
+			s.sequences.resetNeeded = true
 		}
 		return m, true
 	case errors.Is(m.Err, wire.ErrUnknownProducerID):
@@ -147,15 +147,15 @@ func (s *accState) idempotentOutcome(c actor.Context, b *accBatch, m *messages.B
 		}
 		// The broker lost our state (retention removed it). If it does not know us even at the
 		// start of a fresh epoch, it does not know the id: ask for a new one.
-		s.seq.resetNeeded = true
-		if b.producerSeq == 0 {
-			s.seq.newIDNeeded = true
+		s.sequences.resetNeeded = true
+		if b.baseSequence == 0 {
+			s.sequences.newIDNeeded = true
 		}
 		return m, true
 	case o.fatal:
 		err := fmt.Errorf("%w: %w", messages.ErrFatal, m.Err)
 		c.Send(s.sender, &messages.ProducerFailed{Err: err})
-		return &messages.BatchDone{Seq: m.Seq, Err: err, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}, false
+		return &messages.BatchDone{BatchID: m.BatchID, Err: err, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}, false
 	}
 	return m, false
 }

@@ -68,7 +68,7 @@ func TestAccumulatorIdempotentSequences(t *testing.T) {
 	e.appendRec(acc, rc, 0, rec("", "a0", 1))
 	e.settle(t)
 	sender.none(t, quiet)
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: z.Seq, BaseOffset: 9, LogStartOffset: 0})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: z.BatchID, BaseOffset: 9, LogStartOffset: 0})
 	rc.expectOK(t, 100, 9)
 	expectMsg[*messages.PartitionReady](t, sender)
 	e.appendRec(acc, rc, 1, rec("", "a1", 1)) // joins batch A before the drain
@@ -86,30 +86,30 @@ func TestAccumulatorIdempotentSequences(t *testing.T) {
 	checkProducerFields(t, rb, 77, 3, 4)
 
 	// B refused as out of order (A is not written yet), then A refused: A goes first, alone.
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: b.Seq, Err: fmt.Errorf("%w (t-3)", wire.ErrOutOfOrderSequenceNumber), BaseOffset: -1, LogStartOffset: -1})
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: a.Seq, Err: fmt.Errorf("%w (t-3)", wire.ErrNotLeaderOrFollower), BaseOffset: -1, LogStartOffset: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: b.BatchID, Err: fmt.Errorf("%w (t-3)", wire.ErrOutOfOrderSequenceNumber), BaseOffset: -1, LogStartOffset: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: a.BatchID, Err: fmt.Errorf("%w (t-3)", wire.ErrNotLeaderOrFollower), BaseOffset: -1, LogStartOffset: -1})
 	expectMsg[*messages.PartitionReady](t, sender)
 	d := e.drain(t, acc, sender, 4)
-	if d.Batch == nil || d.Batch.Seq != a.Seq || !bytes.Equal(d.Batch.Data, aData) || d.MoreReady {
+	if d.Batch == nil || d.Batch.BatchID != a.BatchID || !bytes.Equal(d.Batch.Data, aData) || d.MoreReady {
 		t.Fatalf("after the refusals: drained %+v, want batch A unchanged and nothing more while it is out", d)
 	}
 	e.settle(t)
 	sender.none(t, quiet)
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: a.Seq, BaseOffset: 10, LogStartOffset: 0})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: a.BatchID, BaseOffset: 10, LogStartOffset: 0})
 	rc.expectOK(t, 0, 10)
 	rc.expectOK(t, 1, 11)
 	expectMsg[*messages.PartitionReady](t, sender)
 	b2, rb := drainBatch(t, e, acc, sender, 5)
-	if b2.Seq != b.Seq {
-		t.Fatalf("drained batch %d, want B (%d)", b2.Seq, b.Seq)
+	if b2.BatchID != b.BatchID {
+		t.Fatalf("drained batch %d, want B (%d)", b2.BatchID, b.BatchID)
 	}
 	checkProducerFields(t, rb, 77, 3, 3)
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: b.Seq, BaseOffset: 12, LogStartOffset: 0})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: b.BatchID, BaseOffset: 12, LogStartOffset: 0})
 	rc.expectOK(t, 2, 12)
 
 	// C refused as out of order at the head: a gap on the broker. Nothing is out, so the
 	// accumulator asks for a newer epoch at once, and waits for it.
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: c.Seq, Err: fmt.Errorf("%w (t-3)", wire.ErrOutOfOrderSequenceNumber), BaseOffset: -1, LogStartOffset: 0})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: c.BatchID, Err: fmt.Errorf("%w (t-3)", wire.ErrOutOfOrderSequenceNumber), BaseOffset: -1, LogStartOffset: 0})
 	bump := expectMsg[*messages.BumpEpoch](t, sender)
 	if bump.Gen != 1 || bump.NewID || !bump.Accumulator.Equal(acc) {
 		t.Fatalf("BumpEpoch %+v, want generation 1 from the accumulator", bump)
@@ -120,8 +120,8 @@ func TestAccumulatorIdempotentSequences(t *testing.T) {
 	e.sys.Root.Send(acc, &messages.Reannounce{})
 	expectMsg[*messages.PartitionReady](t, sender)
 	c2, rb := drainBatch(t, e, acc, sender, 6)
-	if c2.Seq != c.Seq {
-		t.Fatalf("drained batch %d, want C (%d)", c2.Seq, c.Seq)
+	if c2.BatchID != c.BatchID {
+		t.Fatalf("drained batch %d, want C (%d)", c2.BatchID, c.BatchID)
 	}
 	checkProducerFields(t, rb, 77, 4, 0)
 	checkRecords(t, rb, []testRecord{rec("", "c", 1)})
@@ -129,11 +129,11 @@ func TestAccumulatorIdempotentSequences(t *testing.T) {
 	e.appendRec(acc, rc, 4, rec("", "d", 1))
 	e.settle(t)
 	sender.none(t, quiet)
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: c.Seq, BaseOffset: 13, LogStartOffset: 0})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: c.BatchID, BaseOffset: 13, LogStartOffset: 0})
 	rc.expectOK(t, 3, 13)
 	expectMsg[*messages.PartitionReady](t, sender)
 	dd, rb := drainBatch(t, e, acc, sender, 7)
 	checkProducerFields(t, rb, 77, 4, 1)
-	e.sys.Root.Send(acc, &messages.BatchDone{Seq: dd.Seq, Err: fmt.Errorf("%w (t-3)", wire.ErrDuplicateSequenceNumber), BaseOffset: -1, LogStartOffset: 0})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: dd.BatchID, Err: fmt.Errorf("%w (t-3)", wire.ErrDuplicateSequenceNumber), BaseOffset: -1, LogStartOffset: 0})
 	rc.expectOK(t, 4, -1)
 }

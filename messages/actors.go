@@ -45,8 +45,8 @@ type Drain struct {
 type Batch struct {
 	TP          TopicPartition
 	Accumulator *actor.PID
-	// Seq identifies the batch within its accumulator.
-	Seq     uint64
+	// BatchID identifies the batch within its accumulator (its send order there).
+	BatchID uint64
 	Data    []byte
 	Records int
 }
@@ -65,7 +65,7 @@ type Drained struct {
 // BatchDone is a batch's outcome from the broker. Err nil means written at BaseOffset.
 // Sender → accumulator.
 type BatchDone struct {
-	Seq            uint64
+	BatchID        uint64
 	Err            error
 	BaseOffset     int64
 	LogAppendTime  int64
