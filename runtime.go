@@ -73,7 +73,7 @@ type Producer struct {
 	sys         *actor.ActorSystem
 	ownSys      bool
 	shared      *actors.Shared
-	pool        *bufferpool.Pool
+	memory      *bufferpool.Budget
 	pid         *actor.PID
 	stopped     chan struct{}
 	partitioner Partitioner
@@ -147,7 +147,7 @@ func newProducer(cfg Config, sys *actor.ActorSystem) *Producer {
 			actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
 		)
 	}
-	p.pool = bufferpool.New(cfg.BufferMemory)
+	p.memory = bufferpool.NewBudget(cfg.BufferMemory)
 	p.partitioner = cfg.Partitioner
 	if p.partitioner == nil {
 		p.partitioner = NewDefaultPartitioner(cfg.BatchSize, cfg.PartitionerIgnoreKeys)
@@ -167,7 +167,7 @@ func newProducer(cfg Config, sys *actor.ActorSystem) *Producer {
 		MaxInFlight: cfg.MaxInFlightRequestsPerConnection, MetadataMaxAge: cfg.MetadataMaxAge,
 		ReconnectBackoff: cfg.ReconnectBackoff, ReconnectMax: cfg.ReconnectBackoffMax,
 		SetupTimeout: cfg.SocketConnectionSetupTimeout, Dial: cfg.Dialer, ConnectionsMaxIdle: cfg.ConnectionsMaxIdle,
-	}, logger, p.pool, completer)
+	}, logger, p.memory, completer)
 	return p
 }
 
@@ -188,7 +188,7 @@ func (p *Producer) cleanup() {
 // release returns buffer memory and, when records wait for memory in the producer actor, tells it
 // (once per wake-up: memNotified is reset by the actor before it retries).
 func (p *Producer) release(n int64) {
-	p.pool.Release(n)
+	p.memory.Release(n)
 	if p.memWaiting.Load() && p.memNotified.CompareAndSwap(false, true) {
 		p.post(memoryReleasedMsg)
 	}
@@ -380,7 +380,7 @@ func (p *Producer) partition(rec *Record, n int32) (part int32, err error) {
 }
 
 func (p *Producer) reserve(e *sendEntry) bool {
-	e.reserved = p.pool.TryAcquire(int64(e.size))
+	e.reserved = p.memory.TryAcquire(int64(e.size))
 	return e.reserved
 }
 
@@ -405,7 +405,7 @@ func (p *Producer) wait(ctx context.Context, e *sendEntry, st stage) error {
 	case stageTopic:
 		return p.waitTopic(ctx, e.rec.Topic, e.want, e.now)
 	case stageMemory:
-		err := p.pool.Acquire(ctx, int64(e.size), time.Until(e.now.Add(p.cfg.MaxBlock)))
+		err := p.memory.Acquire(ctx, int64(e.size), time.Until(e.now.Add(p.cfg.MaxBlock)))
 		switch {
 		case err == nil:
 			e.reserved = true
@@ -589,7 +589,7 @@ func (p *Producer) Close(ctx context.Context) error {
 func (p *Producer) beginClose() {
 	p.closeOnce.Do(func() {
 		close(p.closing) // sends blocked on metadata or spawning give up
-		p.pool.Close()   // sends blocked on memory give up
+		p.memory.Close() // sends blocked on memory give up
 		p.mu.Lock()      // waits for sends in progress to finish accepting or refusing
 		p.closed = true
 		p.closedFlag.Store(true)

@@ -69,7 +69,7 @@ func newEnv(t *testing.T, set Settings) *env {
 		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
 	)
 	completer := NewCompleter(nil, func(n int64) { e.released.Add(n) }, discardLogger)
-	e.shared = NewShared(set, discardLogger, bufferpool.New(1<<30), completer)
+	e.shared = NewShared(set, discardLogger, bufferpool.NewBudget(1<<30), completer)
 	t.Cleanup(func() {
 		completer.Stop()
 		e.shared.Goroutines.Wait()

@@ -136,7 +136,7 @@ func (c *sendRecorder) Send(pid *actor.PID, msg any) { c.sent = append(c.sent, s
 // snapshot (the old one is left untouched and marked updated) and tells the watchers; stale or
 // unusable hints change nothing.
 func TestMetadataApplyHint(t *testing.T) {
-	sh := NewShared(testSettings(), discardLogger, bufferpool.New(1), nil)
+	sh := NewShared(testSettings(), discardLogger, bufferpool.NewBudget(1), nil)
 	old := &Cluster{Brokers: map[int32]string{1: "b1:9092", 3: "b3:9092"},
 		Topics: map[string]*TopicInfo{"t": {ID: [16]byte{1}, Partitions: []PartitionInfo{{Leader: 1, LeaderEpoch: 5}, {Leader: 1, LeaderEpoch: 5}, {Leader: 1, LeaderEpoch: 5}}}}}
 	sh.publish(old)
@@ -324,7 +324,7 @@ func TestMetadataActorRotatesServers(t *testing.T) {
 // A topic that was asked about long ago stays in the refreshes while batches are still started for
 // it; one nobody asked about and nothing was sent to for topicIdle is dropped.
 func TestMetadataKeepsTopicsInUse(t *testing.T) {
-	sh := NewShared(testSettings(), discardLogger, bufferpool.New(1), nil)
+	sh := NewShared(testSettings(), discardLogger, bufferpool.NewBudget(1), nil)
 	now := time.Now()
 	busy, idle := newInbox(nil), newInbox(nil)
 	busy.lastBatchNs.Store(now.Add(-time.Second).UnixNano())

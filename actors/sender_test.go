@@ -366,7 +366,7 @@ func TestSenderAcksZero(t *testing.T) {
 
 // bareState is a sender state over a Shared with no completer, for methods that need no actor.
 func bareState(set Settings) *senderState {
-	return &senderState{shared: NewShared(set, discardLogger, bufferpool.New(1<<20), nil)}
+	return &senderState{shared: NewShared(set, discardLogger, bufferpool.NewBudget(1<<20), nil)}
 }
 
 func batchOfSize(topic string, p int32, n int) *messages.Batch {

@@ -45,12 +45,12 @@ type Settings struct {
 }
 
 // Shared is what the actors of one producer share. Everything in it is safe for concurrent use:
-// the cluster snapshot is immutable and swapped atomically, the pool and completer lock
+// the cluster snapshot is immutable and swapped atomically, the memory budget and the completer lock
 // internally, and the accumulator registry is a sync.Map written only by the producer actor.
 type Shared struct {
 	Settings  Settings
 	Logger    *slog.Logger
-	Pool      *bufferpool.Pool
+	Memory    *bufferpool.Budget
 	Buffers   *bufferpool.Buffers
 	Completer *Completer
 	// Dispatcher runs every kastor mailbox; stop it once the actors have stopped.
@@ -72,8 +72,8 @@ type Shared struct {
 }
 
 // NewShared returns Shared with an empty cluster snapshot.
-func NewShared(s Settings, logger *slog.Logger, pool *bufferpool.Pool, completer *Completer) *Shared {
-	sh := &Shared{Settings: s, Logger: logger, Pool: pool, Completer: completer,
+func NewShared(s Settings, logger *slog.Logger, memory *bufferpool.Budget, completer *Completer) *Shared {
+	sh := &Shared{Settings: s, Logger: logger, Memory: memory, Completer: completer,
 		Buffers: bufferpool.NewBuffers(s.BatchSize + wire.AppendSlack), Dispatcher: NewDispatcher(300)}
 	sh.accumulators.Store(&map[string][]*Inbox{})
 	sh.cluster.Store(&Cluster{Topics: map[string]*TopicInfo{}, Brokers: map[int32]string{}, updated: make(chan struct{})})

@@ -49,7 +49,7 @@ func TestBackoff(t *testing.T) {
 // TestSharedPublish: Cluster never returns nil; publish swaps the snapshot and closes the old
 // one's Updated channel.
 func TestSharedPublish(t *testing.T) {
-	sh := NewShared(testSettings(), discardLogger, bufferpool.New(1), nil)
+	sh := NewShared(testSettings(), discardLogger, bufferpool.NewBudget(1), nil)
 	first := sh.Cluster()
 	if first == nil || first.Topics == nil || first.Brokers == nil {
 		t.Fatalf("initial snapshot %+v", first)
@@ -74,7 +74,7 @@ func TestSharedPublish(t *testing.T) {
 // TestSharedAccumulators: the registry finds what was registered, copy-on-write, and forgets
 // everything on clear.
 func TestSharedAccumulators(t *testing.T) {
-	sh := NewShared(testSettings(), discardLogger, bufferpool.New(1), nil)
+	sh := NewShared(testSettings(), discardLogger, bufferpool.NewBudget(1), nil)
 	a, b, c := actor.NewPID("x", "a"), actor.NewPID("x", "b"), actor.NewPID("x", "c")
 	sh.registerInbox(tp("t", 2), &Inbox{pid: a})
 	sh.registerInbox(tp("t", 0), &Inbox{pid: b})

@@ -19,12 +19,12 @@ var (
 	ErrClosed = errors.New("kastor/bufferpool: pool closed")
 )
 
-// Pool is a byte budget shared by many goroutines: Acquire reserves bytes, Release returns them.
+// Budget is a byte budget shared by many goroutines: Acquire reserves bytes, Release returns them.
 // Waiters are served strictly in arrival order, so a large request is not starved by a stream of
 // small ones: while anyone waits, a new request queues behind it even if it would fit.
 //
-// All methods are safe for concurrent use. Pool starts no goroutines.
-type Pool struct {
+// All methods are safe for concurrent use. Budget starts no goroutines.
+type Budget struct {
 	mu     sync.Mutex
 	limit  int64
 	used   int64
@@ -34,7 +34,7 @@ type Pool struct {
 	waiting    int
 }
 
-// waiter is one blocked Acquire. Every field but ready is guarded by Pool.mu; the grant, the close
+// waiter is one blocked Acquire. Every field but ready is guarded by Budget.mu; the grant, the close
 // and the give-up all happen under it, which is what makes the cancel/grant race benign.
 type waiter struct {
 	n          int64
@@ -47,14 +47,14 @@ type waiterState uint8
 
 const (
 	stateWaiting waiterState = iota
-	stateGranted             // the n bytes are counted in Pool.used on the waiter's behalf
+	stateGranted             // the n bytes are counted in Budget.used on the waiter's behalf
 	stateClosed              // the pool was closed; nothing was reserved
 )
 
-// New returns a pool of limit bytes. A limit <= 0 makes every non-empty request fail with
+// NewBudget returns a budget of limit bytes. A limit <= 0 makes every non-empty request fail with
 // ErrTooLarge.
-func New(limit int64) *Pool {
-	return &Pool{limit: max(limit, 0)}
+func NewBudget(limit int64) *Budget {
+	return &Budget{limit: max(limit, 0)}
 }
 
 // Acquire reserves n bytes. It returns nil once they are reserved; the caller must Release them.
@@ -66,7 +66,7 @@ func New(limit int64) *Pool {
 //     when the bytes are not available right now (or others are already waiting).
 //
 // Acquiring 0 bytes always succeeds on an open pool. A negative n panics.
-func (p *Pool) Acquire(ctx context.Context, n int64, maxWait time.Duration) error {
+func (p *Budget) Acquire(ctx context.Context, n int64, maxWait time.Duration) error {
 	if n < 0 {
 		panic(fmt.Sprintf("bufferpool: Acquire of %d bytes", n))
 	}
@@ -146,7 +146,7 @@ func (p *Pool) Acquire(ctx context.Context, n int64, maxWait time.Duration) erro
 
 // TryAcquire reserves n bytes if that is possible right now without waiting (and without jumping
 // ahead of a waiter), and reports whether it did. 0 bytes always succeed on an open pool.
-func (p *Pool) TryAcquire(n int64) bool {
+func (p *Budget) TryAcquire(n int64) bool {
 	if n < 0 {
 		panic(fmt.Sprintf("bufferpool: TryAcquire of %d bytes", n))
 	}
@@ -162,7 +162,7 @@ func (p *Pool) TryAcquire(n int64) bool {
 // Release returns n previously acquired bytes and wakes, in order, the waiters that now fit. It
 // works on a closed pool too. Releasing more than is in use (or a negative n) is an accounting bug
 // and panics.
-func (p *Pool) Release(n int64) {
+func (p *Budget) Release(n int64) {
 	if n < 0 {
 		panic(fmt.Sprintf("bufferpool: Release of %d bytes", n))
 	}
@@ -176,7 +176,7 @@ func (p *Pool) Release(n int64) {
 
 // Close makes every waiting and future Acquire fail with ErrClosed. Bytes already acquired stay
 // counted until they are released. Close is idempotent.
-func (p *Pool) Close() {
+func (p *Budget) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
@@ -188,17 +188,17 @@ func (p *Pool) Close() {
 }
 
 // Used returns the bytes currently reserved.
-func (p *Pool) Used() int64 {
+func (p *Budget) Used() int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.used
 }
 
 // Limit returns the pool's size in bytes.
-func (p *Pool) Limit() int64 { return p.limit }
+func (p *Budget) Limit() int64 { return p.limit }
 
 // Waiters returns the number of Acquire calls currently blocked.
-func (p *Pool) Waiters() int {
+func (p *Budget) Waiters() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.waiting
@@ -206,18 +206,18 @@ func (p *Pool) Waiters() int {
 
 // fitsLocked reports whether n bytes can be granted to a newcomer right now: there is room and
 // nobody is queued ahead.
-func (p *Pool) fitsLocked(n int64) bool {
+func (p *Budget) fitsLocked(n int64) bool {
 	return p.head == nil && p.used+n <= p.limit
 }
 
-func (p *Pool) releaseLocked(n int64) {
+func (p *Budget) releaseLocked(n int64) {
 	p.used -= n
 	p.grantLocked()
 }
 
 // grantLocked serves queued waiters from the head while the head fits. It stops at the first one
 // that does not fit, even if a later one would: that is what keeps large requests from starving.
-func (p *Pool) grantLocked() {
+func (p *Budget) grantLocked() {
 	if p.closed {
 		return
 	}
@@ -229,7 +229,7 @@ func (p *Pool) grantLocked() {
 	}
 }
 
-func (p *Pool) pushLocked(w *waiter) {
+func (p *Budget) pushLocked(w *waiter) {
 	w.prev = p.tail
 	if p.tail != nil {
 		p.tail.next = w
@@ -240,7 +240,7 @@ func (p *Pool) pushLocked(w *waiter) {
 	p.waiting++
 }
 
-func (p *Pool) removeLocked(w *waiter) {
+func (p *Budget) removeLocked(w *waiter) {
 	if w.prev != nil {
 		w.prev.next = w.next
 	} else {
@@ -255,7 +255,7 @@ func (p *Pool) removeLocked(w *waiter) {
 	p.waiting--
 }
 
-func (p *Pool) timeoutLocked(n int64, wait time.Duration) error {
+func (p *Budget) timeoutLocked(n int64, wait time.Duration) error {
 	return &timeoutError{n: n, wait: wait, limit: p.limit, available: p.limit - p.used}
 }
 

@@ -29,7 +29,7 @@ func raceEnabled() bool {
 
 // acquireAsync starts Acquire on a goroutine and returns the channel its result arrives on. It
 // waits until the call is queued (Waiters reaches wantWaiters), so calls queue in start order.
-func acquireAsync(t *testing.T, p *Pool, ctx context.Context, n int64, maxWait time.Duration, wantWaiters int) <-chan error {
+func acquireAsync(t *testing.T, p *Budget, ctx context.Context, n int64, maxWait time.Duration, wantWaiters int) <-chan error {
 	t.Helper()
 	res := make(chan error, 1)
 	go func() { res <- p.Acquire(ctx, n, maxWait) }()
@@ -68,8 +68,8 @@ func notYet(t *testing.T, ch <-chan error) {
 	}
 }
 
-func TestPoolAcquireRelease(t *testing.T) {
-	p := New(100)
+func TestBudgetAcquireRelease(t *testing.T) {
+	p := NewBudget(100)
 	ctx := context.Background()
 	if p.Limit() != 100 || p.Used() != 0 || p.Waiters() != 0 {
 		t.Fatalf("new pool: limit %d used %d waiters %d", p.Limit(), p.Used(), p.Waiters())
@@ -99,8 +99,8 @@ func TestPoolAcquireRelease(t *testing.T) {
 	}
 }
 
-func TestPoolTooLarge(t *testing.T) {
-	p := New(100)
+func TestBudgetTooLarge(t *testing.T) {
+	p := NewBudget(100)
 	start := time.Now()
 	err := p.Acquire(context.Background(), 101, time.Hour)
 	if !errors.Is(err, ErrTooLarge) {
@@ -115,7 +115,7 @@ func TestPoolTooLarge(t *testing.T) {
 	if p.TryAcquire(101) {
 		t.Fatal("TryAcquire of more than the pool succeeded")
 	}
-	if err := New(0).Acquire(context.Background(), 1, 0); !errors.Is(err, ErrTooLarge) {
+	if err := NewBudget(0).Acquire(context.Background(), 1, 0); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("empty pool: got %v, want ErrTooLarge", err)
 	}
 	if p.Used() != 0 || p.Waiters() != 0 {
@@ -123,8 +123,8 @@ func TestPoolTooLarge(t *testing.T) {
 	}
 }
 
-func TestPoolNoWait(t *testing.T) {
-	p := New(10)
+func TestBudgetNoWait(t *testing.T) {
+	p := NewBudget(10)
 	if err := p.Acquire(context.Background(), 8, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -141,8 +141,8 @@ func TestPoolNoWait(t *testing.T) {
 	p.Release(8)
 }
 
-func TestPoolTimeout(t *testing.T) {
-	p := New(10)
+func TestBudgetTimeout(t *testing.T) {
+	p := NewBudget(10)
 	if err := p.Acquire(context.Background(), 10, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -163,8 +163,8 @@ func TestPoolTimeout(t *testing.T) {
 	p.Release(10)
 }
 
-func TestPoolContextCancel(t *testing.T) {
-	p := New(10)
+func TestBudgetContextCancel(t *testing.T) {
+	p := NewBudget(10)
 	if err := p.Acquire(context.Background(), 10, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -196,8 +196,8 @@ func TestPoolContextCancel(t *testing.T) {
 	}
 }
 
-func TestPoolFIFO(t *testing.T) {
-	p := New(10)
+func TestBudgetFIFO(t *testing.T) {
+	p := NewBudget(10)
 	ctx := context.Background()
 	if !p.TryAcquire(10) {
 		t.Fatal("TryAcquire")
@@ -252,10 +252,10 @@ func TestPoolFIFO(t *testing.T) {
 }
 
 // A cancelled waiter at the head of the queue must let the ones behind it through.
-func TestPoolCancelledHeadUnblocksQueue(t *testing.T) {
+func TestBudgetCancelledHeadUnblocksQueue(t *testing.T) {
 	for _, how := range []string{"cancel", "timeout"} {
 		t.Run(how, func(t *testing.T) {
-			p := New(10)
+			p := NewBudget(10)
 			p.TryAcquire(9)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -283,8 +283,8 @@ func TestPoolCancelledHeadUnblocksQueue(t *testing.T) {
 	}
 }
 
-func TestPoolClose(t *testing.T) {
-	p := New(10)
+func TestBudgetClose(t *testing.T) {
+	p := NewBudget(10)
 	p.TryAcquire(10)
 	w1 := acquireAsync(t, p, context.Background(), 5, time.Hour, 1)
 	w2 := acquireAsync(t, p, context.Background(), 1, time.Hour, 2)
@@ -307,8 +307,8 @@ func TestPoolClose(t *testing.T) {
 	}
 }
 
-func TestPoolReleaseTooMuchPanics(t *testing.T) {
-	p := New(10)
+func TestBudgetReleaseTooMuchPanics(t *testing.T) {
+	p := NewBudget(10)
 	p.TryAcquire(3)
 	defer func() {
 		if recover() == nil {
@@ -345,8 +345,8 @@ func (c *grantingCtx) Err() error {
 	return nil
 }
 
-func TestPoolGrantDuringCancel(t *testing.T) {
-	p := New(10)
+func TestBudgetGrantDuringCancel(t *testing.T) {
+	p := NewBudget(10)
 	var won, lost int
 	for i := 0; i < 400 && (won == 0 || lost == 0 || i < 50); i++ {
 		p.TryAcquire(10)
@@ -373,15 +373,15 @@ func TestPoolGrantDuringCancel(t *testing.T) {
 	}
 }
 
-// TestPoolCancelReleaseStress runs many goroutines that acquire with short, random deadlines and
+// TestBudgetCancelReleaseStress runs many goroutines that acquire with short, random deadlines and
 // cancellations while others release, so grants and give-ups race. Run it with -race.
-func TestPoolCancelReleaseStress(t *testing.T) {
+func TestBudgetCancelReleaseStress(t *testing.T) {
 	const (
 		workers = 32
 		rounds  = 150
 		limit   = 100
 	)
-	p := New(limit)
+	p := NewBudget(limit)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var ok, failed int
