@@ -9,7 +9,7 @@ package kastor
 // there, and Delivered is sent back from the completion goroutine. Only what cannot go on without
 // waiting (unknown topic metadata, spent buffer memory, a partition's first record, or anything
 // behind such a record) goes through the producer actor, which parks it without blocking its
-// mailbox and lets it go on when metadata or memory arrives (actorpath.go). Every other message,
+// mailbox and lets it go on when metadata or memory arrives (waitingroom.go). Every other message,
 // and every system message, goes to the producer actor's mailbox unchanged.
 
 import (
@@ -82,9 +82,9 @@ func (p *Producer) props(escalate bool) *actor.Props {
 // registry: from then on every send to its PID goes through frontProcess.
 func (p *Producer) spawnFunc(escalate bool) actor.SpawnFunc {
 	return func(sys *actor.ActorSystem, id string, _ *actor.Props, parent actor.SpawnerContext) (*actor.PID, error) {
-		hooks := &producerHooks{p: p, path: newActorPath(p.cfg.MaxBlock)}
+		hooks := &producerHooks{p: p, room: newWaitingRoom(p.cfg.MaxBlock)}
 		hooks.env.p = p
-		hooks.path.env = &hooks.env
+		hooks.room.env = &hooks.env
 		inner := actors.NewProducerPropsWith(p.shared, actors.ProducerOptions{Stopped: p.stopped, Hooks: hooks, Escalate: escalate})
 		pid, err := actor.DefaultSpawner(sys, id, inner, parent)
 		if err != nil {
@@ -261,7 +261,7 @@ func (p *Producer) onUnanswered(md RecordMetadata, err error) {
 //     lacks): a record of such a topic (or naming such a partition) must queue behind them even
 //     once the snapshot knows it.
 //
-// The producer actor updates both before it lets a record go (see actorpath.go), so a sender that
+// The producer actor updates both before it lets a record go (see waitingroom.go), so a sender that
 // sees the gate clear knows its earlier records are already in their accumulators.
 type laneGate struct {
 	diverted atomic.Int64

@@ -92,7 +92,7 @@ type Producer struct {
 	// cleanupOnce: the producer actor's Stopped releases what the producer owns, once.
 	cleanupOnce sync.Once
 
-	// The actor path (actor.go): the producer actor's process, the queue of what waits in the
+	// Actor-native use (actor.go): the producer actor's process, the queue of what waits in the
 	// actor, and the memory-release notification it asks for when records wait for memory.
 	front       *frontProcess
 	inner       actor.Process

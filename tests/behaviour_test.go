@@ -161,7 +161,7 @@ func TestSendDoesNotLinger(t *testing.T) {
 	}
 }
 
-// A partitioner that panics fails its record (on SendAsync and on the actor path alike) instead
+// A partitioner that panics fails its record (on SendAsync and on the Produce message path alike) instead
 // of the caller's goroutine; records that name their partition still go.
 func TestPartitionerPanicFailsTheRecord(t *testing.T) {
 	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "t"))

@@ -12,7 +12,7 @@ import (
 	"github.com/kastor-go/kastor/messages"
 )
 
-// fakeEnv plays the producer for actorPath: topics and their partition counts, a byte budget, a
+// fakeEnv plays the producer for waitingRoom: topics and their partition counts, a byte budget, a
 // manual clock and timers; it records what was delivered, refused and replied.
 type fakeEnv struct {
 	t          *testing.T
@@ -111,7 +111,7 @@ func (f *fakeEnv) after(d time.Duration, msg any) func() bool {
 }
 
 // fire advances the clock to d later and delivers the timers due.
-func (f *fakeEnv) fire(s *actorPath, d time.Duration) {
+func (f *fakeEnv) fire(s *waitingRoom, d time.Duration) {
 	f.clock = f.clock.Add(d)
 	for i := range f.timers {
 		if tm := &f.timers[i]; !tm.stopped && !tm.at.After(f.clock) {
@@ -122,22 +122,22 @@ func (f *fakeEnv) fire(s *actorPath, d time.Duration) {
 }
 
 // send puts a record (named by its value) in the lane, as a Produce the gate held back does.
-func (f *fakeEnv) send(s *actorPath, topic string, value string, want int32) {
+func (f *fakeEnv) send(s *waitingRoom, topic string, value string, want int32) {
 	f.diverted++
 	f.lane = append(f.lane, laneItem{kind: itemRecord, entry: sendEntry{
 		rec: &Record{Topic: topic, Value: []byte(value)}, now: f.clock, size: 10, want: want, part: -1}})
 	s.receive(lanePoke)
 }
 
-func (f *fakeEnv) flush(s *actorPath, corr uint64) {
+func (f *fakeEnv) flush(s *waitingRoom, corr uint64) {
 	f.diverted++
 	f.lane = append(f.lane, laneItem{kind: itemFlush, replyTo: actor.NewPID("x", "y"), corr: corr})
 	s.receive(lanePoke)
 }
 
-func newTestPath(t *testing.T, maxBlock time.Duration) (*actorPath, *fakeEnv) {
+func newTestPath(t *testing.T, maxBlock time.Duration) (*waitingRoom, *fakeEnv) {
 	f := newFakeEnv(t)
-	s := newActorPath(maxBlock)
+	s := newWaitingRoom(maxBlock)
 	s.env = f
 	return s, f
 }

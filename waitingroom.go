@@ -24,9 +24,9 @@ import (
 	"github.com/kastor-go/kastor/messages"
 )
 
-// pathEnv is what the actor path's state needs from the producer: the real one (producerEnv) or a
+// roomEnv is what the waiting room needs from the producer: the real one (producerEnv) or a
 // test's fake.
-type pathEnv interface {
+type roomEnv interface {
 	choosePartition(e *sendEntry) (bool, error)
 	topicKnown(topic string) bool
 	reserve(e *sendEntry) bool
@@ -99,9 +99,9 @@ type closeFlushed struct{}
 
 var closeFlushedMsg = &closeFlushed{}
 
-// actorPath is the state; every method runs on the producer actor's goroutine.
-type actorPath struct {
-	env      pathEnv
+// waitingRoom is the state; every method runs on the producer actor's goroutine.
+type waitingRoom struct {
+	env      roomEnv
 	maxBlock time.Duration
 
 	taken    []laneItem // what the last take returned; taken[takenPos:] is not handled yet
@@ -122,11 +122,11 @@ type actorPath struct {
 	timerAt   time.Time
 }
 
-func newActorPath(maxBlock time.Duration) *actorPath {
-	return &actorPath{maxBlock: maxBlock, topicWait: map[string][]*parkedEntry{}}
+func newWaitingRoom(maxBlock time.Duration) *waitingRoom {
+	return &waitingRoom{maxBlock: maxBlock, topicWait: map[string][]*parkedEntry{}}
 }
 
-func (s *actorPath) receive(msg any) bool {
+func (s *waitingRoom) receive(msg any) bool {
 	switch m := msg.(type) {
 	case *laneReady:
 		s.drainLane()
@@ -147,7 +147,7 @@ func (s *actorPath) receive(msg any) bool {
 	return true
 }
 
-func (s *actorPath) drainLane() {
+func (s *waitingRoom) drainLane() {
 	if s.takenPos >= len(s.taken) {
 		s.spare, s.taken = s.taken[:0], s.env.takeLane(s.spare)
 		s.takenPos = 0
@@ -160,7 +160,7 @@ func (s *actorPath) drainLane() {
 	}
 }
 
-func (s *actorPath) handle(it laneItem) {
+func (s *waitingRoom) handle(it laneItem) {
 	s.seq++
 	switch it.kind {
 	case itemRecord:
@@ -176,7 +176,7 @@ func (s *actorPath) handle(it laneItem) {
 }
 
 // route takes a record from the lane as far as it goes, or parks it.
-func (s *actorPath) route(e *parkedEntry) {
+func (s *waitingRoom) route(e *parkedEntry) {
 	if s.closing || s.env.closed() {
 		s.finish(e, ErrProducerClosed)
 		return
@@ -206,14 +206,14 @@ func (s *actorPath) route(e *parkedEntry) {
 }
 
 // metadataKey is the queue of a record whose partition cannot be chosen yet.
-func (s *actorPath) metadataKey(e *parkedEntry) string {
+func (s *waitingRoom) metadataKey(e *parkedEntry) string {
 	if e.want >= 0 && s.env.topicKnown(e.rec.Topic) {
 		return waitKey(e.rec.Topic, e.want)
 	}
 	return e.rec.Topic
 }
 
-func (s *actorPath) routePartitioned(e *parkedEntry) {
+func (s *waitingRoom) routePartitioned(e *parkedEntry) {
 	if !e.reserved && (len(s.memWait) > 0 || !s.env.reserve(&e.sendEntry)) {
 		s.parkMemory(e)
 		return
@@ -222,7 +222,7 @@ func (s *actorPath) routePartitioned(e *parkedEntry) {
 }
 
 // finish ends the actor's care of e: delivered (err nil) or refused.
-func (s *actorPath) finish(e *parkedEntry, err error) {
+func (s *waitingRoom) finish(e *parkedEntry, err error) {
 	if err != nil {
 		s.env.refuse(&e.sendEntry, err)
 	}
@@ -242,7 +242,7 @@ func (s *actorPath) finish(e *parkedEntry, err error) {
 	}
 }
 
-func (s *actorPath) parkTopic(e *parkedEntry, key string) {
+func (s *waitingRoom) parkTopic(e *parkedEntry, key string) {
 	if !e.deadline.After(s.env.now()) {
 		s.finish(e, s.env.topicTimeout(e.rec.Topic, e.want))
 		return
@@ -265,7 +265,7 @@ func (s *actorPath) parkTopic(e *parkedEntry, key string) {
 	s.armAt(e.deadline)
 }
 
-func (s *actorPath) parkMemory(e *parkedEntry) {
+func (s *waitingRoom) parkMemory(e *parkedEntry) {
 	if !e.deadline.After(s.env.now()) {
 		s.finish(e, s.env.memoryTimeout(e.size))
 		return
@@ -288,7 +288,7 @@ func (s *actorPath) parkMemory(e *parkedEntry) {
 }
 
 // retryMemory lets waiting records go, in order, while memory can be reserved.
-func (s *actorPath) retryMemory() {
+func (s *waitingRoom) retryMemory() {
 	s.env.rearmMemory() // before trying: a release from now on notifies again
 	for len(s.memWait) > 0 {
 		e := s.memWait[0]
@@ -305,7 +305,7 @@ func (s *actorPath) retryMemory() {
 }
 
 // retryTopics lets the records of topics now known go on, each queue's in order.
-func (s *actorPath) retryTopics() {
+func (s *waitingRoom) retryTopics() {
 	changed := false
 	still := map[string]bool{}
 	for key, q := range s.topicWait {
@@ -354,7 +354,7 @@ func (s *actorPath) retryTopics() {
 	}
 }
 
-func (s *actorPath) publishTopics() {
+func (s *waitingRoom) publishTopics() {
 	m := make(map[string]struct{}, len(s.topicWait))
 	for t := range s.topicWait {
 		m[t] = struct{}{}
@@ -365,7 +365,7 @@ func (s *actorPath) publishTopics() {
 // expire fails what waited MaxBlock. Deadlines are checked together, at most about 64 times per
 // MaxBlock, so a long queue is not scanned once per record: a record may fail up to MaxBlock/64
 // late.
-func (s *actorPath) expire() {
+func (s *waitingRoom) expire() {
 	now := s.env.now()
 	var next time.Time
 	later := func(d time.Time) {
@@ -425,7 +425,7 @@ func maxTime(a, b time.Time) time.Time {
 }
 
 // armAt makes sure the deadline timer fires by at.
-func (s *actorPath) armAt(at time.Time) {
+func (s *waitingRoom) armAt(at time.Time) {
 	if s.timerStop != nil && !at.Before(s.timerAt) {
 		return
 	}
@@ -435,7 +435,7 @@ func (s *actorPath) armAt(at time.Time) {
 	s.timerStop = s.env.after(at.Sub(s.env.now()), &deadlineDue{gen: s.timerGen})
 }
 
-func (s *actorPath) stopTimer() {
+func (s *waitingRoom) stopTimer() {
 	if s.timerStop != nil {
 		s.timerStop()
 		s.timerStop = nil
@@ -444,13 +444,13 @@ func (s *actorPath) stopTimer() {
 }
 
 // flush starts f once the records parked before it have left (or at once).
-func (s *actorPath) flush(f *flushWait) {
+func (s *waitingRoom) flush(f *flushWait) {
 	f.waiting = s.parked
 	s.flushes = append(s.flushes, f)
 	s.startReadyFlushes()
 }
 
-func (s *actorPath) startReadyFlushes() {
+func (s *waitingRoom) startReadyFlushes() {
 	kept := s.flushes[:0]
 	for _, f := range s.flushes {
 		if f.waiting > 0 {
@@ -465,7 +465,7 @@ func (s *actorPath) startReadyFlushes() {
 
 // startFlush flushes every accumulator. The answer goes from the completion goroutine, after the
 // Delivered replies of every record before it; the Close flush comes back to the actor.
-func (s *actorPath) startFlush(f *flushWait) {
+func (s *waitingRoom) startFlush(f *flushWait) {
 	env := s.env
 	switch {
 	case f.close:
@@ -482,7 +482,7 @@ func (s *actorPath) startFlush(f *flushWait) {
 
 // close starts a graceful close: nothing more is accepted, what waits fails, the accumulators are
 // flushed, then the actor stops itself (closeFlushed) and Stopped answers the Close senders.
-func (s *actorPath) close(replyTo *actor.PID) {
+func (s *waitingRoom) close(replyTo *actor.PID) {
 	if replyTo != nil {
 		s.closers = append(s.closers, replyTo)
 	}
@@ -497,7 +497,7 @@ func (s *actorPath) close(replyTo *actor.PID) {
 }
 
 // failParked fails every waiting record with err; flushes waiting for them then start.
-func (s *actorPath) failParked(err error) {
+func (s *waitingRoom) failParked(err error) {
 	s.stopTimer()
 	for _, e := range s.memWait {
 		s.finish(e, err)
@@ -516,7 +516,7 @@ func (s *actorPath) failParked(err error) {
 // failLane answers everything still in the lane, or taken from it and not handled: records fail
 // with err; flushes and closes are handled as usual (they wait for the accumulators to fail what
 // they hold, which they do as they stop).
-func (s *actorPath) failLane(err error) {
+func (s *waitingRoom) failLane(err error) {
 	rest := s.taken[s.takenPos:]
 	s.taken, s.takenPos = nil, 0
 	items := append(rest, s.env.takeLane(nil)...)
@@ -533,20 +533,20 @@ func (s *actorPath) failLane(err error) {
 // restarting: the supervisor restarts the producer actor; its accumulators are about to stop and
 // fail what they hold with err. Whatever the actor holds fails with it too; flushes still complete
 // (after those failures).
-func (s *actorPath) restarting(err error) {
+func (s *waitingRoom) restarting(err error) {
 	s.failParked(err)
 	s.failLane(err)
 }
 
 // stopping: the actor is stopping (Close, or stopped by its parent).
-func (s *actorPath) stopping() {
+func (s *waitingRoom) stopping() {
 	s.env.beginClose()
 	s.failParked(ErrProducerClosed)
 	s.failLane(ErrProducerClosed)
 }
 
 // stopped: the children have stopped; release everything and answer the Close senders.
-func (s *actorPath) stopped() {
+func (s *waitingRoom) stopped() {
 	late := s.env.closeLane() // Flush or Close sent while stopping
 	s.env.cleanup()
 	for _, it := range late {
@@ -569,33 +569,33 @@ func (s *actorPath) stopped() {
 	s.closers = nil
 }
 
-// producerHooks plugs the actor path into the producer actor (actors.ProducerHooks).
+// producerHooks plugs the waiting room into the producer actor (actors.ProducerHooks).
 type producerHooks struct {
 	p    *Producer
-	path *actorPath
+	room *waitingRoom
 	env  producerEnv
 }
 
 func (h *producerHooks) Started(c actor.Context, restarted bool) {
 	h.env.c = c
 	if restarted {
-		h.path.drainLane()
+		h.room.drainLane()
 	}
 }
 
 func (h *producerHooks) Restarting(c actor.Context, reason error) {
 	h.env.c = c
-	h.path.restarting(reason)
+	h.room.restarting(reason)
 }
 
 func (h *producerHooks) Stopping(c actor.Context) {
 	h.env.c = c
-	h.path.stopping()
+	h.room.stopping()
 }
 
 func (h *producerHooks) Stopped(c actor.Context) {
 	h.env.c = c
-	h.path.stopped()
+	h.room.stopped()
 	h.p.front.p.Store(nil) // later sends are answered by the front alone
 }
 
@@ -611,10 +611,10 @@ func (h *producerHooks) Receive(c actor.Context, msg any) bool {
 		h.p.front.SendUserMessage(c.Self(), &actor.MessageEnvelope{Message: m, Sender: c.Sender()})
 		return true
 	}
-	return h.path.receive(msg)
+	return h.room.receive(msg)
 }
 
-// producerEnv is pathEnv on the real producer; c is the producer actor's context of the message
+// producerEnv is roomEnv on the real producer; c is the producer actor's context of the message
 // being handled.
 type producerEnv struct {
 	p *Producer
