@@ -371,12 +371,12 @@ func msSetter(field func(*Config) *time.Duration) func(*Config, string) string {
 // isSecretProperty says whether a key's value must never be shown.
 func isSecretProperty(key string) bool {
 	k := strings.ToLower(key)
-	for _, s := range []string{"password", "secret", "jaas", "token", "credential", ".key"} {
+	for _, s := range []string{"password", "secret", "jaas", "token", "credential"} {
 		if strings.Contains(k, s) {
 			return true
 		}
 	}
-	return false
+	return strings.HasSuffix(k, ".key") // ssl.keystore.key: a PEM private key
 }
 
 func malformed(key, value, want string) string {

@@ -150,6 +150,12 @@ func TestPropertiesErrors(t *testing.T) {
 			t.Errorf("error shows a secret: %v", err)
 		}
 	}
+	for key, secret := range map[string]bool{"sasl.password": true, "ssl.keystore.key": true, "sasl.jaas.config": true,
+		"sasl.oauthbearer.client.credentials.client.secret": true, "partitioner.ignore.keys": false, "key.serializer": false, "linger.ms": false} {
+		if got := isSecretProperty(key); got != secret {
+			t.Errorf("isSecretProperty(%s) = %v", key, got)
+		}
+	}
 	if got := malformed("sasl.password", "hunter2", "x"); strings.Contains(got, "hunter2") || !strings.Contains(got, "<redacted>") {
 		t.Errorf("malformed secret: %s", got)
 	}
@@ -179,6 +185,8 @@ func TestReadPropertiesJavaSyntax(t *testing.T) {
 		"   # not a comment\n" +
 		"double==v\n" +
 		"sep.then.colon  :  v\n" +
+		"# a comment ending in a backslash does not continue \\\n" +
+		"after.comment=1\n" +
 		"last=no newline"
 	got, err := ReadProperties(strings.NewReader(text))
 	if err != nil {
@@ -200,6 +208,7 @@ func TestReadPropertiesJavaSyntax(t *testing.T) {
 		"cont.comment":   "x# not a comment",
 		"double":         "=v",
 		"sep.then.colon": "v",
+		"after.comment":  "1",
 		"last":           "no newline",
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -243,4 +252,51 @@ func TestLoadProperties(t *testing.T) {
 	if _, err := LoadProperties(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("missing file: no error")
 	}
+}
+
+// Any text reads without a panic, and what it yields reads back the same when written as
+// key=value lines with every special character escaped.
+func FuzzReadProperties(f *testing.F) {
+	f.Add("a=b\n# c\nd: e \\\n  f\n")
+	f.Add("k=\\u00e9\\uD83D\\uDE00\r\nx\\")
+	f.Add("\\u12")
+	f.Fuzz(func(t *testing.T, text string) {
+		props, err := ReadProperties(strings.NewReader(text))
+		if err != nil {
+			return
+		}
+		var b strings.Builder
+		for k, v := range props {
+			b.WriteString(escapeForTest(k) + "=" + escapeForTest(v) + "\n")
+		}
+		again, err := ReadProperties(strings.NewReader(b.String()))
+		if err != nil {
+			t.Fatalf("re-reading %q: %v", b.String(), err)
+		}
+		if !reflect.DeepEqual(props, again) {
+			t.Fatalf("%q read as %q, written back as %q, read as %q", text, props, b.String(), again)
+		}
+	})
+}
+
+func escapeForTest(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\', '=', ':', ' ', '#', '!':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\f':
+			b.WriteString(`\f`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
