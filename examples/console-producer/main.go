@@ -10,7 +10,10 @@
 //	--property ignore.error=true              a line without a separator is taken whole as the value
 //	--producer-property key=value             any producer property (repeatable)
 //	--producer.config FILE                    a Java .properties file of producer properties
-//	--compression-codec, --request-required-acks, --sync
+//	--compression-codec, --request-required-acks, --batch-size, --timeout (linger.ms), --max-block-ms,
+//	--max-memory-bytes, --message-send-max-retries, --retry-backoff-ms, --request-timeout-ms,
+//	--metadata-expiry-ms                      shorthands for producer properties, as in Kafka
+//	--sync                                    wait for each line's acknowledgement before the next
 //
 // Explicit flags override --producer-property, which overrides --producer.config. It exits 0 once
 // every line is acknowledged and prints how many were to stderr; any failure exits 1 with a
@@ -197,6 +200,29 @@ func (f *lineFormat) splitHeaders(s string, lineNo int) ([]kastor.Header, error)
 	return hs, nil
 }
 
+// propertyFlags are kafka-console-producer's flags that set one producer property each.
+var propertyFlags = []struct{ flag, key, usage string }{
+	{"compression-codec", "compression.type", "none, gzip, snappy, lz4 or zstd"},
+	{"request-required-acks", "acks", "all, -1, 0 or 1"},
+	{"batch-size", "batch.size", "bytes per partition batch"},
+	{"timeout", "linger.ms", "ms a batch waits for more records"},
+	{"max-block-ms", "max.block.ms", "ms a send may block for metadata or memory"},
+	{"max-memory-bytes", "buffer.memory", "bytes of records waiting to be sent"},
+	{"message-send-max-retries", "retries", "retries of a failed batch"},
+	{"retry-backoff-ms", "retry.backoff.ms", "ms before a retry"},
+	{"request-timeout-ms", "request.timeout.ms", "ms to wait for a response"},
+	{"metadata-expiry-ms", "metadata.max.age.ms", "ms between metadata refreshes"},
+}
+
+// librdkafkaNames are the aliases kastor.ParseProperties accepts for the keys above.
+var librdkafkaNames = map[string]string{
+	"compression.codec":          "compression.type",
+	"request.required.acks":      "acks",
+	"queue.buffering.max.ms":     "linger.ms",
+	"queue.buffering.max.kbytes": "buffer.memory",
+	"message.send.max.retries":   "retries",
+}
+
 // run is the whole program; it returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fail := func(format string, a ...any) int {
@@ -207,8 +233,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.SetOutput(io.Discard) // the reason is printed on one line below
 	bootstrap := fs.String("bootstrap-server", "", "host:port[,host:port...] (default: an embedded broker)")
 	topic := fs.String("topic", "", "topic to produce to (required)")
-	codec := fs.String("compression-codec", "", "none, gzip, snappy, lz4 or zstd (compression.type)")
-	acks := fs.String("request-required-acks", "", "all, -1, 0 or 1 (acks)")
+	brokerList := fs.String("broker-list", "", "deprecated name of --bootstrap-server")
+	// Kafka's shorthand flags for producer properties; given explicitly, they win over
+	// --producer-property and --producer.config, as in Kafka.
+	shorthands := map[string]string{}
+	for _, f := range propertyFlags {
+		fs.Func(f.flag, f.usage+" ("+f.key+")", func(v string) error { shorthands[f.key] = v; return nil })
+	}
 	syncSend := fs.Bool("sync", false, "send each line and wait for its acknowledgement before reading the next")
 	configFile := fs.String("producer.config", "", "Java .properties file of producer properties")
 	producerProps := &keyValues{flag: "producer-property"}
@@ -252,13 +283,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	for k, v := range producerProps.m {
 		props[k] = v
 	}
-	if *codec != "" {
-		props["compression.type"] = *codec
-		delete(props, "compression.codec")
+	for key, v := range shorthands {
+		props[key] = v
+		for alias, canonical := range librdkafkaNames {
+			if canonical == key {
+				delete(props, alias) // else ParseProperties reports both names
+			}
+		}
 	}
-	if *acks != "" {
-		props["acks"] = *acks
-		delete(props, "request.required.acks")
+	if *bootstrap == "" {
+		*bootstrap = *brokerList
 	}
 	if *bootstrap == "" {
 		if _, ok := props["bootstrap.servers"]; !ok {

@@ -66,7 +66,7 @@ func TestRunProducesLinesInOrder(t *testing.T) {
 		"--property", "headers.separator=;", "--property", "headers.key.separator==",
 		"--property", "null.marker=NULL",
 		"--producer.config", config, "--producer-property", "client.id=console-test",
-		"--compression-codec", "lz4", "--request-required-acks", "all"}
+		"--compression-codec", "lz4", "--request-required-acks", "all", "--producer-property", "compression.codec=gzip", "--timeout", "2"}
 	if code := run(context.Background(), args, strings.NewReader(input), &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
@@ -79,6 +79,9 @@ func TestRunProducesLinesInOrder(t *testing.T) {
 	got := readAll(t, bootstrap, "lines", len(want))
 	for i, w := range want {
 		r := got[i]
+		if c := r.Attrs.CompressionType(); c != 3 { // --compression-codec lz4 beats the property's gzip
+			t.Errorf("record %d: compression type %d, want 3 (lz4)", i, c)
+		}
 		if !sameBytes(r.Key, w.key) || !sameBytes(r.Value, w.value) {
 			t.Errorf("record %d: key %q value %q, want %v %v", i, r.Key, r.Value, deref(w.key), deref(w.value))
 		}
