@@ -134,14 +134,15 @@ func ParseProperties(props map[string]string) (cfg Config, ignored []string, err
 			bad("%s", malformed(key, props[key], want))
 		}
 	}
-	// A level applies only to its own codec, as in Java; librdkafka's compression.level to any.
+	// A level applies only to its own codec, as in Java; librdkafka's compression.level to any
+	// codec that has levels (it is ignored for none and snappy, as in librdkafka).
 	if lp, ok := levels[cfg.Compression]; ok {
 		cfg.CompressionLevel = lp.level
-	} else if anyLevel != nil {
+		if anyLevel != nil {
+			bad("%s and %s set the same thing; give one", lp.key, anyLevel.key)
+		}
+	} else if anyLevel != nil && cfg.Compression != CompressionNone && cfg.Compression != CompressionSnappy {
 		cfg.CompressionLevel = anyLevel.level
-	}
-	if lp, ok := levels[cfg.Compression]; ok && anyLevel != nil {
-		bad("%s and %s set the same thing; give one", lp.key, anyLevel.key)
 	}
 	if len(security) > 0 {
 		if err := applySecurityProperties(&cfg, security); err != nil {
