@@ -165,9 +165,12 @@ type levelProp struct {
 	level int
 }
 
-// applySecurityProperties is the one place security.protocol, sasl.* and ssl.* keys go. The
-// TLS/SASL work provides securityFromProperties; until it is connected here, these keys are an
-// error rather than silently ignored (a file that asks for TLS must not connect in plain text).
+// applySecurityProperties is the one place security.protocol, sasl.* and ssl.* keys go (with their
+// raw values: passwords may carry meaningful whitespace). The TLS/SASL work provides
+// securityFromProperties(props) (*tls.Config, sasl.Mechanism, used []string, error): connected
+// here, it sets the Config's TLS and SASL fields, and a key it did not use becomes
+// unknownProperty(key). Until then these keys are an error rather than silently ignored: a file
+// that asks for TLS must not connect in plain text.
 func applySecurityProperties(_ *Config, security map[string]string) error {
 	keys := make([]string, 0, len(security))
 	for k := range security {
@@ -178,8 +181,7 @@ func applySecurityProperties(_ *Config, security map[string]string) error {
 }
 
 func isSecurityKey(key string) bool {
-	return key == "security.protocol" || key == "security.providers" ||
-		strings.HasPrefix(key, "sasl.") || strings.HasPrefix(key, "ssl.")
+	return key == "security.protocol" || strings.HasPrefix(key, "sasl.") || strings.HasPrefix(key, "ssl.")
 }
 
 // applyIdempotenceRule is Java's: an explicit enable.idempotence=true conflicts loudly, an implicit
