@@ -49,9 +49,7 @@ func main() {
 
 // keyValues is a repeatable key=value flag.
 type keyValues struct {
-	flag  string
-	order []string
-	m     map[string]string
+	m map[string]string // a later key=value replaces an earlier one, as in Kafka
 }
 
 func (kv *keyValues) String() string { return "" }
@@ -64,7 +62,6 @@ func (kv *keyValues) Set(s string) error {
 	if kv.m == nil {
 		kv.m = map[string]string{}
 	}
-	kv.order = append(kv.order, k)
 	kv.m[k] = v
 	return nil
 }
@@ -96,7 +93,6 @@ func parseLineFormat(props map[string]string) (lineFormat, error) {
 		case "headers.key.separator":
 			f.hdrSep = v
 		case "null.marker":
-			v := v
 			f.nullMarker = &v
 		default:
 			err = fmt.Errorf("unknown --property %s (known: parse.key, key.separator, parse.headers, headers.delimiter, headers.separator, headers.key.separator, null.marker, ignore.error)", k)
@@ -242,9 +238,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	syncSend := fs.Bool("sync", false, "send each line and wait for its acknowledgement before reading the next")
 	configFile := fs.String("producer.config", "", "Java .properties file of producer properties")
-	producerProps := &keyValues{flag: "producer-property"}
+	producerProps := &keyValues{}
 	fs.Var(producerProps, "producer-property", "producer property key=value (repeatable)")
-	readerProps := &keyValues{flag: "property"}
+	readerProps := &keyValues{}
 	fs.Var(readerProps, "property", "line reader property key=value (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
