@@ -2,6 +2,7 @@ package kastor
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -302,4 +303,18 @@ func escapeForTest(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// ConfigFromProperties logs the ignored keys at Warn through slog.Default.
+func TestConfigFromPropertiesLogsIgnoredKeys(t *testing.T) {
+	var logged strings.Builder
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logged, nil)))
+	defer slog.SetDefault(prev)
+	if _, err := ConfigFromProperties(map[string]string{"value.serializer": "x", "linger.ms": "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if out := logged.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "value.serializer") || strings.Contains(out, "linger.ms") {
+		t.Errorf("log: %q", out)
+	}
 }
