@@ -64,6 +64,10 @@ var (
 	ErrProducerRestarted = messages.ErrProducerRestarted
 	// ErrInvalidRecord: the record names no topic, or a partition the topic does not have.
 	ErrInvalidRecord = errors.New("kastor: invalid record")
+	// ErrInCallback: Send or Flush was called from a send callback (or an interceptor's
+	// OnAcknowledgement). Both wait for completions that run on the callback's own goroutine after
+	// it returns, so they would wait for themselves; use SendAsync there.
+	ErrInCallback = errors.New("kastor: called from a send callback, where waiting would deadlock")
 )
 
 // Producer sends records to Kafka. It is safe for concurrent use. Close it when done.
@@ -87,6 +91,7 @@ type Producer struct {
 	closedFlag atomic.Bool // closed, for readers that do not hold mu (the producer actor)
 	closing    chan struct{}
 	closeErr   error
+	closeDone  chan struct{} // closed once Close has stopped everything (the first Close, wherever it ran)
 	once       sync.Once
 	closeOnce  sync.Once
 	// cleanupOnce: the producer actor's Stopped releases what the producer owns, once.
@@ -134,7 +139,7 @@ func newProducer(cfg Config, sys *actor.ActorSystem) *Producer {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	p := &Producer{cfg: cfg, logger: logger, sys: sys, stopped: make(chan struct{}), closing: make(chan struct{}),
+	p := &Producer{cfg: cfg, logger: logger, sys: sys, stopped: make(chan struct{}), closing: make(chan struct{}), closeDone: make(chan struct{}),
 		clock: clock.New()}
 	if p.sys == nil {
 		p.ownSys = true
@@ -202,6 +207,11 @@ func (p *Producer) Send(ctx context.Context, rec *Record) (RecordMetadata, error
 	type result struct {
 		md  RecordMetadata
 		err error
+	}
+	if p.shared.Completer.OnCompletionGoroutine() {
+		err := fmt.Errorf("%w: Send waits for an acknowledgement that completes on this goroutine after the callback returns; use SendAsync", ErrInCallback)
+		p.refuse(rec, nil, err)
+		return refusedMetadata(rec), err
 	}
 	ch := make(chan result, 1)
 	// Urgent: the caller waits, so the record's batch goes without lingering (as franz-go's
@@ -528,7 +538,9 @@ func (p *Producer) recoverInterceptor(where string) {
 func (p *Producer) refuse(rec *Record, cb func(RecordMetadata, error), err error) {
 	md := refusedMetadata(rec)
 	p.acknowledge(md, err)
-	cb(md, err)
+	if cb != nil {
+		cb(md, err)
+	}
 }
 
 func (p *Producer) acknowledge(md RecordMetadata, err error) {
@@ -542,7 +554,13 @@ func (p *Producer) acknowledge(md RecordMetadata, err error) {
 
 // Flush sends every record accepted before it without waiting for linger, and returns when all
 // of them have completed (their callbacks have run), or with ctx's error.
+//
+// From a send callback it returns ErrInCallback at once: the records it would wait for complete on
+// the callback's goroutine, after the callback returns.
 func (p *Producer) Flush(ctx context.Context) error {
+	if p.shared.Completer.OnCompletionGoroutine() {
+		return fmt.Errorf("%w: Flush waits for completions that run on this goroutine after the callback returns", ErrInCallback)
+	}
 	done := make(chan struct{})
 	p.flushAll(func() { close(done) })
 	select {
@@ -578,9 +596,49 @@ func (p *Producer) flushAll(done func()) {
 // with ErrProducerClosed (it may or may not have been written) and Close still stops cleanly,
 // returning ctx's error. Later sends fail with ErrProducerClosed. Close is idempotent. It does not
 // stop an actor system given in Config.ActorSystem.
+//
+// Called from a send callback (where waiting would wait for itself), Close does what Java's
+// close(0) does: every record not yet completed fails with ErrProducerClosed, and Close returns at
+// once; the producer finishes stopping after the callback returns, and the failed records' callbacks
+// run after it, on the same goroutine. A Close from elsewhere still waits for all of it.
 func (p *Producer) Close(ctx context.Context) error {
+	if p.shared.Completer.OnCompletionGoroutine() {
+		p.once.Do(func() { p.closeErr = p.closeFromCallback() })
+		return p.closeErr
+	}
 	p.once.Do(func() { p.closeErr = p.close(ctx) })
+	<-p.closeDone // the first Close may have come from a callback and not waited
 	return p.closeErr
+}
+
+// closeFromCallback fails what is left and stops the producer without waiting: the completion
+// goroutine (the caller) must return for the stop to finish. The actor's Stopping fails what every
+// accumulator holds with ErrProducerClosed.
+func (p *Producer) closeFromCallback() error {
+	p.beginClose()
+	select {
+	case <-p.stopped:
+		p.finishClose()
+		return nil
+	default:
+	}
+	p.shared.RangeAccumulators(func(_ TopicPartition, pid *actor.PID) {
+		p.sys.Root.Send(pid, &messages.AbortPartition{Err: ErrProducerClosed})
+	})
+	p.sys.Root.Stop(p.pid)
+	go func() {
+		<-p.stopped
+		p.finishClose()
+	}()
+	return nil
+}
+
+// finishClose runs once everything of the producer has stopped.
+func (p *Producer) finishClose() {
+	if p.ownSys {
+		p.sys.Shutdown()
+	}
+	close(p.closeDone)
 }
 
 // beginClose stops accepting records: blocked sends give up, sends in progress are waited for (none
@@ -615,9 +673,7 @@ func (p *Producer) close(ctx context.Context) error {
 		p.sys.Root.Stop(p.pid)
 		<-p.stopped // the actor's Stopped ran cleanup: every completion has run
 	}
-	if p.ownSys {
-		p.sys.Shutdown()
-	}
+	p.finishClose()
 	if err != nil {
 		return fmt.Errorf("kastor: close: unfinished records were failed: %w", err)
 	}
