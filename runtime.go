@@ -449,33 +449,62 @@ func (p *Producer) topicNow(topic string, want int32) (*actors.TopicInfo, error)
 	return nil, nil
 }
 
-// topicTimeout is the error of a send that waited MaxBlock for topic (Java's messages).
+// topicTimeout is the error of a send that waited MaxBlock for topic (Java's messages), wrapping
+// why: the topic's own error (UNKNOWN_TOPIC_OR_PARTITION, matchable with errors.Is) or why no broker
+// answered.
 func (p *Producer) topicTimeout(topic string, want int32) error {
 	if ti := p.shared.Cluster().Topics[topic]; ti.Usable() {
 		return fmt.Errorf("%w: Partition %d of topic %s with partition count %d is not present in metadata after %d ms.",
 			ErrTimeout, want, topic, len(ti.Partitions), p.cfg.MaxBlock.Milliseconds())
 	}
-	return fmt.Errorf("%w: Topic %s not present in metadata after %d ms.", ErrTimeout, topic, p.cfg.MaxBlock.Milliseconds())
+	msg := fmt.Errorf("%w: Topic %s not present in metadata after %d ms.", ErrTimeout, topic, p.cfg.MaxBlock.Milliseconds())
+	if cause := p.metadataCause(topic); cause != nil {
+		return fmt.Errorf("%w: %w", msg, cause)
+	}
+	return msg
+}
+
+// metadataCause is the last reason topic's metadata was missing: why no broker answered, else the
+// topic's error in the last answer; nil if there is none.
+func (p *Producer) metadataCause(topic string) error {
+	if err := p.shared.MetadataErr(); err != nil {
+		return err
+	}
+	if ti := p.shared.Cluster().Topics[topic]; ti != nil && ti.Err != nil {
+		return fmt.Errorf("topic %s: %w", topic, ti.Err)
+	}
+	return nil
 }
 
 // waitTopic waits (up to MaxBlock from start, ctx or Close) until the topic is known, with
 // partition number want when want >= 0 (the partition count may have grown, as Java's
-// waitOnMetadata assumes), asking for its metadata meanwhile.
+// waitOnMetadata assumes), asking for its metadata meanwhile. A partition the topic still lacks in
+// metadata fetched after the wait began is ErrInvalidRecord at once: the second snapshot published
+// since is the answer to a request sent after this send asked (the first may have been in flight).
 func (p *Producer) waitTopic(ctx context.Context, topic string, want int32, start time.Time) error {
 	timer := time.NewTimer(time.Until(start.Add(p.cfg.MaxBlock)))
 	defer timer.Stop()
+	updates := 0
 	for {
 		cl := p.shared.Cluster()
 		if ti, err := p.topicNow(topic, want); ti != nil || err != nil {
 			return err
 		}
+		if ti := cl.Topics[topic]; updates >= 2 && ti.Usable() && want >= int32(len(ti.Partitions)) {
+			return fmt.Errorf("%w: partition %d of topic %s, which has %d partitions", ErrInvalidRecord, want, topic, len(ti.Partitions))
+		}
 		p.post(&messages.RefreshMetadata{Topics: []string{topic}, Reason: "send"})
 		select {
 		case <-cl.Updated():
+			updates++
 		case <-timer.C:
 			return p.topicTimeout(topic, want)
 		case <-ctx.Done():
-			return fmt.Errorf("kastor: waiting for metadata of topic %s: %w", topic, context.Cause(ctx))
+			err := fmt.Errorf("kastor: waiting for metadata of topic %s: %w", topic, context.Cause(ctx))
+			if cause := p.metadataCause(topic); cause != nil {
+				return fmt.Errorf("%w: %w", err, cause)
+			}
+			return err
 		case <-p.closing:
 			return ErrProducerClosed
 		}
