@@ -1,15 +1,3 @@
-// Package kastor is a Kafka producer runtime built on protoactor-go actors.
-//
-// A Producer sends records to Kafka in order per partition and completes every record exactly
-// once, with its offset or with an error. Send blocks until the record is acknowledged; SendAsync
-// returns once the record is accepted and calls back later. Behind them, a metadata actor keeps the
-// cluster view, one accumulator actor per partition builds batches, a sender actor drains them to
-// one connection actor per broker; the per-record work (partitioning, memory accounting) runs on
-// the caller's goroutine, so no single actor sees every record.
-//
-// An application built on protoactor-go can instead spawn the producer as a child of its own actor
-// (Props) and produce by message: Produce is answered with Delivered, Flush with Flushed, Close
-// with Closed (see the messages package), and fatal errors reach the spawning actor's supervisor.
 package kastor
 
 import (
@@ -31,38 +19,86 @@ import (
 	"github.com/kastor-go/kastor/wire"
 )
 
-// Record is one record to produce; see messages.Record.
+// Record is one record to produce. kastor owns it from the moment it is handed to Send or
+// SendAsync until its completion runs: do not modify it, or reuse its slices, before then.
+// Its fields:
+//
+//	Topic     string     // required
+//	Partition Partition  // zero: the partitioner chooses; PartitionOf(n): partition n
+//	Key       []byte     // nil is a null key (spread by the sticky partitioner)
+//	Value     []byte     // nil is a null value (a tombstone on compacted topics)
+//	Headers   []Header   // {Key string, Value []byte}
+//	Timestamp time.Time  // CreateTime; the zero time means "now" when sent
+//
+// Topics configured with LogAppendTime get the broker's time back in RecordMetadata.
 type Record = messages.Record
 
-// Header is a record header.
+// Header is a record header: a key and an opaque value (nil is a null value). Its fields:
+//
+//	Key   string
+//	Value []byte
 type Header = messages.Header
 
-// RecordMetadata is what the broker acknowledged for a record.
+// RecordMetadata is what the broker acknowledged for a record. Its fields:
+//
+//	Topic               string
+//	Partition           int32
+//	Offset              int64     // -1 when unknown (acks=0, or the record failed)
+//	Timestamp           time.Time // CreateTime, or the broker's LogAppendTime on such topics
+//	SerializedKeySize   int       // -1 when the key is null
+//	SerializedValueSize int       // -1 when the value is null
 type RecordMetadata = messages.RecordMetadata
 
-// TopicPartition names one partition of a topic.
+// TopicPartition names one partition of a topic. Its fields:
+//
+//	Topic     string
+//	Partition int32
 type TopicPartition = messages.TopicPartition
 
-// Partition selects a record's partition; the zero value lets the partitioner choose.
+// Partition selects a record's partition; the zero value lets the partitioner choose, and
+// PartitionOf(n) names partition n. Get returns the partition and whether one was named.
 type Partition = messages.Partition
 
 // PartitionOf returns a Partition that sends a record to partition n.
 func PartitionOf(n int32) Partition { return messages.PartitionOf(n) }
 
-// Errors a send can complete with, besides Kafka's own (wire.Err*, matchable with errors.Is).
+// Errors a send can complete with, besides Kafka's own (KafkaError values such as
+// ErrUnknownTopicOrPartition, matchable with errors.Is). Which timeout is which: see the package
+// documentation.
 var (
-	ErrProducerClosed  = messages.ErrProducerClosed
-	ErrRecordTooLarge  = messages.ErrRecordTooLarge
+	// ErrProducerClosed: the producer was closed before the record could be sent or acknowledged
+	// (a Close whose context ended, a Close from a callback, or a send after Close).
+	ErrProducerClosed = messages.ErrProducerClosed
+	// ErrRecordTooLarge: the record can never be sent: serialized, it is larger than
+	// MaxRequestSize or BufferMemory. Refused before it is accepted.
+	ErrRecordTooLarge = messages.ErrRecordTooLarge
+	// ErrDeliveryTimeout: the record was accepted but not acknowledged within DeliveryTimeout of
+	// its send (delivery.timeout.ms), retries included. It may or may not have been written.
 	ErrDeliveryTimeout = messages.ErrDeliveryTimeout
-	ErrTimeout         = messages.ErrTimeout
-	ErrConnection      = messages.ErrConnection
-	ErrRequestTimeout  = messages.ErrRequestTimeout
-	ErrInternal        = messages.ErrInternal
-	ErrFatal           = messages.ErrFatal
+	// ErrTimeout: the send blocked longer than MaxBlock (max.block.ms) before the record was
+	// accepted, waiting for the topic's metadata or for buffer memory. The record was not sent.
+	// It wraps the reason when there is one (no broker reachable, the topic's Kafka error).
+	ErrTimeout = messages.ErrTimeout
+	// ErrConnection: the connection to a broker failed (dial, handshake, or a broken link); a
+	// request on it may or may not have been written. Retriable: kastor reconnects and retries; a
+	// record fails with it only once Retries are spent.
+	ErrConnection = messages.ErrConnection
+	// ErrRequestTimeout: a broker did not answer one request within RequestTimeout
+	// (request.timeout.ms); kastor closes the connection and retries. A record fails with it only
+	// once Retries are spent.
+	ErrRequestTimeout = messages.ErrRequestTimeout
+	// ErrInternal: a bug in kastor was caught (a panic inside one of its actors); the record was
+	// failed rather than lost.
+	ErrInternal = messages.ErrInternal
+	// ErrFatal is wrapped by the error of a producer in a fatal state (authorization refused, a
+	// fenced producer, a cluster without idempotence support): nothing more can be sent; close it
+	// (or let its supervisor restart it, see Props).
+	ErrFatal = messages.ErrFatal
 	// ErrProducerRestarted: the producer actor was restarted by its supervisor while it held the
-	// record (see Props).
+	// record (see Props); the record may or may not have been written.
 	ErrProducerRestarted = messages.ErrProducerRestarted
-	// ErrInvalidRecord: the record names no topic, or a partition the topic does not have.
+	// ErrInvalidRecord: the record names no topic, or a partition the topic does not have
+	// (according to metadata fetched for the send). Refused before it is accepted.
 	ErrInvalidRecord = errors.New("kastor: invalid record")
 	// ErrInCallback: Send or Flush was called from a send callback (or an interceptor's
 	// OnAcknowledgement). Both wait for completions that run on the callback's own goroutine after

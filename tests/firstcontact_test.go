@@ -157,7 +157,7 @@ func TestMistypedTopicSaysWhy(t *testing.T) {
 	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
 	logs := &captured{}
 	err := sendWithin(t, c.ListenAddrs(), logs, &kastor.Record{Topic: "ordres", Value: []byte("v")}, nil)
-	if !errors.Is(err, kastor.ErrTimeout) || !errors.Is(err, wire.ErrUnknownTopicOrPartition) {
+	if !errors.Is(err, kastor.ErrTimeout) || !errors.Is(err, kastor.ErrUnknownTopicOrPartition) || !errors.Is(err, wire.ErrUnknownTopicOrPartition) {
 		t.Fatalf("error %q is not ErrTimeout wrapping UNKNOWN_TOPIC_OR_PARTITION", err)
 	}
 	if !strings.Contains(err.Error(), "ordres") {
