@@ -5,10 +5,10 @@ import (
 	"time"
 )
 
-// connFailureLog rate-limits the Warn lines for a failed connection (and a topic's metadata error): one per broker address per
-// backoff cycle (ReconnectMax, at least a second), so an unreachable cluster is visible at the
-// default level without a line per retry. The failures in between are logged at Debug and counted
-// in the next Warn.
+// connFailureLog rate-limits the Warn lines for a failed connection (and for a topic's metadata
+// error): one per broker address per backoff cycle (ReconnectMax, at least a second), so an
+// unreachable cluster is visible at the default level without a line per retry. The failures in
+// between are logged at Debug and counted in the next Warn.
 type connFailureLog struct {
 	mu   sync.Mutex
 	last map[string]connFailureEntry
@@ -19,6 +19,7 @@ type connFailureEntry struct {
 	suppressed int
 }
 
+// logConnFailure logs a failed connection at Warn, at most once per address per backoff cycle.
 func (sh *Shared) logConnFailure(node int32, addr string, err error) {
 	warn, suppressed := sh.connLog.due("broker "+addr, max(sh.Settings.ReconnectMax, time.Second))
 	if !warn {

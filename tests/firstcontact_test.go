@@ -61,6 +61,18 @@ next:
 	return "", false
 }
 
+func (c *captured) count(part string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, l := range c.lines {
+		if strings.Contains(l, part) {
+			n++
+		}
+	}
+	return n
+}
+
 const firstContactMaxBlock = 1500 * time.Millisecond
 
 // sendWithin sends one record with MaxBlock firstContactMaxBlock to bootstrap and returns its
@@ -109,6 +121,11 @@ func TestUnreachableBootstrapSaysWhy(t *testing.T) {
 	}
 	if _, ok := logs.warned("WARN", "broker connection failed", addr); !ok {
 		t.Fatalf("no Warn line for the failed connection; captured %q", logs.lines)
+	}
+	// Rate-limited: one line per broker per backoff cycle (ReconnectBackoffMax, 1 s), though the
+	// metadata actor redials every few hundred milliseconds.
+	if n := logs.count("broker connection failed"); n > 2 {
+		t.Fatalf("%d Warn lines for one broker within %v: %q", n, firstContactMaxBlock, logs.lines)
 	}
 }
 
