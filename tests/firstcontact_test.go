@@ -211,3 +211,27 @@ func selfSigned(t *testing.T) tls.Certificate {
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
+
+// A metadata wait ended by the caller's context (MaxBlock is longer) names the cause too.
+func TestUnreachableBootstrapContextSaysWhy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := kastor.DefaultConfig()
+	cfg.BootstrapServers = []string{addr}
+	cfg.Logger = slog.New(&captured{})
+	p, err := kastor.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err = p.Send(ctx, &kastor.Record{Topic: "t", Value: []byte("v")})
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, kastor.ErrConnection) || !strings.Contains(err.Error(), "no broker reachable: tried "+addr) {
+		t.Fatalf("error %q does not wrap the context's end and the dial error", err)
+	}
+}
