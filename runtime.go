@@ -1,15 +1,3 @@
-// Package kastor is a Kafka producer runtime built on protoactor-go actors.
-//
-// A Producer sends records to Kafka in order per partition and completes every record exactly
-// once, with its offset or with an error. Send blocks until the record is acknowledged; SendAsync
-// returns once the record is accepted and calls back later. Behind them, a metadata actor keeps the
-// cluster view, one accumulator actor per partition builds batches, a sender actor drains them to
-// one connection actor per broker; the per-record work (partitioning, memory accounting) runs on
-// the caller's goroutine, so no single actor sees every record.
-//
-// An application built on protoactor-go can instead spawn the producer as a child of its own actor
-// (Props) and produce by message: Produce is answered with Delivered, Flush with Flushed, Close
-// with Closed (see the messages package), and fatal errors reach the spawning actor's supervisor.
 package kastor
 
 import (
@@ -31,39 +19,91 @@ import (
 	"github.com/kastor-go/kastor/wire"
 )
 
-// Record is one record to produce; see messages.Record.
+// Record is one record to produce. kastor owns it from the moment it is handed to Send or
+// SendAsync until its completion runs: do not modify it, or reuse its slices, before then.
+// Its fields:
+//
+//	Topic     string     // required
+//	Partition Partition  // zero: the partitioner chooses; PartitionOf(n): partition n
+//	Key       []byte     // nil is a null key (spread by the sticky partitioner)
+//	Value     []byte     // nil is a null value (a tombstone on compacted topics)
+//	Headers   []Header   // {Key string, Value []byte}
+//	Timestamp time.Time  // CreateTime; the zero time means "now" when sent
+//
+// Topics configured with LogAppendTime get the broker's time back in RecordMetadata.
 type Record = messages.Record
 
-// Header is a record header.
+// Header is a record header: a key and an opaque value (nil is a null value). Its fields:
+//
+//	Key   string
+//	Value []byte
 type Header = messages.Header
 
-// RecordMetadata is what the broker acknowledged for a record.
+// RecordMetadata is what the broker acknowledged for a record. Its fields:
+//
+//	Topic               string
+//	Partition           int32
+//	Offset              int64     // -1 when unknown (acks=0, or the record failed)
+//	Timestamp           time.Time // CreateTime, or the broker's LogAppendTime on such topics
+//	SerializedKeySize   int       // -1 when the key is null
+//	SerializedValueSize int       // -1 when the value is null
 type RecordMetadata = messages.RecordMetadata
 
-// TopicPartition names one partition of a topic.
+// TopicPartition names one partition of a topic. Its fields:
+//
+//	Topic     string
+//	Partition int32
 type TopicPartition = messages.TopicPartition
 
-// Partition selects a record's partition; the zero value lets the partitioner choose.
+// Partition selects a record's partition; the zero value lets the partitioner choose, and
+// PartitionOf(n) names partition n. Get returns the partition and whether one was named.
 type Partition = messages.Partition
 
 // PartitionOf returns a Partition that sends a record to partition n.
 func PartitionOf(n int32) Partition { return messages.PartitionOf(n) }
 
-// Errors a send can complete with, besides Kafka's own (wire.Err*, matchable with errors.Is).
+// Errors a send can complete with, besides Kafka's own (KafkaError values such as
+// ErrUnknownTopicOrPartition, matchable with errors.Is). Which timeout is which: see the package
+// documentation.
 var (
-	ErrProducerClosed  = messages.ErrProducerClosed
-	ErrRecordTooLarge  = messages.ErrRecordTooLarge
+	// ErrProducerClosed: the producer was closed before the record could be sent or acknowledged
+	// (a Close whose context ended, a Close from a callback, or a send after Close).
+	ErrProducerClosed = messages.ErrProducerClosed
+	// ErrRecordTooLarge: the record can never be sent: serialized, it is larger than
+	// MaxRequestSize or BufferMemory. Refused before it is accepted.
+	ErrRecordTooLarge = messages.ErrRecordTooLarge
+	// ErrDeliveryTimeout: the record was accepted but not acknowledged within DeliveryTimeout of
+	// its send (delivery.timeout.ms), retries included. It may or may not have been written.
 	ErrDeliveryTimeout = messages.ErrDeliveryTimeout
-	ErrTimeout         = messages.ErrTimeout
-	ErrConnection      = messages.ErrConnection
-	ErrRequestTimeout  = messages.ErrRequestTimeout
-	ErrInternal        = messages.ErrInternal
-	ErrFatal           = messages.ErrFatal
+	// ErrTimeout: the send blocked longer than MaxBlock (max.block.ms) before the record was
+	// accepted, waiting for the topic's metadata or for buffer memory. The record was not sent.
+	// It wraps the reason when there is one (no broker reachable, the topic's Kafka error).
+	ErrTimeout = messages.ErrTimeout
+	// ErrConnection: the connection to a broker failed (dial, handshake, or a broken link); a
+	// request on it may or may not have been written. Retriable: kastor reconnects and retries; a
+	// record fails with it only once Retries are spent.
+	ErrConnection = messages.ErrConnection
+	// ErrRequestTimeout: a broker did not answer one request within RequestTimeout
+	// (request.timeout.ms); kastor closes the connection and retries. A record fails with it only
+	// once Retries are spent.
+	ErrRequestTimeout = messages.ErrRequestTimeout
+	// ErrInternal: a bug in kastor was caught (a panic inside one of its actors); the record was
+	// failed rather than lost.
+	ErrInternal = messages.ErrInternal
+	// ErrFatal is wrapped by the error of a producer in a fatal state (authorization refused, a
+	// fenced producer, a cluster without idempotence support): nothing more can be sent; close it
+	// (or let its supervisor restart it, see Props).
+	ErrFatal = messages.ErrFatal
 	// ErrProducerRestarted: the producer actor was restarted by its supervisor while it held the
-	// record (see Props).
+	// record (see Props); the record may or may not have been written.
 	ErrProducerRestarted = messages.ErrProducerRestarted
-	// ErrInvalidRecord: the record names no topic, or a partition the topic does not have.
+	// ErrInvalidRecord: the record names no topic, or a partition the topic does not have
+	// (according to metadata fetched for the send). Refused before it is accepted.
 	ErrInvalidRecord = errors.New("kastor: invalid record")
+	// ErrInCallback: Send or Flush was called from a send callback (or an interceptor's
+	// OnAcknowledgement). Both wait for completions that run on the callback's own goroutine after
+	// it returns, so they would wait for themselves; use SendAsync there.
+	ErrInCallback = errors.New("kastor: called from a send callback, where waiting would deadlock")
 )
 
 // Producer sends records to Kafka. It is safe for concurrent use. Close it when done.
@@ -87,6 +127,7 @@ type Producer struct {
 	closedFlag atomic.Bool // closed, for readers that do not hold mu (the producer actor)
 	closing    chan struct{}
 	closeErr   error
+	closeDone  chan struct{} // closed once Close has stopped everything (the first Close, wherever it ran)
 	once       sync.Once
 	closeOnce  sync.Once
 	// cleanupOnce: the producer actor's Stopped releases what the producer owns, once.
@@ -134,7 +175,7 @@ func newProducer(cfg Config, sys *actor.ActorSystem) *Producer {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	p := &Producer{cfg: cfg, logger: logger, sys: sys, stopped: make(chan struct{}), closing: make(chan struct{}),
+	p := &Producer{cfg: cfg, logger: logger, sys: sys, stopped: make(chan struct{}), closing: make(chan struct{}), closeDone: make(chan struct{}),
 		clock: clock.New()}
 	if p.sys == nil {
 		p.ownSys = true
@@ -202,6 +243,11 @@ func (p *Producer) Send(ctx context.Context, rec *Record) (RecordMetadata, error
 	type result struct {
 		md  RecordMetadata
 		err error
+	}
+	if p.shared.Completer.OnCompletionGoroutine() {
+		err := fmt.Errorf("%w: Send waits for an acknowledgement that completes on this goroutine after the callback returns; use SendAsync", ErrInCallback)
+		p.refuse(rec, nil, err)
+		return refusedMetadata(rec), err
 	}
 	ch := make(chan result, 1)
 	// Urgent: the caller waits, so the record's batch goes without lingering (as franz-go's
@@ -439,33 +485,62 @@ func (p *Producer) topicNow(topic string, want int32) (*actors.TopicInfo, error)
 	return nil, nil
 }
 
-// topicTimeout is the error of a send that waited MaxBlock for topic (Java's messages).
+// topicTimeout is the error of a send that waited MaxBlock for topic (Java's messages), wrapping
+// why: the topic's own error (UNKNOWN_TOPIC_OR_PARTITION, matchable with errors.Is) or why no broker
+// answered.
 func (p *Producer) topicTimeout(topic string, want int32) error {
 	if ti := p.shared.Cluster().Topics[topic]; ti.Usable() {
 		return fmt.Errorf("%w: Partition %d of topic %s with partition count %d is not present in metadata after %d ms.",
 			ErrTimeout, want, topic, len(ti.Partitions), p.cfg.MaxBlock.Milliseconds())
 	}
-	return fmt.Errorf("%w: Topic %s not present in metadata after %d ms.", ErrTimeout, topic, p.cfg.MaxBlock.Milliseconds())
+	msg := fmt.Errorf("%w: Topic %s not present in metadata after %d ms.", ErrTimeout, topic, p.cfg.MaxBlock.Milliseconds())
+	if cause := p.metadataCause(topic); cause != nil {
+		return fmt.Errorf("%w: %w", msg, cause)
+	}
+	return msg
+}
+
+// metadataCause is the last reason topic's metadata was missing: why no broker answered, else the
+// topic's error in the last answer; nil if there is none.
+func (p *Producer) metadataCause(topic string) error {
+	if err := p.shared.MetadataErr(); err != nil {
+		return err
+	}
+	if ti := p.shared.Cluster().Topics[topic]; ti != nil && ti.Err != nil {
+		return fmt.Errorf("topic %s: %w", topic, ti.Err)
+	}
+	return nil
 }
 
 // waitTopic waits (up to MaxBlock from start, ctx or Close) until the topic is known, with
 // partition number want when want >= 0 (the partition count may have grown, as Java's
-// waitOnMetadata assumes), asking for its metadata meanwhile.
+// waitOnMetadata assumes), asking for its metadata meanwhile. A partition the topic still lacks in
+// metadata fetched after the wait began is ErrInvalidRecord at once: the second snapshot published
+// since is the answer to a request sent after this send asked (the first may have been in flight).
 func (p *Producer) waitTopic(ctx context.Context, topic string, want int32, start time.Time) error {
 	timer := time.NewTimer(time.Until(start.Add(p.cfg.MaxBlock)))
 	defer timer.Stop()
+	updates := 0
 	for {
 		cl := p.shared.Cluster()
 		if ti, err := p.topicNow(topic, want); ti != nil || err != nil {
 			return err
 		}
+		if ti := cl.Topics[topic]; updates >= 2 && ti.Usable() && want >= int32(len(ti.Partitions)) {
+			return fmt.Errorf("%w: partition %d of topic %s, which has %d partitions", ErrInvalidRecord, want, topic, len(ti.Partitions))
+		}
 		p.post(&messages.RefreshMetadata{Topics: []string{topic}, Reason: "send"})
 		select {
 		case <-cl.Updated():
+			updates++
 		case <-timer.C:
 			return p.topicTimeout(topic, want)
 		case <-ctx.Done():
-			return fmt.Errorf("kastor: waiting for metadata of topic %s: %w", topic, context.Cause(ctx))
+			err := fmt.Errorf("kastor: waiting for metadata of topic %s: %w", topic, context.Cause(ctx))
+			if cause := p.metadataCause(topic); cause != nil {
+				return fmt.Errorf("%w: %w", err, cause)
+			}
+			return err
 		case <-p.closing:
 			return ErrProducerClosed
 		}
@@ -528,7 +603,9 @@ func (p *Producer) recoverInterceptor(where string) {
 func (p *Producer) refuse(rec *Record, cb func(RecordMetadata, error), err error) {
 	md := refusedMetadata(rec)
 	p.acknowledge(md, err)
-	cb(md, err)
+	if cb != nil {
+		cb(md, err)
+	}
 }
 
 func (p *Producer) acknowledge(md RecordMetadata, err error) {
@@ -542,7 +619,13 @@ func (p *Producer) acknowledge(md RecordMetadata, err error) {
 
 // Flush sends every record accepted before it without waiting for linger, and returns when all
 // of them have completed (their callbacks have run), or with ctx's error.
+//
+// From a send callback it returns ErrInCallback at once: the records it would wait for complete on
+// the callback's goroutine, after the callback returns.
 func (p *Producer) Flush(ctx context.Context) error {
+	if p.shared.Completer.OnCompletionGoroutine() {
+		return fmt.Errorf("%w: Flush waits for completions that run on this goroutine after the callback returns", ErrInCallback)
+	}
 	done := make(chan struct{})
 	p.flushAll(func() { close(done) })
 	select {
@@ -578,9 +661,49 @@ func (p *Producer) flushAll(done func()) {
 // with ErrProducerClosed (it may or may not have been written) and Close still stops cleanly,
 // returning ctx's error. Later sends fail with ErrProducerClosed. Close is idempotent. It does not
 // stop an actor system given in Config.ActorSystem.
+//
+// Called from a send callback (where waiting would wait for itself), Close does what Java's
+// close(0) does: every record not yet completed fails with ErrProducerClosed, and Close returns at
+// once; the producer finishes stopping after the callback returns, and the failed records' callbacks
+// run after it, on the same goroutine. A Close from elsewhere still waits for all of it.
 func (p *Producer) Close(ctx context.Context) error {
+	if p.shared.Completer.OnCompletionGoroutine() {
+		p.once.Do(func() { p.closeErr = p.closeFromCallback() })
+		return p.closeErr
+	}
 	p.once.Do(func() { p.closeErr = p.close(ctx) })
+	<-p.closeDone // the first Close may have come from a callback and not waited
 	return p.closeErr
+}
+
+// closeFromCallback fails what is left and stops the producer without waiting: the completion
+// goroutine (the caller) must return for the stop to finish. The actor's Stopping fails what every
+// accumulator holds with ErrProducerClosed.
+func (p *Producer) closeFromCallback() error {
+	p.beginClose()
+	select {
+	case <-p.stopped:
+		p.finishClose()
+		return nil
+	default:
+	}
+	p.shared.RangeAccumulators(func(_ TopicPartition, pid *actor.PID) {
+		p.sys.Root.Send(pid, &messages.AbortPartition{Err: ErrProducerClosed})
+	})
+	p.sys.Root.Stop(p.pid)
+	go func() {
+		<-p.stopped
+		p.finishClose()
+	}()
+	return nil
+}
+
+// finishClose runs once everything of the producer has stopped.
+func (p *Producer) finishClose() {
+	if p.ownSys {
+		p.sys.Shutdown()
+	}
+	close(p.closeDone)
 }
 
 // beginClose stops accepting records: blocked sends give up, sends in progress are waited for (none
@@ -615,9 +738,7 @@ func (p *Producer) close(ctx context.Context) error {
 		p.sys.Root.Stop(p.pid)
 		<-p.stopped // the actor's Stopped ran cleanup: every completion has run
 	}
-	if p.ownSys {
-		p.sys.Shutdown()
-	}
+	p.finishClose()
 	if err != nil {
 		return fmt.Errorf("kastor: close: unfinished records were failed: %w", err)
 	}

@@ -1,8 +1,12 @@
 package actors
 
 import (
+	"bytes"
 	"log/slog"
+	"runtime"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kastor-go/kastor/messages"
@@ -46,6 +50,9 @@ type Completer struct {
 	stopped bool
 	exited  bool // the goroutine is gone: After runs its function at once
 	done    chan struct{}
+
+	// gid is the completion goroutine's id: a Close, Send or Flush on it would wait for itself.
+	gid atomic.Uint64
 }
 
 // NewCompleter starts the completion goroutine; Stop ends it after the queue drains.
@@ -96,6 +103,7 @@ func (c *Completer) Stop() {
 
 func (c *Completer) run() {
 	defer close(c.done)
+	c.gid.Store(goroutineID())
 	var batch []completion
 	for {
 		c.mu.Lock()
@@ -161,4 +169,27 @@ func (c *Completer) callback(fn messages.Completion, md messages.RecordMetadata,
 		}
 	}()
 	fn(md, err)
+}
+
+// OnCompletionGoroutine reports whether the caller runs on the completion goroutine (in a send
+// callback or an interceptor's OnAcknowledgement), where waiting for a completion waits for itself.
+func (c *Completer) OnCompletionGoroutine() bool {
+	id := c.gid.Load()
+	return id != 0 && id == goroutineID()
+}
+
+// goroutineID parses the current goroutine's id from the header of its stack trace ("goroutine
+// 42 [running]:"): Go has no other way to ask, and callers need it only outside the record path.
+func goroutineID() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		b = b[:i]
+	}
+	id, err := strconv.ParseUint(string(b), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return id
 }

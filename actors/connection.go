@@ -598,7 +598,7 @@ func (s *connState) fail(c actor.Context, err error) {
 	s.stopTimer()
 	s.answerAll(c, err)
 	s.status = connFailed
-	s.shared.Logger.Debug("broker connection failed", "broker", s.cfg.Node, "addr", s.cfg.Addr, "err", err)
+	s.shared.logConnFailure(s.cfg.Node, s.cfg.Addr, err)
 	if sup, ok := c.(interface{ EscalateFailure(reason, message any) }); ok {
 		sup.EscalateFailure(&ConnectionFailure{Addr: s.cfg.Addr, Err: err}, nil)
 	} else {

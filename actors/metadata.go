@@ -7,10 +7,13 @@ package actors
 // watchers (the sender) with MetadataUpdated.
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +51,7 @@ type metadataState struct {
 	urgent    bool // a topic nobody asked about before is waiting: skip the rate limit
 	callGen   uint64
 	failures  int
+	tried     []string  // addresses that failed since the last answer, in order
 	notBefore time.Time // rate limit between requests
 
 	timerGen uint64
@@ -186,14 +190,26 @@ func (s *metadataState) onResponse(c actor.Context, m *messages.CallDone) {
 	if m.Err != nil {
 		s.failures++
 		s.shared.Logger.Debug("metadata request failed", "addr", s.connAddr, "err", m.Err)
+		if !slices.Contains(s.tried, s.connAddr) {
+			s.tried = append(s.tried, s.connAddr)
+		}
+		err := fmt.Errorf("no broker reachable: tried %s: %w%s", strings.Join(s.tried, ", "), m.Err, closedHint(m.Err))
+		s.shared.metadataErr.Store(&err)
 		c.Stop(s.conn) // try another broker next time
 		s.conn = nil
 		s.notBefore = time.Now().Add(Backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, s.failures))
 		s.request(c)
 		return
 	}
+	s.tried = s.tried[:0]
+	s.shared.metadataErr.Store(nil)
 	resp := m.Resp.(*wire.MetadataResponse)
 	cl, incomplete := buildCluster(resp)
+	for name, t := range cl.Topics {
+		if t.Err != nil {
+			s.shared.logTopicError(name, t.Err)
+		}
+	}
 	s.shared.publish(cl)
 	for _, w := range *s.watchers {
 		c.Send(w, &messages.MetadataUpdated{})
@@ -318,4 +334,14 @@ func (s *metadataState) applyHint(c actor.Context, m *messages.LeaderHint) {
 	for _, w := range *s.watchers {
 		c.Send(w, &messages.MetadataUpdated{})
 	}
+}
+
+// closedHint explains a connection the broker closed before answering: the usual cause is a client
+// speaking plaintext to a TLS (or SASL) listener, which drops the unreadable request silently.
+// The handshake reports the EOF as text, so the text is matched too.
+func closedHint(err error) string {
+	if errors.Is(err, io.EOF) || strings.HasSuffix(err.Error(), ": EOF") {
+		return " (the broker closed the connection without answering: is it a TLS or SASL listener, and the client configured for plaintext?)"
+	}
+	return ""
 }

@@ -69,6 +69,19 @@ type Shared struct {
 	// accumulators maps topic → partition → inbox. Copy-on-write: the producer actor replaces the
 	// map when it spawns an accumulator (once per partition), callers read it with one atomic load.
 	accumulators atomic.Pointer[map[string][]*Inbox]
+	// metadataErr is why the last metadata request failed (nil once one succeeds): what a send
+	// that waited for metadata in vain reports. Written by the metadata actor only.
+	metadataErr atomic.Pointer[error]
+	connLog     connFailureLog
+}
+
+// MetadataErr returns why metadata could not be fetched lately (every broker tried and the last
+// error), or nil if the last metadata request succeeded.
+func (sh *Shared) MetadataErr() error {
+	if p := sh.metadataErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // NewShared returns Shared with an empty cluster snapshot.

@@ -190,32 +190,33 @@ func TestAcksNone(t *testing.T) {
 	}
 }
 
-// A partition beyond the topic's count is waited for (the topic may grow, as Java assumes), up to
-// MaxBlock; then the send fails with Java's message.
+// A partition beyond the topic's count in metadata fetched for the send is ErrInvalidRecord at
+// once (not after MaxBlock); a producer whose snapshot predates the topic's growth refreshes it and
+// then sends to the new partition.
 func TestPartitionBeyondCount(t *testing.T) {
 	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(4, "t"))
-	p := newProducer(t, c, func(cfg *kastor.Config) { cfg.MaxBlock = 300 * time.Millisecond })
+	p := newProducer(t, c, func(cfg *kastor.Config) { cfg.MaxBlock = 10 * time.Second })
 	_, err := p.Send(context.Background(), &kastor.Record{Topic: "t", Partition: kastor.PartitionOf(4), Value: []byte("x")})
-	if !errors.Is(err, kastor.ErrTimeout) || !strings.Contains(err.Error(), "Partition 4 of topic t with partition count 4 is not present in metadata after 300 ms.") {
+	if !errors.Is(err, kastor.ErrInvalidRecord) || !strings.Contains(err.Error(), "partition 4 of topic t, which has 4 partitions") {
 		t.Fatalf("got %v", err)
 	}
 
-	// Now grow the topic while a send waits for partition 5.
+	// Grow the topic; p's snapshot still says 4 partitions, so the send waits for a refresh.
 	adm, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer adm.Close()
-	time.AfterFunc(100*time.Millisecond, func() {
-		req := kmsg.NewPtrCreatePartitionsRequest()
-		rt := kmsg.NewCreatePartitionsRequestTopic()
-		rt.Topic, rt.Count = "t", 6
-		req.Topics = append(req.Topics, rt)
-		req.TimeoutMillis = 5000
-		req.RequestWith(context.Background(), adm)
-	})
-	p2 := newProducer(t, c, func(cfg *kastor.Config) { cfg.MaxBlock = 10 * time.Second })
-	md, err := p2.Send(context.Background(), &kastor.Record{Topic: "t", Partition: kastor.PartitionOf(5), Value: []byte("x")})
+	req := kmsg.NewPtrCreatePartitionsRequest()
+	rt := kmsg.NewCreatePartitionsRequestTopic()
+	rt.Topic, rt.Count = "t", 6
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 5000
+	resp, err := req.RequestWith(context.Background(), adm)
+	if err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("growing the topic: %v, %+v", err, resp)
+	}
+	md, err := p.Send(context.Background(), &kastor.Record{Topic: "t", Partition: kastor.PartitionOf(5), Value: []byte("x")})
 	if err != nil || md.Partition != 5 {
 		t.Fatalf("after growing the topic: %v, %+v", err, md)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -197,7 +196,7 @@ func boolSetter(set func(*kastor.Config, bool)) func(*kastor.Config, string) err
 
 // applyProps sets cfg from props in order, so later ones win. As in Java, acks other than all or
 // retries=0 turn idempotence off unless enable.idempotence itself was given.
-func applyProps(cfg *kastor.Config, props []prop) error {
+func applyProps(cfg *kastor.Config, props []prop) (unknown []prop, err error) {
 	explicitIdempotence := false
 	defer func() {
 		if !explicitIdempotence && (cfg.Acks != kastor.AcksAll || cfg.Retries == 0) {
@@ -206,22 +205,42 @@ func applyProps(cfg *kastor.Config, props []prop) error {
 	}()
 	for _, p := range props {
 		explicitIdempotence = explicitIdempotence || p.key == "enable.idempotence"
+		if ignored[p.key] {
+			continue
+		}
 		set, ok := setters[p.key]
 		if !ok {
-			return fmt.Errorf("unknown producer property %q (from %s); supported: %s", p.key, p.source, supportedKeys())
+			unknown = append(unknown, p)
+			continue
 		}
 		if err := set(cfg, p.value); err != nil {
-			return fmt.Errorf("producer property %s=%q (from %s): %v", p.key, p.value, p.source, err)
+			return unknown, fmt.Errorf("producer property %s=%q (from %s): %v", p.key, p.value, p.source, err)
 		}
 	}
-	return nil
+	return unknown, nil
 }
 
-func supportedKeys() string {
-	keys := make([]string, 0, len(setters))
-	for k := range setters {
-		keys = append(keys, k)
+// ignored are Java producer properties with no meaning here: kastor sends bytes as given, as the
+// tool's ByteArraySerializer does.
+var ignored = map[string]bool{"key.serializer": true, "value.serializer": true}
+
+// propFlag is a flag that adds k=v properties to list, naming source in error messages.
+type propFlag struct {
+	list   *propList
+	source string
+}
+
+func (f propFlag) String() string {
+	if f.list == nil {
+		return ""
 	}
-	sort.Strings(keys)
-	return strings.Join(keys, ", ")
+	return f.list.String()
+}
+
+func (f propFlag) Set(s string) error {
+	if err := f.list.Set(s); err != nil {
+		return err
+	}
+	(*f.list)[len(*f.list)-1].source = f.source
+	return nil
 }

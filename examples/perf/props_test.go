@@ -27,8 +27,8 @@ func TestPropertiesFileThenFlagsOverride(t *testing.T) {
 		}
 	}
 	cfg := kastor.DefaultConfig()
-	if err := applyProps(&cfg, append(props, flags...)); err != nil {
-		t.Fatal(err)
+	if unknown, err := applyProps(&cfg, append(props, flags...)); err != nil || len(unknown) > 0 {
+		t.Fatal(unknown, err)
 	}
 	if cfg.Linger != 0 || cfg.Acks != kastor.AcksLeader || cfg.Compression != kastor.CompressionZstd ||
 		strings.Join(cfg.BootstrapServers, ",") != "a:1,b:2" || cfg.MaxBlock <= 1000*time.Hour {
@@ -41,7 +41,6 @@ func TestPropertiesFileThenFlagsOverride(t *testing.T) {
 
 func TestBadProperties(t *testing.T) {
 	for kv, want := range map[string]string{
-		"nope=1":                    `unknown producer property "nope"`,
 		"acks=2":                    "acks",
 		"linger.ms=soon":            "linger.ms",
 		"compression.type=brotli":   "compression.type",
@@ -52,12 +51,31 @@ func TestBadProperties(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg := kastor.DefaultConfig()
-		if err := applyProps(&cfg, flags); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := applyProps(&cfg, flags); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v, want an error with %q", kv, err, want)
 		}
 	}
 	var flags propList
 	if err := flags.Set("novalue"); err == nil {
 		t.Error("a prop without = was accepted")
+	}
+}
+
+// Like the Java producer, properties it does not know are reported (and warned about) but do not
+// stop the run; the serializers a Java properties file names are ignored silently.
+func TestUnknownPropertiesAreIgnored(t *testing.T) {
+	var flags propList
+	for _, kv := range []string{"nope=1", "key.serializer=org.apache.kafka.common.serialization.ByteArraySerializer", "linger.ms=7"} {
+		if err := flags.Set(kv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := kastor.DefaultConfig()
+	unknown, err := applyProps(&cfg, flags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(unknown) != 1 || unknown[0].key != "nope" || cfg.Linger != 7*time.Millisecond {
+		t.Fatalf("unknown %v, linger %v: want [nope] and 7ms", unknown, cfg.Linger)
 	}
 }

@@ -10,13 +10,18 @@ import (
 )
 
 // reportInterval is how often a progress line is printed, as in Kafka's tool.
-const reportInterval = 5 * time.Second
+var reportInterval = 5 * time.Second
 
-// stats collects the completions of the measured records. Latencies are kept as microseconds in
-// one slice allocated up front (4 bytes a record), so percentiles are exact.
+// stats collects the completions of the records it measures, like the Stats of Kafka's tool: one
+// for the whole run and, with --warmup-records, one more for the steady state after the warmup.
+// Latencies are kept as microseconds in one slice allocated up front (4 bytes a record), so
+// percentiles are exact (Kafka samples at most 500,000 and counts whole milliseconds).
 type stats struct {
 	mu  sync.Mutex
 	out io.Writer
+
+	steadyState bool // the steady-state stats: "In steady state." and "steady state" in its total
+	suppress    bool // no more window lines (the whole-run stats once the steady state begins)
 
 	start      time.Time
 	count      int64
@@ -32,14 +37,14 @@ type stats struct {
 	windowMaxLatUs int32
 }
 
-func newStats(n int64, out io.Writer) *stats {
-	return &stats{out: out, latencies: make([]int32, 0, n)}
+func newStats(n int64, steadyState bool, now time.Time, out io.Writer) *stats {
+	return &stats{out: out, steadyState: steadyState, start: now, windowStart: now, latencies: make([]int32, 0, n)}
 }
 
-// begin starts the clock of the whole run and of the first window.
-func (s *stats) begin(now time.Time) {
+// suppressPrinting stops the window lines (the steady-state stats print them from now on).
+func (s *stats) suppressPrinting() {
 	s.mu.Lock()
-	s.start, s.windowStart = now, now
+	s.suppress = true
 	s.mu.Unlock()
 }
 
@@ -61,20 +66,32 @@ func (s *stats) record(latency time.Duration, bytes int, now time.Time) {
 	s.windowTotalUs += int64(us)
 	s.windowMaxLatUs = max(s.windowMaxLatUs, us)
 	if now.Sub(s.windowStart) >= reportInterval {
-		s.printWindow(now)
+		if s.steadyState && s.count == s.windowCount {
+			fmt.Fprintln(s.out, "In steady state.")
+		}
+		if !s.suppress {
+			s.printWindow(now)
+		}
 		s.windowStart = now
 		s.windowCount, s.windowBytes, s.windowTotalUs, s.windowMaxLatUs = 0, 0, 0, 0
 	}
 }
 
+// windowFormat and totalFormat are Kafka's ProducerPerformance lines, verb for verb (Java's %f is
+// Go's %f: six decimals).
+const (
+	windowFormat = "%d records sent, %.1f records/sec (%.2f MB/sec), %.1f ms avg latency, %.1f ms max latency.\n"
+	totalFormat  = "%d%s records sent, %f records/sec (%.2f MB/sec), %.2f ms avg latency, %.2f ms max latency, %d ms 50th, %d ms 95th, %d ms 99th, %d ms 99.9th.\n"
+)
+
 func (s *stats) printWindow(now time.Time) {
 	secs := now.Sub(s.windowStart).Seconds()
-	fmt.Fprintf(s.out, "%d records sent, %.1f records/sec (%.2f MB/sec), %.2f ms avg latency, %.2f ms max latency.\n",
+	fmt.Fprintf(s.out, windowFormat,
 		s.windowCount, float64(s.windowCount)/secs, float64(s.windowBytes)/(1024*1024)/secs,
 		avgMs(s.windowTotalUs, s.windowCount), float64(s.windowMaxLatUs)/1000)
 }
 
-// printTotal prints the final line: totals since begin, and the latency percentiles.
+// printTotal prints the final line: totals since the stats began, and the latency percentiles.
 func (s *stats) printTotal(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -90,8 +107,12 @@ func (s *stats) printTotal(now time.Time) {
 		}
 		return lat[min(int(p*float64(len(lat))), len(lat)-1)] / 1000 // whole ms, like Java's ints
 	}
-	fmt.Fprintf(s.out, "%d records sent, %.1f records/sec (%.2f MB/sec), %.2f ms avg latency, %.2f ms max latency, %d ms 50th, %d ms 95th, %d ms 99th, %d ms 99.9th.\n",
-		s.count, float64(s.count)/secs, float64(s.bytes)/(1024*1024)/secs,
+	label := ""
+	if s.steadyState {
+		label = " steady state"
+	}
+	fmt.Fprintf(s.out, totalFormat,
+		s.count, label, float64(s.count)/secs, float64(s.bytes)/(1024*1024)/secs,
 		avgMs(s.totalLatUs, s.count), float64(s.maxLatUs)/1000,
 		pct(0.5), pct(0.95), pct(0.99), pct(0.999))
 }

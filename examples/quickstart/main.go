@@ -4,7 +4,8 @@
 //
 // With no flags it starts an embedded Kafka-protocol broker (kfake) in-process, so it runs on a
 // fresh machine. Use -bootstrap-server host:port to produce to a real cluster instead (the topic
-// must exist there).
+// must exist there). The first record that fails ends the run: it prints why on one line and
+// exits with status 1 (with no broker, after -max-block).
 //
 //	go run ./examples/quickstart
 //	go run ./examples/quickstart -bootstrap-server localhost:9092 -topic quickstart
@@ -14,7 +15,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log"
 	"os"
 	"sort"
 	"sync"
@@ -31,14 +31,15 @@ func main() {
 	bootstrap := flag.String("bootstrap-server", "", "Kafka bootstrap server host:port (default: an embedded broker)")
 	topic := flag.String("topic", "quickstart", "topic to produce to")
 	n := flag.Int("num-records", 10_000, "records to produce")
+	maxBlock := flag.Duration("max-block", 10*time.Second, "how long a send may wait for metadata (the producer's MaxBlock)")
 	flag.Parse()
-	if err := run(*bootstrap, *topic, *n); err != nil {
-		log.Print(err)
+	if err := run(*bootstrap, *topic, *n, *maxBlock); err != nil {
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bootstrap, topic string, n int) error {
+func run(bootstrap, topic string, n int, maxBlock time.Duration) error {
 	if bootstrap == "" {
 		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, topic))
 		if err != nil {
@@ -51,17 +52,27 @@ func run(bootstrap, topic string, n int) error {
 
 	cfg := kastor.DefaultConfig()
 	cfg.BootstrapServers = []string{bootstrap}
+	cfg.MaxBlock = maxBlock
 	producer, err := kastor.New(cfg)
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
+	// The first failure cancels ctx with its error: the loop stops sending, and the run ends with
+	// that one reason rather than one per record.
+	ctx, fail := context.WithCancelCause(context.Background())
+	defer fail(nil)
+	abort := func(err error) error {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		producer.Close(closeCtx) // what is still pending fails; the first error is the news
+		return err
+	}
 
 	var failed atomic.Int64
 	var mu sync.Mutex
 	firstOffset, lastOffset := map[int32]int64{}, map[int32]int64{}
 	start := time.Now()
-	for i := 0; i < n; i++ {
+	for i := 0; i < n && ctx.Err() == nil; i++ {
 		rec := &kastor.Record{
 			Topic:   topic,
 			Key:     fmt.Appendf(nil, "user-%d", i%100),
@@ -70,7 +81,9 @@ func run(bootstrap, topic string, n int) error {
 		}
 		producer.SendAsync(ctx, rec, func(md kastor.RecordMetadata, err error) {
 			if err != nil {
-				failed.Add(1)
+				if failed.Add(1) == 1 {
+					fail(fmt.Errorf("record %d: %w", i, err))
+				}
 				return
 			}
 			mu.Lock()
@@ -82,14 +95,14 @@ func run(bootstrap, topic string, n int) error {
 		})
 	}
 	if err := producer.Flush(ctx); err != nil {
-		return err
+		return abort(context.Cause(ctx))
+	}
+	if ctx.Err() != nil {
+		return abort(context.Cause(ctx))
 	}
 	elapsed := time.Since(start)
 	if err := producer.Close(ctx); err != nil {
 		return err
-	}
-	if f := failed.Load(); f > 0 {
-		return fmt.Errorf("%d records failed", f)
 	}
 	fmt.Printf("produced %d records in %v (%.0f records/s)\n", n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
 

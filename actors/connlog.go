@@ -1,0 +1,64 @@
+package actors
+
+import (
+	"sync"
+	"time"
+)
+
+// connFailureLog rate-limits the Warn lines for a failed connection (and for a topic's metadata
+// error): one per broker address per backoff cycle (ReconnectMax, at least a second), so an
+// unreachable cluster is visible at the default level without a line per retry. The failures in
+// between are logged at Debug and counted in the next Warn.
+type connFailureLog struct {
+	mu   sync.Mutex
+	last map[string]connFailureEntry
+}
+
+type connFailureEntry struct {
+	at         time.Time
+	suppressed int
+}
+
+// logConnFailure logs a failed connection at Warn, at most once per address per backoff cycle.
+func (sh *Shared) logConnFailure(node int32, addr string, err error) {
+	warn, suppressed := sh.connLog.due("broker "+addr, max(sh.Settings.ReconnectMax, time.Second))
+	if !warn {
+		sh.Logger.Debug("broker connection failed", "broker", node, "addr", addr, "err", err)
+		return
+	}
+	if suppressed > 0 {
+		sh.Logger.Warn("kastor: broker connection failed", "broker", node, "addr", addr, "err", err, "failures_since_last_warning", suppressed)
+		return
+	}
+	sh.Logger.Warn("kastor: broker connection failed", "broker", node, "addr", addr, "err", err)
+}
+
+// logTopicError warns that metadata named an error for a topic a send waits for (Java logs
+// "Error while fetching metadata ... UNKNOWN_TOPIC_OR_PARTITION" at WARN), once per topic per
+// RetryBackoffMax (at least a second).
+func (sh *Shared) logTopicError(topic string, err error) {
+	if warn, _ := sh.connLog.due("topic "+topic, max(sh.Settings.RetryBackoffMax, time.Second)); warn {
+		sh.Logger.Warn("kastor: metadata names an error for the topic", "topic", topic, "err", err)
+		return
+	}
+	sh.Logger.Debug("metadata names an error for the topic", "topic", topic, "err", err)
+}
+
+// due reports whether key may warn now (its last warning is at least every old), and how many
+// times it was held back since.
+func (l *connFailureLog) due(key string, every time.Duration) (warn bool, suppressed int) {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last == nil {
+		l.last = map[string]connFailureEntry{}
+	}
+	e := l.last[key]
+	if now.Sub(e.at) >= every {
+		l.last[key] = connFailureEntry{at: now}
+		return true, e.suppressed
+	}
+	e.suppressed++
+	l.last[key] = e
+	return false, 0
+}
