@@ -62,6 +62,9 @@ var (
 	// ErrProducerRestarted: the producer actor was restarted by its supervisor while it held the
 	// record (see Props).
 	ErrProducerRestarted = messages.ErrProducerRestarted
+	// ErrAuthentication: a broker rejected the SASL login; the error names the broker and the
+	// mechanism.
+	ErrAuthentication = messages.ErrAuthentication
 	// ErrInvalidRecord: the record names no topic, or a partition the topic does not have.
 	ErrInvalidRecord = errors.New("kastor: invalid record")
 )
@@ -167,6 +170,7 @@ func newProducer(cfg Config, sys *actor.ActorSystem) *Producer {
 		MaxInFlight: cfg.MaxInFlightRequestsPerConnection, MetadataMaxAge: cfg.MetadataMaxAge,
 		ReconnectBackoff: cfg.ReconnectBackoff, ReconnectMax: cfg.ReconnectBackoffMax,
 		SetupTimeout: cfg.SocketConnectionSetupTimeout, Dial: cfg.Dialer, ConnectionsMaxIdle: cfg.ConnectionsMaxIdle,
+		Security: actors.Security{TLS: cfg.TLS, SASL: cfg.SASL},
 	}, logger, p.memory, completer)
 	return p
 }
@@ -444,6 +448,9 @@ func (p *Producer) topicTimeout(topic string, want int32) error {
 	if ti := p.shared.Cluster().Topics[topic]; ti.Usable() {
 		return fmt.Errorf("%w: Partition %d of topic %s with partition count %d is not present in metadata after %d ms.",
 			ErrTimeout, want, topic, len(ti.Partitions), p.cfg.MaxBlock.Milliseconds())
+	}
+	if cause := p.shared.SetupFailure(); cause != nil { // why no metadata came: say so
+		return fmt.Errorf("%w: Topic %s not present in metadata after %d ms: %w", ErrTimeout, topic, p.cfg.MaxBlock.Milliseconds(), cause)
 	}
 	return fmt.Errorf("%w: Topic %s not present in metadata after %d ms.", ErrTimeout, topic, p.cfg.MaxBlock.Milliseconds())
 }

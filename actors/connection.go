@@ -305,7 +305,8 @@ func (s *connState) dial(c actor.Context) {
 	go func() {
 		defer s.shared.Goroutines.Done()
 		defer cancel()
-		conn, apis, err := handshake(ctx, s.cfg, l)
+		conn, apis, err := handshake(ctx, s.cfg, s.shared.Settings.Security, l)
+		s.shared.noteSetup(err)
 		if err != nil {
 			l.send(&linkFailed{gen: l.gen, err: err})
 			return
@@ -314,8 +315,9 @@ func (s *connState) dial(c actor.Context) {
 	}()
 }
 
-// handshake dials and exchanges ApiVersions, all within the setup timeout. Runs on the dial goroutine.
-func handshake(ctx context.Context, cfg ConnectionConfig, l *link) (net.Conn, wire.BrokerAPIs, error) {
+// handshake dials, starts TLS, exchanges ApiVersions and logs in with SASL (see auth.go), all
+// within the setup timeout. Runs on the dial goroutine.
+func handshake(ctx context.Context, cfg ConnectionConfig, sec Security, l *link) (net.Conn, wire.BrokerAPIs, error) {
 	dial := cfg.Dial
 	if dial == nil {
 		var d net.Dialer
@@ -330,6 +332,11 @@ func handshake(ctx context.Context, cfg ConnectionConfig, l *link) (net.Conn, wi
 	}
 	deadline, _ := ctx.Deadline()
 	conn.SetDeadline(deadline)
+	if sec.TLS != nil {
+		if conn, err = startTLS(ctx, conn, cfg.Addr, sec.TLS); err != nil {
+			return nil, nil, err
+		}
+	}
 	// Ask with our newest ApiVersions version; a broker that does not speak it answers (KIP-511)
 	// with UNSUPPORTED_VERSION and its own range for ApiVersions, and we ask again within it.
 	req := &wire.ApiVersionsRequest{ClientSoftwareName: "kastor", ClientSoftwareVersion: Version}
@@ -337,7 +344,7 @@ func handshake(ctx context.Context, cfg ConnectionConfig, l *link) (net.Conn, wi
 	for attempt := 0; ; attempt++ {
 		resp := &wire.ApiVersionsResponse{}
 		if err := roundTrip(conn, req, version, cfg.ClientID, resp); err != nil {
-			return nil, nil, fmt.Errorf("%w: ApiVersions v%d to %s: %v", messages.ErrConnection, version, cfg.Addr, err)
+			return nil, nil, apiVersionsFailure(sec, cfg.Addr, version, err)
 		}
 		if resp.ErrorCode == 35 && attempt == 0 { // UNSUPPORTED_VERSION
 			next := int16(0)
@@ -355,8 +362,14 @@ func handshake(ctx context.Context, cfg ConnectionConfig, l *link) (net.Conn, wi
 		if resp.ErrorCode != 0 {
 			return nil, nil, fmt.Errorf("ApiVersions to %s: %w", cfg.Addr, wire.ErrorForCode(resp.ErrorCode))
 		}
+		apis := wire.NewBrokerAPIs(resp)
+		if sec.SASL != nil {
+			if _, err := authenticate(ctx, conn, cfg, apis, sec.SASL); err != nil {
+				return nil, nil, err
+			}
+		}
 		conn.SetDeadline(time.Time{})
-		return conn, wire.NewBrokerAPIs(resp), nil
+		return conn, apis, nil
 	}
 }
 

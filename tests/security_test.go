@@ -1,0 +1,291 @@
+package tests
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/kastor-go/kastor"
+	"github.com/kastor-go/kastor/sasl"
+)
+
+// testPKI is a certificate authority made for one test, a server certificate for 127.0.0.1 and a
+// client certificate, both signed by it.
+type testPKI struct {
+	pool   *x509.CertPool
+	server tls.Certificate
+	client tls.Certificate
+}
+
+func newPKI(t *testing.T) testPKI {
+	t.Helper()
+	newKey := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	caKey := newKey()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kastor test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := func(serial int64, name string, usage x509.ExtKeyUsage) tls.Certificate {
+		k := newKey()
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return testPKI{pool: pool, server: leaf(2, "broker", x509.ExtKeyUsageServerAuth), client: leaf(3, "client", x509.ExtKeyUsageClientAuth)}
+}
+
+// produceSecured sends n records to topic (2 partitions) and checks, against what a kgo client
+// with readOpts reads back, that each arrived exactly once, in order, at the offset its callback
+// reported.
+func produceSecured(t *testing.T, c *kfake.Cluster, p *kastor.Producer, topic string, n int, readOpts ...kgo.Opt) {
+	t.Helper()
+	ctx := context.Background()
+	comp := newCompletions()
+	for i := 0; i < n; i++ {
+		p.SendAsync(ctx, &kastor.Record{Topic: topic, Key: []byte(strconv.Itoa(i % 7)), Value: value(i)}, comp.callback(i))
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	comp.wait(t, time.Minute)
+	for i, r := range comp.results {
+		if r.err != nil {
+			t.Fatalf("record %d: %v", i, r.err)
+		}
+	}
+	seen := 0
+	for part, recs := range consumeAll(t, c, topic, readOpts...) {
+		last := -1
+		for _, r := range recs {
+			i, err := strconv.Atoi(strings.TrimPrefix(string(r.Value), "record-"))
+			if err != nil {
+				t.Fatalf("unexpected value %q", r.Value)
+			}
+			if i <= last {
+				t.Fatalf("partition %d: record %d after %d", part, i, last)
+			}
+			last = i
+			if md := comp.results[i].md; md.Partition != part || md.Offset != r.Offset {
+				t.Fatalf("record %d read at %d/%d, acknowledged at %d/%d", i, part, r.Offset, md.Partition, md.Offset)
+			}
+			seen++
+		}
+	}
+	if seen != n {
+		t.Fatalf("read back %d records, sent %d", seen, n)
+	}
+}
+
+// sendFails sends one record with a short MaxBlock and returns its error, which must come within
+// the test's bound (no hang).
+func sendFails(t *testing.T, p *kastor.Producer, topic string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := p.Send(ctx, &kastor.Record{Topic: topic, Value: []byte("x")})
+	if err == nil {
+		t.Fatal("send succeeded")
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("send did not fail within MaxBlock: %v", err)
+	}
+	t.Logf("send failed as expected: %v", err)
+	return err
+}
+
+func TestTLSProduce(t *testing.T) {
+	pki := newPKI(t)
+	c := newCluster(t, kfake.NumBrokers(2), kfake.SeedTopics(2, "tls"),
+		kfake.TLS(&tls.Config{Certificates: []tls.Certificate{pki.server}}))
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.TLS = &tls.Config{RootCAs: pki.pool} // ServerName comes from the broker address
+	})
+	produceSecured(t, c, p, "tls", 300, kgo.DialTLSConfig(&tls.Config{RootCAs: pki.pool}))
+}
+
+func TestMutualTLS(t *testing.T) {
+	pki := newPKI(t)
+	c := newCluster(t, kfake.SeedTopics(2, "mtls"), kfake.TLS(&tls.Config{
+		Certificates: []tls.Certificate{pki.server},
+		ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: pki.pool,
+	}))
+	t.Run("with client certificate", func(t *testing.T) {
+		p := newProducer(t, c, func(cfg *kastor.Config) {
+			cfg.TLS = &tls.Config{RootCAs: pki.pool, Certificates: []tls.Certificate{pki.client}}
+		})
+		produceSecured(t, c, p, "mtls", 100,
+			kgo.DialTLSConfig(&tls.Config{RootCAs: pki.pool, Certificates: []tls.Certificate{pki.client}}))
+	})
+	t.Run("without client certificate", func(t *testing.T) {
+		p := newProducer(t, c, func(cfg *kastor.Config) {
+			cfg.TLS = &tls.Config{RootCAs: pki.pool}
+			cfg.MaxBlock = time.Second
+			cfg.Logger = discardLogger()
+		})
+		err := sendFails(t, p, "mtls")
+		if !errors.Is(err, kastor.ErrAuthentication) || !strings.Contains(err.Error(), c.ListenAddrs()[0]) ||
+			!strings.Contains(err.Error(), "certificate") {
+			t.Fatalf("want an authentication error naming the broker and the certificate, got: %v", err)
+		}
+	})
+}
+
+func TestTLSMisconfigured(t *testing.T) {
+	pki := newPKI(t)
+	c := newCluster(t, kfake.SeedTopics(1, "t"), kfake.TLS(&tls.Config{Certificates: []tls.Certificate{pki.server}}))
+	t.Run("plaintext client", func(t *testing.T) {
+		p := newProducer(t, c, func(cfg *kastor.Config) {
+			cfg.MaxBlock = time.Second
+			cfg.Logger = discardLogger()
+		})
+		err := sendFails(t, p, "t")
+		if !errors.Is(err, kastor.ErrConnection) || !strings.Contains(err.Error(), c.ListenAddrs()[0]) ||
+			!strings.Contains(err.Error(), "set Config.TLS") {
+			t.Fatalf("want an error naming the broker and suggesting TLS, got: %v", err)
+		}
+	})
+	t.Run("unknown certificate authority", func(t *testing.T) {
+		p := newProducer(t, c, func(cfg *kastor.Config) {
+			cfg.TLS = &tls.Config{} // system roots: the test CA is not among them
+			cfg.MaxBlock = time.Second
+			cfg.Logger = discardLogger()
+		})
+		err := sendFails(t, p, "t")
+		if !errors.Is(err, kastor.ErrAuthentication) || !strings.Contains(err.Error(), "TLS handshake with "+c.ListenAddrs()[0]) {
+			t.Fatalf("want a TLS handshake error naming the broker, got: %v", err)
+		}
+	})
+}
+
+// saslCase is one mechanism as kastor and kgo each spell it.
+type saslCase struct {
+	name   string
+	method string // kfake's name
+	mech   func(user, pass string) sasl.Mechanism
+	kgo    func(user, pass string) kgo.Opt
+}
+
+var saslCases = []saslCase{
+	{"PLAIN", "PLAIN",
+		func(u, p string) sasl.Mechanism { return sasl.Plain{User: u, Pass: p} },
+		func(u, p string) kgo.Opt { return kgo.SASL(plain.Auth{User: u, Pass: p}.AsMechanism()) }},
+	{"SCRAM-SHA-256", "SCRAM-SHA-256",
+		func(u, p string) sasl.Mechanism { return sasl.ScramSHA256{User: u, Pass: p} },
+		func(u, p string) kgo.Opt { return kgo.SASL(scram.Auth{User: u, Pass: p}.AsSha256Mechanism()) }},
+	{"SCRAM-SHA-512", "SCRAM-SHA-512",
+		func(u, p string) sasl.Mechanism { return sasl.ScramSHA512{User: u, Pass: p} },
+		func(u, p string) kgo.Opt { return kgo.SASL(scram.Auth{User: u, Pass: p}.AsSha512Mechanism()) }},
+}
+
+const (
+	saslUser     = "alice"
+	saslPassword = "s3cret-Pa55word-never-printed"
+)
+
+func TestSASL(t *testing.T) {
+	pki := newPKI(t)
+	for _, tc := range saslCases {
+		for _, overTLS := range []bool{false, true} {
+			name := tc.name
+			if overTLS {
+				name += " over TLS"
+			}
+			t.Run(name, func(t *testing.T) {
+				opts := []kfake.Opt{kfake.NumBrokers(2), kfake.SeedTopics(2, "sasl"), kfake.EnableSASL(),
+					kfake.Superuser(tc.method, saslUser, saslPassword)}
+				readOpts := []kgo.Opt{tc.kgo(saslUser, saslPassword)}
+				var clientTLS *tls.Config
+				if overTLS {
+					opts = append(opts, kfake.TLS(&tls.Config{Certificates: []tls.Certificate{pki.server}}))
+					clientTLS = &tls.Config{RootCAs: pki.pool}
+					readOpts = append(readOpts, kgo.DialTLSConfig(clientTLS))
+				}
+				c := newCluster(t, opts...)
+				p := newProducer(t, c, func(cfg *kastor.Config) {
+					cfg.TLS = clientTLS
+					cfg.SASL = tc.mech(saslUser, saslPassword)
+				})
+				produceSecured(t, c, p, "sasl", 200, readOpts...)
+
+				bad := newProducer(t, c, func(cfg *kastor.Config) {
+					cfg.TLS = clientTLS
+					cfg.SASL = tc.mech(saslUser, "wrong-"+saslPassword)
+					cfg.MaxBlock = time.Second
+					cfg.Logger = discardLogger()
+				})
+				err := sendFails(t, bad, "sasl")
+				if !errors.Is(err, kastor.ErrAuthentication) || !strings.Contains(err.Error(), "SASL "+tc.name) {
+					t.Fatalf("want ErrAuthentication naming %s, got: %v", tc.name, err)
+				}
+				if strings.Contains(err.Error(), saslPassword) {
+					t.Fatalf("the error shows the password: %v", err)
+				}
+			})
+		}
+	}
+}
+
+// unknownMechanism is a user-supplied sasl.Mechanism the broker does not enable.
+type unknownMechanism struct{}
+
+func (unknownMechanism) Name() string { return "KASTOR-TEST" }
+func (unknownMechanism) Authenticate(context.Context, string) (sasl.Session, []byte, error) {
+	return nil, nil, errors.New("never called: the broker rejects the mechanism first")
+}
+
+// TestSASLUnsupportedMechanism: a mechanism the broker does not enable is an authentication error
+// that lists what it does enable.
+func TestSASLUnsupportedMechanism(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "t"), kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", saslUser, saslPassword))
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.SASL = unknownMechanism{}
+		cfg.MaxBlock = time.Second
+		cfg.Logger = discardLogger()
+	})
+	err := sendFails(t, p, "t")
+	if !errors.Is(err, kastor.ErrAuthentication) || !strings.Contains(err.Error(), "KASTOR-TEST") ||
+		!strings.Contains(err.Error(), "SCRAM-SHA-256") {
+		t.Fatalf("want ErrAuthentication naming KASTOR-TEST and the broker's mechanisms, got: %v", err)
+	}
+}
