@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,10 +10,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,5 +291,75 @@ func TestSASLUnsupportedMechanism(t *testing.T) {
 	if !errors.Is(err, kastor.ErrAuthentication) || !strings.Contains(err.Error(), "KASTOR-TEST") ||
 		!strings.Contains(err.Error(), "SCRAM-SHA-256") {
 		t.Fatalf("want ErrAuthentication naming KASTOR-TEST and the broker's mechanisms, got: %v", err)
+	}
+}
+
+// lockedBuffer collects log output written from many goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestSecretsNeverLeak: with every log at debug level captured, a successful login, a rejected one
+// (over plaintext and TLS, each mechanism) and the printed Config show no password anywhere.
+func TestSecretsNeverLeak(t *testing.T) {
+	pki := newPKI(t)
+	var logs lockedBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var texts []string
+	for _, tc := range saslCases {
+		c := newCluster(t, kfake.SeedTopics(1, "leak"), kfake.EnableSASL(), kfake.Superuser(tc.method, saslUser, saslPassword),
+			kfake.TLS(&tls.Config{Certificates: []tls.Certificate{pki.server}}))
+		for _, pass := range []string{saslPassword, "wrong-" + saslPassword} {
+			cfg := kastor.DefaultConfig()
+			cfg.BootstrapServers = c.ListenAddrs()
+			cfg.Logger = logger
+			cfg.MaxBlock = time.Second
+			cfg.TLS = &tls.Config{RootCAs: pki.pool, Certificates: []tls.Certificate{pki.client}}
+			cfg.SASL = tc.mech(saslUser, pass)
+			texts = append(texts, fmt.Sprintf("%+v", cfg), fmt.Sprintf("%v", cfg), fmt.Sprintf("%#v", cfg),
+				fmt.Sprintf("%+v", &cfg), fmt.Sprintf("%s", cfg.SASL))
+			logger.Debug("config", "cfg", cfg, "sasl", cfg.SASL) // what a user might log
+			p, err := kastor.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_, err = p.Send(ctx, &kastor.Record{Topic: "leak", Value: []byte("v")})
+			cancel()
+			if pass == saslPassword && err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			if pass != saslPassword && !errors.Is(err, kastor.ErrAuthentication) {
+				t.Fatalf("%s with a wrong password: want ErrAuthentication, got %v", tc.name, err)
+			}
+			if err != nil {
+				texts = append(texts, err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err))
+			}
+			closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			p.Close(closeCtx)
+			cancel()
+		}
+	}
+	texts = append(texts, logs.String())
+	if !strings.Contains(logs.String(), "authentication failed") {
+		t.Fatal("the debug log shows no failed login: the scan would prove nothing")
+	}
+	for _, s := range texts {
+		if strings.Contains(s, saslPassword) {
+			t.Fatalf("a password leaked into: %s", s)
+		}
 	}
 }
