@@ -9,9 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"math/rand/v2"
 	"net"
 	"syscall"
 	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/kastor-go/kastor/messages"
 	"github.com/kastor-go/kastor/sasl"
@@ -71,11 +75,15 @@ func apiVersionsFailure(sec Security, addr string, version int16, err error) err
 		messages.ErrConnection, version, addr, err)
 }
 
+// roundTripper sends one request and reads its response: on the socket directly during the
+// handshake, through the link's writer and reader during a re-authentication.
+type roundTripper func(req wire.Request, version int16, resp wire.Response) error
+
 // authenticate logs in with mech: SaslHandshake v1 names the mechanism, then SaslAuthenticate
 // carries its messages until the mechanism is done. It returns the session lifetime the broker
 // granted (0: unlimited). A rejected login wraps ErrAuthentication; a broken connection only
 // ErrConnection.
-func authenticate(ctx context.Context, conn net.Conn, cfg ConnectionConfig, apis wire.BrokerAPIs, mech sasl.Mechanism) (time.Duration, error) {
+func authenticate(ctx context.Context, rt roundTripper, cfg ConnectionConfig, apis wire.BrokerAPIs, mech sasl.Mechanism) (time.Duration, error) {
 	name := mech.Name()
 	rejected := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %w: SASL %s login to %s: %s", messages.ErrConnection, messages.ErrAuthentication,
@@ -93,7 +101,7 @@ func authenticate(ctx context.Context, conn net.Conn, cfg ConnectionConfig, apis
 		return 0, rejected("%v", err)
 	}
 	var hr wire.SaslHandshakeResponse
-	if err := roundTrip(conn, hs, hv, cfg.ClientID, &hr); err != nil {
+	if err := rt(hs, hv, &hr); err != nil {
 		return 0, broken("SaslHandshake", err)
 	}
 	if hr.ErrorCode != 0 {
@@ -109,7 +117,7 @@ func authenticate(ctx context.Context, conn net.Conn, cfg ConnectionConfig, apis
 	}
 	for {
 		var ar wire.SaslAuthenticateResponse
-		if err := roundTrip(conn, &wire.SaslAuthenticateRequest{AuthBytes: msg}, av, cfg.ClientID, &ar); err != nil {
+		if err := rt(&wire.SaslAuthenticateRequest{AuthBytes: msg}, av, &ar); err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
 				// Some brokers answer rejected credentials by hanging up rather than with an error
 				// code (older Kafka, kfake): a hang-up in answer to the login is taken as a rejection.
@@ -152,4 +160,128 @@ func (sh *Shared) SetupFailure() error {
 		return *p
 	}
 	return nil
+}
+
+// Re-authentication (KIP-368). A broker that grants a SASL session lifetime closes the connection
+// when it ends, so before then the connection logs in again on the same socket, as Java does: at a
+// random 85–95% of the lifetime it stops writing (new Calls wait, as while dialing), lets the
+// requests in flight complete, runs the SASL exchange on a goroutine through the link's writer and
+// reader, then writes what waited. Nothing in flight fails or is reordered; the actor never blocks.
+
+type (
+	reauthDue  struct{ gen uint64 }
+	reauthDone struct {
+		gen     uint64
+		session time.Duration
+		err     error
+	}
+)
+
+// reauthState is a connection's re-authentication: the timer to the next one, and while an
+// exchange runs, the channel that hands it the broker's responses and the cancel that ends it.
+type reauthState struct {
+	timer  *time.Timer
+	frames chan []byte
+	cancel context.CancelFunc
+}
+
+// armReauth schedules the next login for a session of the given lifetime (0: none needed).
+func (s *connState) armReauth(c actor.Context, session time.Duration) {
+	if session <= 0 || s.shared.Settings.Security.SASL == nil {
+		return
+	}
+	if s.reauth.timer != nil {
+		s.reauth.timer.Stop()
+	}
+	delay := time.Duration(float64(session) * (0.85 + 0.1*rand.Float64()))
+	gen, self, root := s.gen, c.Self(), c.ActorSystem().Root
+	s.reauth.timer = time.AfterFunc(delay, func() { root.Send(self, &reauthDue{gen: gen}) })
+}
+
+func (s *connState) onReauthDue(c actor.Context) {
+	s.reauth.timer = nil
+	if s.status != connReady {
+		return
+	}
+	s.status = connReauth
+	s.maybeStartReauth(c)
+}
+
+// maybeStartReauth starts the exchange once a due re-authentication has nothing in flight ahead of
+// it.
+func (s *connState) maybeStartReauth(c actor.Context) {
+	if s.status != connReauth || s.reauth.frames != nil || len(s.inflight) > 0 || s.link == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+	frames := make(chan []byte, 1) // the exchange waits for each response: one at a time
+	s.reauth.frames, s.reauth.cancel = frames, cancel
+	l, cfg, apis, mech := s.link, s.cfg, s.apis, s.shared.Settings.Security.SASL
+	s.shared.Goroutines.Add(1)
+	go func() {
+		defer s.shared.Goroutines.Done()
+		defer cancel()
+		// The exchange has the connection to itself, so its correlation ids only need to differ
+		// from each other; negative ones cannot be mistaken for the actor's.
+		corr := int32(math.MinInt32)
+		rt := func(req wire.Request, version int16, resp wire.Response) error {
+			corr++
+			l.writes.push(outFrame{buf: wire.AppendRequest(getRequestBuffer(), req, version, corr, cfg.ClientID), corr: corr})
+			var frame []byte
+			select {
+			case frame = <-frames:
+			case <-ctx.Done():
+				return fmt.Errorf("no %s response: %w", wire.APIName(req.Key()), context.Cause(ctx))
+			}
+			got, body, err := wire.ReadResponseHeader(frame, wire.ResponseHeaderFlexible(req.Key(), version))
+			if err != nil {
+				return err
+			}
+			if got != corr {
+				return fmt.Errorf("correlation id %d, want %d", got, corr)
+			}
+			return resp.ReadFrom(body, version)
+		}
+		session, err := authenticate(ctx, rt, cfg, apis, mech)
+		if err != nil {
+			err = fmt.Errorf("re-authenticating: %w", err)
+		}
+		l.send(&reauthDone{gen: l.gen, session: session, err: err})
+	}()
+}
+
+// reauthFrame hands a response to the running exchange.
+func (s *connState) reauthFrame(c actor.Context, frame []byte) {
+	select {
+	case s.reauth.frames <- frame:
+	default:
+		s.fail(c, fmt.Errorf("%w: unexpected response from %s during re-authentication", messages.ErrConnection, s.cfg.Addr))
+	}
+}
+
+func (s *connState) onReauthDone(c actor.Context, m *reauthDone) {
+	s.reauth.frames, s.reauth.cancel = nil, nil
+	if m.err != nil {
+		s.fail(c, m.err) // the broker would end the session anyway; the Calls waiting retry
+		return
+	}
+	s.shared.Logger.Debug("re-authenticated", "broker", s.cfg.Node, "addr", s.cfg.Addr, "session", m.session)
+	s.status = connReady
+	queued := s.queued
+	s.queued = nil
+	for _, call := range queued {
+		s.write(c, call)
+	}
+	s.armReauth(c, m.session)
+}
+
+// stopReauth ends the timer and any exchange with the link.
+func (s *connState) stopReauth() {
+	if s.reauth.timer != nil {
+		s.reauth.timer.Stop()
+	}
+	if s.reauth.cancel != nil {
+		s.reauth.cancel()
+	}
+	s.reauth = reauthState{}
 }

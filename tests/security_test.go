@@ -17,11 +17,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
@@ -361,5 +363,61 @@ func TestSecretsNeverLeak(t *testing.T) {
 		if strings.Contains(s, saslPassword) {
 			t.Fatalf("a password leaked into: %s", s)
 		}
+	}
+}
+
+// TestSASLReauthentication (KIP-368): kfake grants 400ms sessions; while records flow for several
+// sessions, every connection logs in again on its socket, and every record still completes once,
+// in order.
+func TestSASLReauthentication(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "reauth"), kfake.EnableSASL(),
+		kfake.Superuser("SCRAM-SHA-256", saslUser, saslPassword),
+		kfake.BrokerConfigs(map[string]string{"connections.max.reauth.ms": "400"}))
+	var handshakes atomic.Int32
+	c.ControlKey(int16(kmsg.SASLHandshake), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		handshakes.Add(1)
+		return nil, nil, false
+	})
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.SASL = sasl.ScramSHA256{User: saslUser, Pass: saslPassword}
+	})
+	comp := newCompletions()
+	const rounds, perRound = 16, 50
+	for r := 0; r < rounds; r++ {
+		for i := r * perRound; i < (r+1)*perRound; i++ {
+			p.SendAsync(context.Background(), &kastor.Record{Topic: "reauth", Key: []byte(strconv.Itoa(i % 7)), Value: value(i)}, comp.callback(i))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	comp.wait(t, time.Minute)
+	for i, r := range comp.results {
+		if r.err != nil {
+			t.Fatalf("record %d: %v", i, r.err)
+		}
+	}
+	// Two connections (metadata, produce) over 1.6s of 400ms sessions: each logs in again about
+	// every 360ms.
+	t.Logf("%d SASL handshakes", handshakes.Load())
+	if n := handshakes.Load(); n < 6 {
+		t.Fatalf("%d SASL handshakes: the connections did not re-authenticate", n)
+	}
+	seen := 0
+	for part, recs := range consumeAll(t, c, "reauth", kgo.SASL(scram.Auth{User: saslUser, Pass: saslPassword}.AsSha256Mechanism())) {
+		last := -1
+		for _, r := range recs {
+			i, _ := strconv.Atoi(strings.TrimPrefix(string(r.Value), "record-"))
+			if i <= last {
+				t.Fatalf("partition %d: record %d after %d", part, i, last)
+			}
+			last = i
+			seen++
+		}
+	}
+	if seen != rounds*perRound {
+		t.Fatalf("read back %d records, sent %d", seen, rounds*perRound)
 	}
 }
