@@ -421,3 +421,26 @@ func TestSASLReauthentication(t *testing.T) {
 		t.Fatalf("read back %d records, sent %d", seen, rounds*perRound)
 	}
 }
+
+// TestSASLRejectedBackoff: a rejected login is retried with the reconnect backoff (50ms doubling to
+// 1s), not in a tight loop: a few attempts over 2s, where a loop would make hundreds.
+func TestSASLRejectedBackoff(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "t"), kfake.EnableSASL(), kfake.Superuser("PLAIN", saslUser, saslPassword))
+	var handshakes atomic.Int32
+	c.ControlKey(int16(kmsg.SASLHandshake), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		handshakes.Add(1)
+		return nil, nil, false
+	})
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.SASL = sasl.Plain{User: saslUser, Pass: "wrong"}
+		cfg.MaxBlock = 2 * time.Second
+		cfg.Logger = discardLogger()
+	})
+	if err := sendFails(t, p, "t"); !errors.Is(err, kastor.ErrAuthentication) {
+		t.Fatalf("want ErrAuthentication, got %v", err)
+	}
+	if n := handshakes.Load(); n < 2 || n > 15 {
+		t.Fatalf("%d login attempts in 2s: want a few, retried with backoff", n)
+	}
+}
