@@ -272,6 +272,7 @@ func (s *connState) onReauthDone(c actor.Context, m *reauthDone) {
 	for _, call := range queued {
 		s.write(c, call)
 	}
+	s.armIdle(c) // an idle check that came during the exchange did not re-arm
 	s.armReauth(c, m.session)
 }
 

@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -318,7 +319,9 @@ func (s *connState) dial(c actor.Context) {
 		defer s.shared.Goroutines.Done()
 		defer cancel()
 		conn, apis, session, err := handshake(ctx, s.cfg, s.shared.Settings.Security, l)
-		s.shared.noteSetup(err)
+		if !errors.Is(ctx.Err(), context.Canceled) { // canceled: the link was closed, not failed
+			s.shared.noteSetup(err)
+		}
 		if err != nil {
 			l.send(&linkFailed{gen: l.gen, err: err})
 			return
