@@ -154,6 +154,15 @@ func (sh *Shared) noteSetup(err error) {
 	sh.setupFailure.Store(&err)
 }
 
+// WithAuthFailure adds the latest setup failure to err when it is a rejected login or certificate,
+// so a record that timed out because a broker refused the credentials says so (ErrAuthentication).
+func (sh *Shared) WithAuthFailure(err error) error {
+	if cause := sh.SetupFailure(); errors.Is(cause, messages.ErrAuthentication) {
+		return fmt.Errorf("%w: %w", err, cause)
+	}
+	return err
+}
+
 // SetupFailure is the latest failed connection setup, or nil if the latest setup succeeded.
 func (sh *Shared) SetupFailure() error {
 	if p := sh.setupFailure.Load(); p != nil {

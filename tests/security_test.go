@@ -444,3 +444,30 @@ func TestSASLRejectedBackoff(t *testing.T) {
 		t.Fatalf("%d login attempts in 2s: want a few, retried with backoff", n)
 	}
 }
+
+// TestSASLRejectedAfterAccept: the metadata connection logs in, the produce connection is refused
+// (the broker rejects every later login): the accepted record fails at its delivery timeout with
+// an error that wraps both ErrDeliveryTimeout and ErrAuthentication.
+func TestSASLRejectedAfterAccept(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "t"), kfake.EnableSASL(), kfake.Superuser("PLAIN", saslUser, saslPassword))
+	var logins atomic.Int32
+	c.ControlKey(int16(kmsg.SASLAuthenticate), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		if logins.Add(1) == 1 {
+			return nil, nil, false
+		}
+		resp := r.(*kmsg.SASLAuthenticateRequest).ResponseKind().(*kmsg.SASLAuthenticateResponse)
+		resp.ErrorCode = 58 // SASL_AUTHENTICATION_FAILED
+		return resp, nil, true
+	})
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.SASL = sasl.Plain{User: saslUser, Pass: saslPassword}
+		cfg.RequestTimeout = time.Second
+		cfg.DeliveryTimeout = 2 * time.Second
+		cfg.Logger = discardLogger()
+	})
+	err := sendFails(t, p, "t")
+	if !errors.Is(err, kastor.ErrDeliveryTimeout) || !errors.Is(err, kastor.ErrAuthentication) || !strings.Contains(err.Error(), "SASL PLAIN") {
+		t.Fatalf("want ErrDeliveryTimeout wrapping ErrAuthentication for PLAIN, got: %v", err)
+	}
+}
