@@ -62,8 +62,8 @@ var (
 	// ErrProducerRestarted: the producer actor was restarted by its supervisor while it held the
 	// record (see Props).
 	ErrProducerRestarted = messages.ErrProducerRestarted
-	// ErrAuthentication: a broker rejected the SASL login; the error names the broker and the
-	// mechanism.
+	// ErrAuthentication: a broker rejected the SASL login, or a certificate (ours or the broker's)
+	// was rejected; the error names the broker and the mechanism.
 	ErrAuthentication = messages.ErrAuthentication
 	// ErrInvalidRecord: the record names no topic, or a partition the topic does not have.
 	ErrInvalidRecord = errors.New("kastor: invalid record")
