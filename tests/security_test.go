@@ -238,6 +238,7 @@ func TestSASL(t *testing.T) {
 				name += " over TLS"
 			}
 			t.Run(name, func(t *testing.T) {
+				t.Parallel() // each has its own cluster; most of the time is the 1s MaxBlock wait
 				opts := []kfake.Opt{kfake.NumBrokers(2), kfake.SeedTopics(2, "sasl"), kfake.EnableSASL(),
 					kfake.Superuser(tc.method, saslUser, saslPassword)}
 				readOpts := []kgo.Opt{tc.kgo(saslUser, saslPassword)}
