@@ -2,6 +2,7 @@ package kastor
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/kastor-go/kastor/sasl"
 	"github.com/kastor-go/kastor/wire"
 )
 
@@ -142,6 +144,14 @@ type Config struct {
 	// Dialer opens broker connections; nil uses a net.Dialer. Tests use it to run on an in-memory
 	// network.
 	Dialer func(ctx context.Context, network, address string) (net.Conn, error)
+	// TLS secures every broker connection (security.protocol SSL or SASL_SSL); nil means
+	// plaintext. The server name to verify is the broker's host unless TLS.ServerName is set;
+	// client certificates (TLS.Certificates) give mutual TLS. Default nil.
+	TLS *tls.Config
+	// SASL logs every connection in with this mechanism (sasl.mechanism, sasl.jaas.config), right
+	// after ApiVersions: sasl.Plain, sasl.ScramSHA256, sasl.ScramSHA512, sasl.OAuthBearer, or your
+	// own sasl.Mechanism. Its printed form hides the secrets. Default nil (no login).
+	SASL sasl.Mechanism
 	// ActorSystem runs kastor's actors; nil makes a private one. One system per process is cheapest.
 	// kastor does not configure a system it is given: build it with actor.WithLoggerFactory to
 	// route or silence protoactor's own logging (it prints "actor system started" at Info to stderr

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -145,9 +146,12 @@ func ParseProperties(props map[string]string) (cfg Config, ignored []string, err
 		cfg.CompressionLevel = anyLevel.level
 	}
 	if len(security) > 0 {
-		if err := applySecurityProperties(&cfg, security); err != nil {
+		unused, err := applySecurityProperties(&cfg, security)
+		if err != nil {
 			errs = append(errs, err)
 		}
+		ignored = append(ignored, unused...)
+		sort.Strings(ignored)
 	}
 	if len(errs) == 0 {
 		if err := applyIdempotenceRule(&cfg, given); err != nil {
@@ -165,19 +169,37 @@ type levelProp struct {
 	level int
 }
 
+// securityPropertyKeys are the security keys kastor reads (securityFromProperties). Others under
+// ssl.* and sasl.* (JKS trust and key stores, login callback classes) have no Go meaning that
+// could be honoured silently: a file that asks for them is refused rather than half obeyed.
+var securityPropertyKeys = []string{"security.protocol", "sasl.mechanism", "sasl.jaas.config", "sasl.username",
+	"sasl.password", "ssl.ca.location", "ssl.certificate.location", "ssl.key.location"}
+
 // applySecurityProperties is the one place security.protocol, sasl.* and ssl.* keys go (with their
-// raw values: passwords may carry meaningful whitespace). The TLS/SASL work provides
-// securityFromProperties(props) (*tls.Config, sasl.Mechanism, used []string, error): connected
-// here, it sets the Config's TLS and SASL fields, and a key it did not use becomes
-// unknownProperty(key). Until then these keys are an error rather than silently ignored: a file
-// that asks for TLS must not connect in plain text.
-func applySecurityProperties(_ *Config, security map[string]string) error {
-	keys := make([]string, 0, len(security))
-	for k := range security {
-		keys = append(keys, k)
+// raw values: passwords may carry meaningful whitespace). It sets the Config's TLS and SASL
+// fields; a known key the chosen security.protocol does not use is ignored (as Java does), an
+// unknown one is an error.
+func applySecurityProperties(cfg *Config, security map[string]string) (ignored []string, err error) {
+	tlsCfg, mech, used, err := securityFromProperties(security)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidProperties, err)
 	}
-	sort.Strings(keys)
-	return fmt.Errorf("%w: security properties are not supported yet: %s", ErrInvalidProperties, strings.Join(keys, ", "))
+	cfg.TLS, cfg.SASL = tlsCfg, mech
+	var unknown []string
+	for k := range security {
+		switch {
+		case slices.Contains(used, k):
+		case slices.Contains(securityPropertyKeys, k):
+			ignored = append(ignored, k)
+		default:
+			unknown = append(unknown, unknownProperty(k))
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, fmt.Errorf("%w: %s", ErrInvalidProperties, strings.Join(unknown, "; "))
+	}
+	return ignored, nil
 }
 
 func isSecurityKey(key string) bool {
@@ -404,7 +426,8 @@ func knownPropertyKeys() []string {
 	for k := range ignoredProperties {
 		keys = append(keys, k)
 	}
-	keys = append(keys, "compression.level", "security.protocol")
+	keys = append(keys, "compression.level")
+	keys = append(keys, securityPropertyKeys...)
 	sort.Strings(keys)
 	return keys
 }

@@ -9,11 +9,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kastor-go/kastor/sasl"
 )
 
 // Every supported key, with Java's value syntax, builds the Config the same setting made by hand
-// does. Security rows (security.protocol, sasl.*, ssl.*) join this table when the TLS/SASL
-// properties are connected in applySecurityProperties.
+// does, security keys (security.protocol, sasl.*, ssl.*) included.
 func TestConfigFromPropertiesEveryKey(t *testing.T) {
 	rows := []struct {
 		props map[string]string
@@ -69,6 +70,13 @@ func TestConfigFromPropertiesEveryKey(t *testing.T) {
 		{map[string]string{"queue.buffering.max.kbytes": "1024"}, func(c *Config) { c.BufferMemory = 1 << 20 }},
 		{map[string]string{"max.in.flight": "2"}, func(c *Config) { c.MaxInFlightRequestsPerConnection = 2 }},
 		{map[string]string{"message.send.max.retries": "7"}, func(c *Config) { c.Retries = 7 }},
+		// Security keys, through securityFromProperties.
+		{map[string]string{"security.protocol": "PLAINTEXT"}, func(c *Config) {}},
+		{map[string]string{"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN", "sasl.username": "u", "sasl.password": "hunter2"},
+			func(c *Config) { c.SASL = sasl.Plain{User: "u", Pass: "hunter2"} }},
+		{map[string]string{"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-512",
+			"sasl.jaas.config": `org.apache.kafka.common.security.scram.ScramLoginModule required username="u" password="hunter2";`},
+			func(c *Config) { c.SASL = sasl.ScramSHA512{User: "u", Pass: "hunter2"} }},
 	}
 	for _, row := range rows {
 		got, ignored, err := ParseProperties(row.props)
@@ -134,7 +142,9 @@ func TestPropertiesErrors(t *testing.T) {
 		{map[string]string{"enable.idempotence": "true", "retries": "0"}, []string{"enable.idempotence=true conflicts with retries=0"}},
 		{map[string]string{"enable.idempotence": "true", "max.in.flight.requests.per.connection": "6"}, []string{"enable.idempotence=true conflicts with max.in.flight.requests.per.connection=6"}},
 		{map[string]string{"enable.idempotence": "true", "request.required.acks": "0"}, []string{"conflicts with request.required.acks=0"}},
-		{map[string]string{"security.protocol": "SASL_SSL", "sasl.password": "hunter2"}, []string{"security properties are not supported yet", "sasl.password", "security.protocol"}},
+		{map[string]string{"security.protocol": "SASL_SSL", "sasl.password": "hunter2"}, []string{"sasl.mechanism"}},
+		{map[string]string{"security.protocol": "SSL", "ssl.truststore.location": "/x.jks"}, []string{"unknown property ssl.truststore.location"}},
+		{map[string]string{"security.protocol": "TLS"}, []string{"security.protocol"}},
 	}
 	for _, row := range rows {
 		_, _, err := ParseProperties(row.props)

@@ -97,6 +97,9 @@ var (
 	// ErrProducerRestarted: the producer actor was restarted by its supervisor while it held the
 	// record (see Props); the record may or may not have been written.
 	ErrProducerRestarted = messages.ErrProducerRestarted
+	// ErrAuthentication: a broker rejected the SASL login, or a certificate (ours or the broker's)
+	// was rejected; the error names the broker and the mechanism.
+	ErrAuthentication = messages.ErrAuthentication
 	// ErrInvalidRecord: the record names no topic, or a partition the topic does not have
 	// (according to metadata fetched for the send). Refused before it is accepted.
 	ErrInvalidRecord = errors.New("kastor: invalid record")
@@ -208,6 +211,7 @@ func newProducer(cfg Config, sys *actor.ActorSystem) *Producer {
 		MaxInFlight: cfg.MaxInFlightRequestsPerConnection, MetadataMaxAge: cfg.MetadataMaxAge,
 		ReconnectBackoff: cfg.ReconnectBackoff, ReconnectMax: cfg.ReconnectBackoffMax,
 		SetupTimeout: cfg.SocketConnectionSetupTimeout, Dial: cfg.Dialer, ConnectionsMaxIdle: cfg.ConnectionsMaxIdle,
+		Security: actors.Security{TLS: cfg.TLS, SASL: cfg.SASL},
 	}, logger, p.memory, completer)
 	return p
 }
@@ -503,8 +507,15 @@ func (p *Producer) topicTimeout(topic string, want int32) error {
 // metadataCause is the last reason topic's metadata was missing: why no broker answered, else the
 // topic's error in the last answer; nil if there is none.
 func (p *Producer) metadataCause(topic string) error {
+	setup := p.shared.SetupFailure() // a rejected login or TLS handshake says the most
 	if err := p.shared.MetadataErr(); err != nil {
+		if setup != nil && !errors.Is(err, setup) {
+			return fmt.Errorf("%w (last connection setup failure: %w)", err, setup)
+		}
 		return err
+	}
+	if setup != nil {
+		return setup
 	}
 	if ti := p.shared.Cluster().Topics[topic]; ti != nil && ti.Err != nil {
 		return fmt.Errorf("topic %s: %w", topic, ti.Err)

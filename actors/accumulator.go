@@ -371,8 +371,8 @@ func (s *accState) expire(now int64) *accBatch {
 		if now-b.oldestNs < limit {
 			return b
 		}
-		s.failBatch(b, fmt.Errorf("%w: expiring %d records for %s-%d: %v since they were sent",
-			messages.ErrDeliveryTimeout, len(b.records), s.tp.Topic, s.tp.Partition, s.shared.Settings.DeliveryTimeout))
+		s.failBatch(b, s.shared.WithAuthFailure(fmt.Errorf("%w: expiring %d records for %s-%d: %v since they were sent",
+			messages.ErrDeliveryTimeout, len(b.records), s.tp.Topic, s.tp.Partition, s.shared.Settings.DeliveryTimeout)))
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -47,9 +48,10 @@ type ConnectionConfig struct {
 // Connection messages internal to the actor and its goroutines; gen names the link they belong to.
 type (
 	linkUp struct {
-		gen  uint64
-		conn net.Conn
-		apis wire.BrokerAPIs
+		gen     uint64
+		conn    net.Conn
+		apis    wire.BrokerAPIs
+		session time.Duration // SASL session lifetime (0: none, or unlimited)
 	}
 	linkFailed struct {
 		gen uint64
@@ -170,6 +172,7 @@ const (
 	connIdle connStatus = iota
 	connDialing
 	connReady
+	connReauth // re-authenticating (auth.go): new Calls wait, as while dialing
 	connFailed // reported to the supervisor; waiting for the restart
 )
 
@@ -201,6 +204,8 @@ type connState struct {
 	idleTimer *time.Timer
 
 	current *messages.Call // the Call being handled, so a panic can answer it
+
+	reauth reauthState
 }
 
 // holds reports whether call is queued or in flight (and so answered by shutdown).
@@ -252,6 +257,14 @@ func (a *Connection) Receive(c actor.Context) {
 	case *frameWritten:
 		if m.gen == s.gen {
 			s.onWritten(c, m.corr)
+		}
+	case *reauthDue:
+		if m.gen == s.gen {
+			s.onReauthDue(c)
+		}
+	case *reauthDone:
+		if m.gen == s.gen {
+			s.onReauthDone(c, m)
 		}
 	case *timeoutCheckDue:
 		if m.gen == s.timerGen {
@@ -305,17 +318,21 @@ func (s *connState) dial(c actor.Context) {
 	go func() {
 		defer s.shared.Goroutines.Done()
 		defer cancel()
-		conn, apis, err := handshake(ctx, s.cfg, l)
+		conn, apis, session, err := handshake(ctx, s.cfg, s.shared.Settings.Security, l)
+		if !errors.Is(ctx.Err(), context.Canceled) { // canceled: the link was closed, not failed
+			s.shared.noteSetup(err)
+		}
 		if err != nil {
 			l.send(&linkFailed{gen: l.gen, err: err})
 			return
 		}
-		l.send(&linkUp{gen: l.gen, conn: conn, apis: apis})
+		l.send(&linkUp{gen: l.gen, conn: conn, apis: apis, session: session})
 	}()
 }
 
-// handshake dials and exchanges ApiVersions, all within the setup timeout. Runs on the dial goroutine.
-func handshake(ctx context.Context, cfg ConnectionConfig, l *link) (net.Conn, wire.BrokerAPIs, error) {
+// handshake dials, starts TLS, exchanges ApiVersions and logs in with SASL (see auth.go), all
+// within the setup timeout. Runs on the dial goroutine.
+func handshake(ctx context.Context, cfg ConnectionConfig, sec Security, l *link) (_ net.Conn, _ wire.BrokerAPIs, session time.Duration, _ error) {
 	dial := cfg.Dial
 	if dial == nil {
 		var d net.Dialer
@@ -323,13 +340,18 @@ func handshake(ctx context.Context, cfg ConnectionConfig, l *link) (net.Conn, wi
 	}
 	conn, err := dial(ctx, "tcp", cfg.Addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: dial %s: %v", messages.ErrConnection, cfg.Addr, err)
+		return nil, nil, 0, fmt.Errorf("%w: dial %s: %v", messages.ErrConnection, cfg.Addr, err)
 	}
 	if !l.adopt(conn) {
-		return nil, nil, fmt.Errorf("%w: closed while dialling", messages.ErrConnection)
+		return nil, nil, 0, fmt.Errorf("%w: closed while dialling", messages.ErrConnection)
 	}
 	deadline, _ := ctx.Deadline()
 	conn.SetDeadline(deadline)
+	if sec.TLS != nil {
+		if conn, err = startTLS(ctx, conn, cfg.Addr, sec.TLS); err != nil {
+			return nil, nil, 0, err
+		}
+	}
 	// Ask with our newest ApiVersions version; a broker that does not speak it answers (KIP-511)
 	// with UNSUPPORTED_VERSION and its own range for ApiVersions, and we ask again within it.
 	req := &wire.ApiVersionsRequest{ClientSoftwareName: "kastor", ClientSoftwareVersion: Version}
@@ -337,7 +359,7 @@ func handshake(ctx context.Context, cfg ConnectionConfig, l *link) (net.Conn, wi
 	for attempt := 0; ; attempt++ {
 		resp := &wire.ApiVersionsResponse{}
 		if err := roundTrip(conn, req, version, cfg.ClientID, resp); err != nil {
-			return nil, nil, fmt.Errorf("%w: ApiVersions v%d to %s: %v", messages.ErrConnection, version, cfg.Addr, err)
+			return nil, nil, 0, apiVersionsFailure(sec, cfg.Addr, version, err)
 		}
 		if resp.ErrorCode == 35 && attempt == 0 { // UNSUPPORTED_VERSION
 			next := int16(0)
@@ -353,10 +375,19 @@ func handshake(ctx context.Context, cfg ConnectionConfig, l *link) (net.Conn, wi
 			continue
 		}
 		if resp.ErrorCode != 0 {
-			return nil, nil, fmt.Errorf("ApiVersions to %s: %w", cfg.Addr, wire.ErrorForCode(resp.ErrorCode))
+			return nil, nil, 0, fmt.Errorf("ApiVersions to %s: %w", cfg.Addr, wire.ErrorForCode(resp.ErrorCode))
+		}
+		apis := wire.NewBrokerAPIs(resp)
+		if sec.SASL != nil {
+			rt := func(req wire.Request, version int16, resp wire.Response) error {
+				return roundTrip(conn, req, version, cfg.ClientID, resp)
+			}
+			if session, err = authenticate(ctx, rt, cfg, apis, sec.SASL); err != nil {
+				return nil, nil, 0, err
+			}
 		}
 		conn.SetDeadline(time.Time{})
-		return conn, wire.NewBrokerAPIs(resp), nil
+		return conn, apis, session, nil
 	}
 }
 
@@ -452,6 +483,7 @@ func (s *connState) onLinkUp(c actor.Context, m *linkUp) {
 	}
 	s.lastUsed = time.Now()
 	s.armIdle(c)
+	s.armReauth(c, m.session)
 }
 
 // armIdle keeps one idle check pending while the link is up; it re-arms itself from lastUsed, so
@@ -518,12 +550,17 @@ func (s *connState) onWritten(c actor.Context, corr int32) {
 		if f.corr == corr {
 			s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
 			c.Send(f.call.ReplyTo, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version})
+			s.maybeStartReauth(c)
 			return
 		}
 	}
 }
 
 func (s *connState) onFrame(c actor.Context, frame []byte) {
+	if s.reauth.frames != nil {
+		s.reauthFrame(c, frame)
+		return
+	}
 	// Responses come in request order; requests without a response are skipped over.
 	i := 0
 	for i < len(s.inflight) && s.inflight[i].deadline.IsZero() {
@@ -551,6 +588,7 @@ func (s *connState) onFrame(c actor.Context, frame []byte) {
 	s.lastUsed = time.Now()
 	c.Send(f.call.ReplyTo, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version, Resp: resp})
 	s.armTimeout(c)
+	s.maybeStartReauth(c)
 }
 
 func (s *connState) armTimeout(c actor.Context) {
@@ -617,6 +655,7 @@ func (f *ConnectionFailure) Error() string { return f.Err.Error() }
 func (f *ConnectionFailure) Unwrap() error { return f.Err }
 
 func (s *connState) closeLink() {
+	s.stopReauth()
 	if s.link != nil {
 		s.link.close()
 		s.link = nil

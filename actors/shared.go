@@ -42,6 +42,7 @@ type Settings struct {
 	SetupTimeout       time.Duration
 	ConnectionsMaxIdle time.Duration
 	Dial               func(ctx context.Context, network, address string) (net.Conn, error)
+	Security           Security
 }
 
 // Shared is what the actors of one producer share. Everything in it is safe for concurrent use:
@@ -66,6 +67,9 @@ type Shared struct {
 	// stopCause is the error the accumulators fail what they hold with when they stop (nil:
 	// ErrProducerClosed). Set by the producer actor before a restart stops them.
 	stopCause atomic.Pointer[error]
+	// setupFailure is the latest failed connection setup (dial, TLS, ApiVersions, SASL), nil once
+	// a setup succeeds: the reason a send that waited MaxBlock for metadata gives.
+	setupFailure atomic.Pointer[error]
 	// accumulators maps topic → partition → inbox. Copy-on-write: the producer actor replaces the
 	// map when it spawns an accumulator (once per partition), callers read it with one atomic load.
 	accumulators atomic.Pointer[map[string][]*Inbox]

@@ -29,4 +29,8 @@ var (
 	// it escalated, or a panic) while it held the record; the record may or may not have been
 	// written. Records sent after the restart go to the restarted producer.
 	ErrProducerRestarted = errors.New("kastor: producer restarted")
+	// ErrAuthentication: a broker rejected the SASL login (wrong credentials, a mechanism it does
+	// not enable) or the TLS handshake failed verification. The error names the broker and the
+	// mechanism. Connections retry with the reconnect backoff.
+	ErrAuthentication = errors.New("kastor: authentication failed")
 )

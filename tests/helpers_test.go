@@ -58,8 +58,9 @@ func newProducer(t *testing.T, c *kfake.Cluster, mutate func(*kastor.Config)) *k
 	return p
 }
 
-// consumeAll reads every record of topic up to the current high watermarks with a fresh kgo client.
-func consumeAll(t *testing.T, c *kfake.Cluster, topic string) map[int32][]*kgo.Record {
+// consumeAll reads every record of topic up to the current high watermarks with a fresh kgo client
+// (opts add to its options: TLS, SASL).
+func consumeAll(t *testing.T, c *kfake.Cluster, topic string, opts ...kgo.Opt) map[int32][]*kgo.Record {
 	t.Helper()
 	offsets := map[int32]kgo.Offset{}
 	want := int64(0)
@@ -71,9 +72,9 @@ func consumeAll(t *testing.T, c *kfake.Cluster, topic string) map[int32][]*kgo.R
 	if want == 0 {
 		return out
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...),
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
-		kgo.FetchMaxBytes(64<<20))
+		kgo.FetchMaxBytes(64 << 20)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
