@@ -203,9 +203,14 @@ func applyProps(cfg *kastor.Config, props []prop) (unknown []prop, err error) {
 			cfg.EnableIdempotence = false
 		}
 	}()
+	security := map[string]string{}
 	for _, p := range props {
 		explicitIdempotence = explicitIdempotence || p.key == "enable.idempotence"
 		if ignored[p.key] {
+			continue
+		}
+		if p.key == "security.protocol" || strings.HasPrefix(p.key, "sasl.") || strings.HasPrefix(p.key, "ssl.") {
+			security[p.key] = p.value
 			continue
 		}
 		set, ok := setters[p.key]
@@ -216,6 +221,14 @@ func applyProps(cfg *kastor.Config, props []prop) (unknown []prop, err error) {
 		if err := set(cfg, p.value); err != nil {
 			return unknown, fmt.Errorf("producer property %s=%q (from %s): %v", p.key, p.value, p.source, err)
 		}
+	}
+	if len(security) > 0 {
+		// TLS and SASL as kastor reads them from Java properties (errors never show a password).
+		sec, _, err := kastor.ParseProperties(security)
+		if err != nil {
+			return unknown, err
+		}
+		cfg.TLS, cfg.SASL = sec.TLS, sec.SASL
 	}
 	return unknown, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kastor-go/kastor"
+	"github.com/kastor-go/kastor/sasl"
 )
 
 func TestPropertiesFileThenFlagsOverride(t *testing.T) {
@@ -77,5 +78,28 @@ func TestUnknownPropertiesAreIgnored(t *testing.T) {
 	}
 	if len(unknown) != 1 || unknown[0].key != "nope" || cfg.Linger != 7*time.Millisecond {
 		t.Fatalf("unknown %v, linger %v: want [nope] and 7ms", unknown, cfg.Linger)
+	}
+}
+
+// The security keys go through kastor's own reading of them.
+func TestSecurityProperties(t *testing.T) {
+	var flags propList
+	for _, kv := range []string{"security.protocol=SASL_PLAINTEXT", "sasl.mechanism=PLAIN", "sasl.username=u", "sasl.password=hunter2"} {
+		if err := flags.Set(kv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := kastor.DefaultConfig()
+	if unknown, err := applyProps(&cfg, flags); err != nil || len(unknown) > 0 {
+		t.Fatal(unknown, err)
+	}
+	if cfg.SASL != (sasl.Plain{User: "u", Pass: "hunter2"}) || cfg.TLS != nil {
+		t.Fatalf("SASL %v, TLS %v", cfg.SASL, cfg.TLS)
+	}
+	flags = nil
+	flags.Set("security.protocol=SASL_SSL")
+	flags.Set("sasl.password=hunter2")
+	if _, err := applyProps(&cfg, flags); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("incomplete SASL settings: %v", err)
 	}
 }

@@ -23,8 +23,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/kastor-go/kastor"
+	"github.com/kastor-go/kastor/sasl"
 )
 
 func main() {
@@ -32,14 +35,29 @@ func main() {
 	topic := flag.String("topic", "quickstart", "topic to produce to")
 	n := flag.Int("num-records", 10_000, "records to produce")
 	maxBlock := flag.Duration("max-block", 10*time.Second, "how long a send may wait for metadata (the producer's MaxBlock)")
+	config := flag.String("producer.config", "", "a Java producer .properties file (security.protocol, sasl.*, ssl.*, ...); the flags above override it")
 	flag.Parse()
-	if err := run(*bootstrap, *topic, *n, *maxBlock); err != nil {
+	base := kastor.DefaultConfig()
+	if *config != "" {
+		var err error
+		if base, err = kastor.LoadProperties(*config); err != nil {
+			fmt.Fprintln(os.Stderr, "quickstart:", err)
+			os.Exit(2)
+		}
+	}
+	if err := runWith(base, *bootstrap, *topic, *n, *maxBlock); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
 func run(bootstrap, topic string, n int, maxBlock time.Duration) error {
+	return runWith(kastor.DefaultConfig(), bootstrap, topic, n, maxBlock)
+}
+
+// runWith produces with base (from a properties file, or the defaults), then reads the records
+// back with franz-go's kgo over the same TLS and SASL settings.
+func runWith(base kastor.Config, bootstrap, topic string, n int, maxBlock time.Duration) error {
 	if bootstrap == "" {
 		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, topic))
 		if err != nil {
@@ -50,7 +68,7 @@ func run(bootstrap, topic string, n int, maxBlock time.Duration) error {
 		fmt.Printf("embedded broker at %s, topic %q with 4 partitions\n", bootstrap, topic)
 	}
 
-	cfg := kastor.DefaultConfig()
+	cfg := base
 	cfg.BootstrapServers = []string{bootstrap}
 	cfg.MaxBlock = maxBlock
 	producer, err := kastor.New(cfg)
@@ -106,7 +124,7 @@ func run(bootstrap, topic string, n int, maxBlock time.Duration) error {
 	}
 	fmt.Printf("produced %d records in %v (%.0f records/s)\n", n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
 
-	counts, err := readBack(bootstrap, topic, firstOffset, lastOffset)
+	counts, err := readBack(cfg, bootstrap, topic, firstOffset, lastOffset)
 	if err != nil {
 		return err
 	}
@@ -128,13 +146,28 @@ func run(bootstrap, topic string, n int, maxBlock time.Duration) error {
 }
 
 // readBack consumes each partition between the first and last offsets the producer reported and
-// counts what it reads.
-func readBack(bootstrap, topic string, firstOffset, lastOffset map[int32]int64) (map[int32]int, error) {
+// counts what it reads, over cfg's TLS and SASL settings.
+func readBack(cfg kastor.Config, bootstrap, topic string, firstOffset, lastOffset map[int32]int64) (map[int32]int, error) {
 	offsets := map[int32]kgo.Offset{}
 	for p, o := range firstOffset {
 		offsets[p] = kgo.NewOffset().At(o)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}))
+	opts := []kgo.Opt{kgo.SeedBrokers(bootstrap), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets})}
+	if cfg.TLS != nil {
+		opts = append(opts, kgo.DialTLSConfig(cfg.TLS.Clone()))
+	}
+	switch m := cfg.SASL.(type) {
+	case nil:
+	case sasl.Plain:
+		opts = append(opts, kgo.SASL(plain.Auth{User: m.User, Pass: m.Pass}.AsMechanism()))
+	case sasl.ScramSHA256:
+		opts = append(opts, kgo.SASL(scram.Auth{User: m.User, Pass: m.Pass}.AsSha256Mechanism()))
+	case sasl.ScramSHA512:
+		opts = append(opts, kgo.SASL(scram.Auth{User: m.User, Pass: m.Pass}.AsSha512Mechanism()))
+	default:
+		return nil, fmt.Errorf("reading back with SASL %s is not supported here", cfg.SASL.Name())
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -3,10 +3,13 @@ package main
 import (
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/goleak"
 
 	"github.com/kastor-go/kastor"
@@ -37,5 +40,28 @@ func TestFirstFailureEndsTheRun(t *testing.T) {
 	}
 	if !errors.Is(err, kastor.ErrTimeout) || !strings.Contains(err.Error(), addr) || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("run ended with %q, want one line naming the timeout and the address", err)
+	}
+}
+
+// A Java properties file with SASL/SCRAM settings: produced and read back over the login.
+func TestRunWithSecurityProperties(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "secure"), kfake.EnableSASL(),
+		kfake.Superuser("SCRAM-SHA-256", "alice", "s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	path := filepath.Join(t.TempDir(), "client.properties")
+	props := "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-256\n" +
+		"sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"alice\" password=\"s3cret\";\n"
+	if err := os.WriteFile(path, []byte(props), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := kastor.LoadProperties(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runWith(cfg, c.ListenAddrs()[0], "secure", 300, 10*time.Second); err != nil {
+		t.Fatal(err)
 	}
 }
