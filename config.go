@@ -153,10 +153,10 @@ type Config struct {
 	// own sasl.Mechanism. Its printed form hides the secrets. Default nil (no login).
 	SASL sasl.Mechanism
 	// ActorSystem runs kastor's actors; nil makes a private one. One system per process is cheapest.
-	// kastor does not configure a system it is given: build it with actor.WithLoggerFactory to
-	// route or silence protoactor's own logging (it prints "actor system started" at Info to stderr
-	// by default), and with actor.WithDeadLetterThrottleInterval(10*time.Millisecond) if goleak
-	// checks your tests (a dead letter starts a goroutine that outlives Shutdown by the interval).
+	// kastor does not configure a system it is given: build it with
+	// actor.NewActorSystem(kastor.ActorSystemOptions(logger)...) so protoactor's own logging (it
+	// prints "actor system started" at Info to stderr by default) goes to your logger, and a dead
+	// letter's goroutine does not outlive Shutdown long enough to trip goleak.
 	ActorSystem *actor.ActorSystem
 
 	fromDefaults bool

@@ -182,14 +182,7 @@ func newProducer(cfg Config, sys *actor.ActorSystem) *Producer {
 		clock: clock.New()}
 	if p.sys == nil {
 		p.ownSys = true
-		p.sys = actor.NewActorSystem(
-			actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-				return slog.New(minLevel{h: logger.Handler(), min: slog.LevelWarn}).With("lib", "protoactor")
-			}),
-			// A dead letter starts a goroutine that lives this long; keep it short so Close
-			// leaves nothing behind.
-			actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
-		)
+		p.sys = actor.NewActorSystem(ActorSystemOptions(logger)...)
 	}
 	p.memory = bufferpool.NewBudget(cfg.BufferMemory)
 	p.partitioner = cfg.Partitioner
