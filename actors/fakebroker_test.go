@@ -28,9 +28,9 @@ type fakeBroker struct {
 	// apiVersions, when set, gives the raw ApiVersions answer body for a requested version (nil:
 	// the standard answer). Set it before the first dial.
 	apiVersions func(version int16) []byte
-	reqs   chan kmsg.Request // every request but ApiVersions, in arrival order
-	dials  chan string       // every address dialled
-	closed chan struct{}     // one value per connection the broker saw end
+	reqs        chan kmsg.Request // every request but ApiVersions, in arrival order
+	dials       chan string       // every address dialled
+	closed      chan struct{}     // one value per connection the broker saw end
 
 	wg    sync.WaitGroup
 	mu    sync.Mutex
