@@ -496,6 +496,9 @@ func (s *connState) stopIdle() {
 
 func (s *connState) write(c actor.Context, call *messages.Call) {
 	version, err := s.apis.Pick(call.Req)
+	if err == nil {
+		err = wire.CheckRequestVersion(call.Req, version) // zstd below Produce v7
+	}
 	if err != nil {
 		c.Send(call.ReplyTo, &messages.CallDone{Tag: call.Tag, Node: s.cfg.Node, Err: err})
 		return

@@ -1,0 +1,44 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/kastor-go/kastor"
+	"github.com/kastor-go/kastor/wire"
+)
+
+// TestZstdRefusedBelowProduceV7: a Kafka 2.0 broker speaks Produce up to v6, which cannot carry
+// zstd (Kafka 2.1, KIP-110). kastor refuses the batches itself, as the Java client does: every
+// record fails with an error that is ErrUnsupportedCompressionType and names the codec and the
+// broker's Produce version, and nothing reaches the log.
+func TestZstdRefusedBelowProduceV7(t *testing.T) {
+	c := newCluster(t, kfake.MaxVersions(kversion.V2_0_0()), kfake.SeedTopics(2, "z"))
+	p := newProducer(t, c, func(cfg *kastor.Config) { cfg.Compression = kastor.CompressionZstd })
+	ctx := context.Background()
+	comp := newCompletions()
+	const n = 20
+	for i := range n {
+		p.SendAsync(ctx, &kastor.Record{Topic: "z", Value: value(i)}, comp.callback(i))
+	}
+	p.Flush(ctx)
+	comp.wait(t, 30*time.Second)
+	for i := range n {
+		err := comp.get(i).err
+		if !errors.Is(err, wire.ErrUnsupportedCompressionType) {
+			t.Fatalf("record %d: %v, want ErrUnsupportedCompressionType", i, err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "zstd") || !strings.Contains(msg, "Produce up to v6") {
+			t.Fatalf("record %d: error %q does not name the codec and the broker's Produce version", i, msg)
+		}
+	}
+	if got := consumeAll(t, c, "z"); len(got) != 0 {
+		t.Fatalf("zstd records reached the log: %v", got)
+	}
+}
