@@ -42,3 +42,32 @@ func TestZstdRefusedBelowProduceV7(t *testing.T) {
 		t.Fatalf("zstd records reached the log: %v", got)
 	}
 }
+
+// TestTimestampOfUnstampedRecord: a record sent without a timestamp reports the one it was sent
+// with (resolved at send), which is exactly what a CreateTime topic stores and a consumer reads.
+func TestTimestampOfUnstampedRecord(t *testing.T) {
+	c := newCluster(t, kfake.SeedTopics(1, "ts"))
+	p := newProducer(t, c, nil)
+	ctx := context.Background()
+	comp := newCompletions()
+	const n = 10
+	for i := range n {
+		p.SendAsync(ctx, &kastor.Record{Topic: "ts", Value: value(i)}, comp.callback(i))
+		time.Sleep(time.Millisecond) // distinct send times
+	}
+	p.Flush(ctx)
+	comp.wait(t, 30*time.Second)
+	got := consumeAll(t, c, "ts")[0]
+	if len(got) != n {
+		t.Fatalf("read back %d records", len(got))
+	}
+	for i, r := range got {
+		res := comp.get(i)
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		if !res.md.Timestamp.Equal(r.Timestamp) || r.Timestamp.IsZero() {
+			t.Fatalf("record %d: reported %v, stored %v", i, res.md.Timestamp, r.Timestamp)
+		}
+	}
+}
