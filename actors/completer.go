@@ -143,7 +143,11 @@ func (c *Completer) complete(item *completion) {
 			if item.baseOffset >= 0 {
 				md.Offset = item.baseOffset + int64(i)
 			}
-			if item.logAppendTime >= 0 {
+			// The timestamp rule (Java's FutureRecordMetadata): a record reports the timestamp it
+			// was sent with (its CreateTime, "now" resolved at send when it had none), which is
+			// what a CreateTime topic stores. Only a response carrying a log_append_time (not -1,
+			// Kafka's NO_TIMESTAMP: a LogAppendTime topic) replaces it with the broker's time.
+			if item.logAppendTime != -1 {
 				md.Timestamp = time.UnixMilli(item.logAppendTime)
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,8 @@ type ConnectionConfig struct {
 	RequestTimeout time.Duration
 	// MaxIdle closes the socket after this long without a request in flight (0: never).
 	MaxIdle time.Duration
+
+	logger *slog.Logger // the producer's, set by NewConnectionProps for the handshake goroutine
 }
 
 // Connection messages internal to the actor and its goroutines; gen names the link they belong to.
@@ -228,6 +231,7 @@ type Connection struct{ st *connState }
 
 // NewConnectionProps returns props for a connection actor.
 func NewConnectionProps(shared *Shared, cfg ConnectionConfig) *actor.Props {
+	cfg.logger = shared.Logger
 	return actor.PropsFromProducer(func() actor.Actor {
 		return &Connection{st: &connState{cfg: cfg, shared: shared}}
 	}, actor.WithDispatcher(shared.Dispatcher))
@@ -358,7 +362,7 @@ func handshake(ctx context.Context, cfg ConnectionConfig, sec Security, l *link)
 	version := req.MaxVersion()
 	for attempt := 0; ; attempt++ {
 		resp := &wire.ApiVersionsResponse{}
-		if err := roundTrip(conn, req, version, cfg.ClientID, resp); err != nil {
+		if err := roundTrip(conn, req, version, cfg, resp); err != nil {
 			return nil, nil, 0, apiVersionsFailure(sec, cfg.Addr, version, err)
 		}
 		if resp.ErrorCode == 35 && attempt == 0 { // UNSUPPORTED_VERSION
@@ -380,7 +384,7 @@ func handshake(ctx context.Context, cfg ConnectionConfig, sec Security, l *link)
 		apis := wire.NewBrokerAPIs(resp)
 		if sec.SASL != nil {
 			rt := func(req wire.Request, version int16, resp wire.Response) error {
-				return roundTrip(conn, req, version, cfg.ClientID, resp)
+				return roundTrip(conn, req, version, cfg, resp)
 			}
 			if session, err = authenticate(ctx, rt, cfg, apis, sec.SASL); err != nil {
 				return nil, nil, 0, err
@@ -392,9 +396,9 @@ func handshake(ctx context.Context, cfg ConnectionConfig, sec Security, l *link)
 }
 
 // roundTrip writes one request and reads its response synchronously (handshake only).
-func roundTrip(conn net.Conn, req wire.Request, version int16, clientID string, resp wire.Response) error {
+func roundTrip(conn net.Conn, req wire.Request, version int16, cfg ConnectionConfig, resp wire.Response) error {
 	const corr = 0
-	if _, err := conn.Write(wire.AppendRequest(nil, req, version, corr, clientID)); err != nil {
+	if _, err := conn.Write(wire.AppendRequest(nil, req, version, corr, cfg.ClientID)); err != nil {
 		return err
 	}
 	frame, err := readFrame(conn)
@@ -408,7 +412,9 @@ func roundTrip(conn net.Conn, req wire.Request, version int16, clientID string, 
 	if gotCorr != corr {
 		return fmt.Errorf("correlation id %d, want %d", gotCorr, corr)
 	}
-	return resp.ReadFrom(body, version)
+	trailing, err := wire.ReadResponse(resp, body, version)
+	logTrailingBytes(cfg.logger, cfg.Addr, req.Key(), version, trailing)
+	return err
 }
 
 func readFrame(r io.Reader) ([]byte, error) {
@@ -522,6 +528,9 @@ func (s *connState) stopIdle() {
 
 func (s *connState) write(c actor.Context, call *messages.Call) {
 	version, err := s.apis.Pick(call.Req)
+	if err == nil {
+		err = wire.CheckRequestVersion(call.Req, version) // zstd below Produce v7
+	}
 	if err != nil {
 		c.Send(call.ReplyTo, &messages.CallDone{Tag: call.Tag, Node: s.cfg.Node, Err: err})
 		return
@@ -578,7 +587,9 @@ func (s *connState) onFrame(c actor.Context, frame []byte) {
 	}
 	resp := f.call.Req.ResponseKind()
 	if err == nil {
-		err = resp.ReadFrom(body, f.version)
+		var trailing int
+		trailing, err = wire.ReadResponse(resp, body, f.version)
+		logTrailingBytes(s.shared.Logger, s.cfg.Addr, key, f.version, trailing)
 	}
 	if err != nil {
 		s.fail(c, fmt.Errorf("%w: corrupt %s v%d response from %s: %v", messages.ErrConnection, wire.APIName(key), f.version, s.cfg.Addr, err))

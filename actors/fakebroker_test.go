@@ -25,9 +25,12 @@ type reply struct {
 type fakeBroker struct {
 	t      *testing.T
 	handle func(req kmsg.Request) reply
-	reqs   chan kmsg.Request // every request but ApiVersions, in arrival order
-	dials  chan string       // every address dialled
-	closed chan struct{}     // one value per connection the broker saw end
+	// apiVersions, when set, gives the raw ApiVersions answer body for a requested version (nil:
+	// the standard answer). Set it before the first dial.
+	apiVersions func(version int16) []byte
+	reqs        chan kmsg.Request // every request but ApiVersions, in arrival order
+	dials       chan string       // every address dialled
+	closed      chan struct{}     // one value per connection the broker saw end
 
 	wg    sync.WaitGroup
 	mu    sync.Mutex
@@ -97,6 +100,9 @@ func (fb *fakeBroker) serve(conn net.Conn) {
 		var r reply
 		if key == 18 {
 			r.resp = apiVersionsResponse()
+			if fb.apiVersions != nil {
+				r.raw = fb.apiVersions(version)
+			}
 		} else {
 			fb.reqs <- req
 			r = fb.handle(req)

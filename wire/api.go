@@ -79,9 +79,13 @@ type Request interface {
 type Response interface {
 	// Key is the API key.
 	Key() int16
-	// ReadFrom decodes the response body (after the response header) at version. It must consume
-	// exactly all of src. Fields the version lacks are left at their documented defaults.
+	// ReadFrom decodes the response body (after the response header) at version. Fields the
+	// version lacks are left at their documented defaults. Like Kafka's own clients it ignores
+	// bytes after the version's last field; ReadResponse also says how many there were.
 	ReadFrom(src []byte, version int16) error
+
+	// decode is ReadFrom returning the count of ignored trailing bytes.
+	decode(src []byte, version int16) (trailing int, err error)
 }
 
 // AppendRequest appends a complete request frame: int32 size, request header (v2 if the request
@@ -355,9 +359,10 @@ func apiCheckVersion(key, version, lo, hi int16) error {
 	return nil
 }
 
-// apiSubReader parses one known tagged field's data with fn and requires fn to consume it all.
+// apiSubReader parses one known tagged field's data with fn. Bytes fn leaves unread are ignored,
+// as after a response's last field: the tag's size already bounds them.
 func apiSubReader(data []byte, fn func(r *Reader)) error {
 	r := NewReader(data)
 	fn(r)
-	return r.Complete()
+	return r.Err()
 }

@@ -32,11 +32,14 @@ func addResponseSeeds(f *testing.F, decoder string) {
 			}
 		}
 		f.Add(append(bytes.Clone(s.body), 0), s.version)
+		f.Add(append(bytes.Clone(s.body), 1, 2, 3), s.version)
 	}
 	f.Add([]byte{0, 0, 0x7f, 0xff, 0xff, 0xff}, int16(0))
 	f.Add([]byte{0x7f, 0xff, 0xff, 0xff, 0, 0}, int16(0))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xfe, 0, 0}, int16(0))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, int16(13))
+	// librdkafka mock cluster's refusal of ApiVersions v4.
+	f.Add([]byte{0, 0x23, 1, 0, 0x12, 0, 0, 0, 2, 0, 0, 0, 0, 0}, int16(4))
 }
 
 func fuzzDecoder(f *testing.F, name string, check func(t *testing.T, data []byte, v int16, got Response)) {
@@ -50,8 +53,23 @@ func fuzzDecoder(f *testing.F, name string, check func(t *testing.T, data []byte
 	f.Fuzz(func(t *testing.T, data []byte, version int16) {
 		v := foldVersion(version, d.lo, d.hi)
 		resp := d.new()
-		if err := resp.ReadFrom(data, v); err != nil {
+		trailing, err := ReadResponse(resp, data, v)
+		if err != nil {
 			return
+		}
+		if trailing < 0 || trailing > len(data) {
+			t.Fatalf("%s v%d: trailing %d of %d bytes", name, v, trailing, len(data))
+		}
+		// Ignored trailing bytes change nothing: the body without them reads the same, exactly.
+		// (ApiVersions refusals with code 35 have their own rules.)
+		refusal := name == "ApiVersions" && v > 0 && len(data) >= 2 &&
+			binary.BigEndian.Uint16(data) == uint16(ErrUnsupportedVersionCode.Code)
+		if trailing > 0 && !refusal {
+			short := d.new()
+			if n, err := ReadResponse(short, data[:len(data)-trailing], v); err != nil || n != 0 {
+				t.Fatalf("%s v%d: without its %d trailing bytes: trailing %d, %v", name, v, trailing, n, err)
+			}
+			checkEqual(t, name+" without trailing bytes", v, short, resp)
 		}
 		check(t, data, v, resp)
 	})

@@ -69,29 +69,35 @@ type ApiVersionsResponse struct {
 // Key returns KeyApiVersions.
 func (*ApiVersionsResponse) Key() int16 { return KeyApiVersions }
 
-// ReadFrom decodes the response body at version (0–4).
+// decode decodes the response body at version (0–4).
 //
-// A broker that does not speak the requested ApiVersions version answers UNSUPPORTED_VERSION in
-// the v0 format (with the ApiKeys it does speak) whatever version was asked for. So when decoding at
-// version fails and the body starts with error code 35, ReadFrom decodes it again as v0, the way the
-// Java client does; the caller sees ErrorCode 35 and the broker's ranges, and retries lower.
-func (resp *ApiVersionsResponse) ReadFrom(src []byte, version int16) error {
+// A broker that does not speak the requested ApiVersions version answers UNSUPPORTED_VERSION (35):
+// Kafka in the v0 format with the ApiKeys it does speak (KIP-511), other implementations however
+// they like (librdkafka's mock cluster sends a 13-byte body that no version reads as meant). The
+// caller needs only the error code to retry lower, so a body starting with 35 always decodes: as v0
+// when that reading uses the whole body (Kafka's form, what the Java client tries), else as version
+// (leniently, like any response), else as the bare error code with no ApiKeys (the caller then
+// retries at v0, as the Java client does when no ApiVersions range comes back).
+func (resp *ApiVersionsResponse) decode(src []byte, version int16) (int, error) {
 	if err := apiCheckVersion(KeyApiVersions, version, 0, 4); err != nil {
-		return err
+		return 0, err
 	}
-	err := resp.readFrom(src, version)
-	if err != nil && version > 0 && len(src) >= 2 &&
-		int16(binary.BigEndian.Uint16(src)) == ErrUnsupportedVersionCode.Code {
+	if version > 0 && len(src) >= 2 && int16(binary.BigEndian.Uint16(src)) == ErrUnsupportedVersionCode.Code {
 		var v0 ApiVersionsResponse
-		if v0.readFrom(src, 0) == nil {
+		if trailing, err := v0.readFrom(src, 0); err == nil && trailing == 0 {
 			*resp = v0
-			return nil
+			return 0, nil
 		}
+		if trailing, err := resp.readFrom(src, version); err == nil {
+			return trailing, nil
+		}
+		*resp = ApiVersionsResponse{ErrorCode: ErrUnsupportedVersionCode.Code, FinalizedFeaturesEpoch: -1}
+		return len(src) - 2, nil
 	}
-	return err
+	return resp.readFrom(src, version)
 }
 
-func (resp *ApiVersionsResponse) readFrom(src []byte, version int16) error {
+func (resp *ApiVersionsResponse) readFrom(src []byte, version int16) (int, error) {
 	*resp = ApiVersionsResponse{FinalizedFeaturesEpoch: -1}
 	flex := version >= 3
 	r := NewReader(src)
@@ -114,7 +120,7 @@ func (resp *ApiVersionsResponse) readFrom(src []byte, version int16) error {
 	if flex {
 		r.Tags(resp.readTag)
 	}
-	return r.Complete()
+	return r.finish()
 }
 
 func (resp *ApiVersionsResponse) readTag(key uint32, data []byte) error {

@@ -53,10 +53,10 @@ type InitProducerIDResponse struct {
 // Key returns KeyInitProducerID.
 func (*InitProducerIDResponse) Key() int16 { return KeyInitProducerID }
 
-// ReadFrom decodes the response body at version (0–5).
-func (resp *InitProducerIDResponse) ReadFrom(src []byte, version int16) error {
+// decode decodes the response body at version (0–5).
+func (resp *InitProducerIDResponse) decode(src []byte, version int16) (int, error) {
 	if err := apiCheckVersion(KeyInitProducerID, version, 0, 5); err != nil {
-		return err
+		return 0, err
 	}
 	r := NewReader(src)
 	resp.ThrottleMillis = r.Int32()
@@ -66,5 +66,5 @@ func (resp *InitProducerIDResponse) ReadFrom(src []byte, version int16) error {
 	if version >= 2 {
 		r.SkipTags()
 	}
-	return r.Complete()
+	return r.finish()
 }

@@ -124,10 +124,10 @@ type MetadataResponse struct {
 // Key returns KeyMetadata.
 func (*MetadataResponse) Key() int16 { return KeyMetadata }
 
-// ReadFrom decodes the response body at version (1–13).
-func (resp *MetadataResponse) ReadFrom(src []byte, version int16) error {
+// decode decodes the response body at version (1–13).
+func (resp *MetadataResponse) decode(src []byte, version int16) (int, error) {
 	if err := apiCheckVersion(KeyMetadata, version, 1, 13); err != nil {
-		return err
+		return 0, err
 	}
 	*resp = MetadataResponse{ControllerID: -1, ClusterAuthorizedOperations: math.MinInt32}
 	flex := version >= 9
@@ -224,5 +224,5 @@ func (resp *MetadataResponse) ReadFrom(src []byte, version int16) error {
 	if flex {
 		r.SkipTags()
 	}
-	return r.Complete()
+	return r.finish()
 }

@@ -125,10 +125,10 @@ type ProduceResponse struct {
 // Key returns KeyProduce.
 func (*ProduceResponse) Key() int16 { return KeyProduce }
 
-// ReadFrom decodes the response body at version (3–13).
-func (resp *ProduceResponse) ReadFrom(src []byte, version int16) error {
+// decode decodes the response body at version (3–13).
+func (resp *ProduceResponse) decode(src []byte, version int16) (int, error) {
 	if err := apiCheckVersion(KeyProduce, version, 3, 13); err != nil {
-		return err
+		return 0, err
 	}
 	*resp = ProduceResponse{}
 	flex := version >= 9
@@ -188,7 +188,7 @@ func (resp *ProduceResponse) ReadFrom(src []byte, version int16) error {
 			})
 		})
 	}
-	return r.Complete()
+	return r.finish()
 }
 
 func readProducePartition(r *Reader, p *ProduceResponsePartition, version int16, flex bool) {

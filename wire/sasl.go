@@ -35,10 +35,10 @@ type SaslHandshakeResponse struct {
 // Key returns KeySaslHandshake.
 func (*SaslHandshakeResponse) Key() int16 { return KeySaslHandshake }
 
-// ReadFrom decodes the response body at version (0–1).
-func (resp *SaslHandshakeResponse) ReadFrom(src []byte, version int16) error {
+// decode decodes the response body at version (0–1).
+func (resp *SaslHandshakeResponse) decode(src []byte, version int16) (int, error) {
 	if err := apiCheckVersion(KeySaslHandshake, version, 0, 1); err != nil {
-		return err
+		return 0, err
 	}
 	*resp = SaslHandshakeResponse{}
 	r := NewReader(src)
@@ -49,7 +49,7 @@ func (resp *SaslHandshakeResponse) ReadFrom(src []byte, version int16) error {
 			resp.Mechanisms[i] = apiReadString(r, false)
 		}
 	}
-	return r.Complete()
+	return r.finish()
 }
 
 // SaslAuthenticateRequest carries one client message of the SASL exchange (key 36, v0–v2).
@@ -95,10 +95,10 @@ type SaslAuthenticateResponse struct {
 // Key returns KeySaslAuthenticate.
 func (*SaslAuthenticateResponse) Key() int16 { return KeySaslAuthenticate }
 
-// ReadFrom decodes the response body at version (0–2).
-func (resp *SaslAuthenticateResponse) ReadFrom(src []byte, version int16) error {
+// decode decodes the response body at version (0–2).
+func (resp *SaslAuthenticateResponse) decode(src []byte, version int16) (int, error) {
 	if err := apiCheckVersion(KeySaslAuthenticate, version, 0, 2); err != nil {
-		return err
+		return 0, err
 	}
 	*resp = SaslAuthenticateResponse{}
 	flex := version >= 2
@@ -112,5 +112,5 @@ func (resp *SaslAuthenticateResponse) ReadFrom(src []byte, version int16) error 
 	if flex {
 		r.SkipTags()
 	}
-	return r.Complete()
+	return r.finish()
 }
