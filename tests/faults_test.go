@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kastor-go/kastor"
@@ -62,10 +63,10 @@ func checkLog(t *testing.T, c *kfake.Cluster, topic string, n int, comp *complet
 
 // readLog reads topic back: which record (by its value) sits at each offset, and how many times
 // each was written. With ordered, records must be in send order in each partition.
-func readLog(t *testing.T, c *kfake.Cluster, topic string, ordered bool) (at map[int32]map[int64]int, count map[int]int) {
+func readLog(t *testing.T, c *kfake.Cluster, topic string, ordered bool, opts ...kgo.Opt) (at map[int32]map[int64]int, count map[int]int) {
 	t.Helper()
 	at, count = map[int32]map[int64]int{}, map[int]int{}
-	for part, recs := range consumeAll(t, c, topic) {
+	for part, recs := range consumeAll(t, c, topic, opts...) {
 		at[part] = map[int64]int{}
 		last := -1
 		for _, r := range recs {

@@ -217,19 +217,7 @@ func TestIdempotentUnknownProducerIDBumpsTheEpoch(t *testing.T) {
 		if answered.Swap(true) {
 			return nil, nil, false
 		}
-		req := kr.(*kmsg.ProduceRequest)
-		resp := req.ResponseKind().(*kmsg.ProduceResponse)
-		for _, rt := range req.Topics {
-			st := kmsg.NewProduceResponseTopic()
-			st.Topic, st.TopicID = rt.Topic, rt.TopicID
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewProduceResponseTopicPartition()
-				sp.Partition, sp.ErrorCode, sp.LogStartOffset = rp.Partition, kerr.UnknownProducerID.Code, 0
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
+		return refuseProduce(kr.(*kmsg.ProduceRequest), kerr.UnknownProducerID.Code, 0), nil, true
 	})
 	comp := sendN(t, p, "t", 2000, 2*time.Millisecond)
 	if !answered.Load() {
@@ -422,19 +410,7 @@ func TestIdempotentFirstProduceRefusedKeepsOrder(t *testing.T) {
 		if refused.Add(1) > 1 {
 			return nil, nil, false
 		}
-		req := kr.(*kmsg.ProduceRequest)
-		resp := req.ResponseKind().(*kmsg.ProduceResponse)
-		for _, rt := range req.Topics {
-			st := kmsg.NewProduceResponseTopic()
-			st.Topic, st.TopicID = rt.Topic, rt.TopicID
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewProduceResponseTopicPartition()
-				sp.Partition, sp.ErrorCode = rp.Partition, kerr.NotLeaderForPartition.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
+		return refuseProduce(kr.(*kmsg.ProduceRequest), kerr.NotLeaderForPartition.Code, -1), nil, true
 	})
 	p := newProducer(t, c, func(cfg *kastor.Config) {
 		cfg.RetryBackoff = 5 * time.Millisecond
@@ -452,4 +428,20 @@ func TestIdempotentFirstProduceRefusedKeepsOrder(t *testing.T) {
 	if produces.Load() < 10 {
 		t.Fatalf("%d produce requests: too few to have pipelined", produces.Load())
 	}
+}
+
+// refuseProduce answers every partition of req with code (and logStartOffset), writing nothing.
+func refuseProduce(req *kmsg.ProduceRequest, code int16, logStartOffset int64) *kmsg.ProduceResponse {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition, sp.ErrorCode, sp.LogStartOffset = rp.Partition, code, logStartOffset
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
 }
