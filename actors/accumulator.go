@@ -3,9 +3,10 @@ package actors
 // accumulator actor: one per topic-partition, spawned on first use by the producer actor. Owns the
 // partition's batches (open, queued, in flight, done but waiting for an older one), the wake-up
 // timer (linger, retry backoff, delivery timeout) and its records' completions. Takes records and
-// flush markers from its Inbox (poked by inboxReady); also receives Drain, BatchDone,
-// AbortPartition and Reannounce. Sends PartitionReady and Drained to the sender and pushes
-// completions, in batch order, to the Completer.
+// flush markers from its Inbox (poked by inboxReady); also receives Route, RouteLost, BatchDone,
+// AbortPartition and Reannounce. Seals a batch when it is ready and hands it to the sink of the
+// partition's leader (Batch); asks the sender for that sink (PartitionReady) when it has none;
+// pushes completions, in batch order, to the Completer.
 
 import (
 	"bytes"
@@ -29,10 +30,10 @@ type accBatch struct {
 
 	full     bool   // takes no more records
 	urgent   bool   // holds a record someone waits for: ready without lingering
-	data     []byte // sealed bytes, once drained
+	data     []byte // sealed bytes, once sent
 	inflight bool
 	attempts int
-	// baseSequence is the batch's first producer sequence number (idempotence), -1 until the first drain.
+	// baseSequence is the batch's first producer sequence number (idempotence), -1 until first sent.
 	baseSequence int32
 	// notWritten: the broker refused the last attempt, so the batch is known not to be in the log
 	// (after a timeout or a broken connection it may be).
@@ -51,8 +52,11 @@ type accState struct {
 	batches     []*accBatch // in id (send) order: done-but-waiting, in flight, queued; the last may be open
 	nextBatchID uint64
 	lastCount   int    // records in the last batch started: the next one is sized for as many
-	announced   bool   // a PartitionReady is outstanding
 	flushUpTo   uint64 // batches with id < flushUpTo are ready at once
+	// route is the sink of the partition's leader (nil: ask the sender); routeAsked: a
+	// PartitionReady is out.
+	route      *actor.PID
+	routeAsked bool
 	abortErr    error
 	sequences   sequenceState // idempotence; see sequences.go
 	// sealScratch is where compressed batches are sealed before being copied out at their size.
@@ -65,9 +69,9 @@ type accState struct {
 	// currentHeld: the current Append's record is in a batch (or completed) already, so a panic
 	// after that point must not complete it a second time.
 	currentHeld bool
-	// draining: the batch the current Drain marked as out, until the Drained carrying it is sent;
-	// a panic in between puts it back.
-	draining *accBatch
+	// sending: the batch being marked as out, until the Batch carrying it is sent; a panic in
+	// between puts it back.
+	sending *accBatch
 
 	// inbox is where callers push records; taken[takenPos:] is what was taken from it and not yet
 	// handled (kept here so a panic halfway through loses none of it); spare is the buffer handed
@@ -100,11 +104,10 @@ func (a *Accumulator) Receive(c actor.Context) {
 	switch msg.(type) {
 	case *actor.Restarting:
 		s.stopTimer()
-		s.announced = false
 		s.settleCurrent(c)
 		return
 	case *actor.Started:
-		s.update(c) // after a restart: re-arm the timer and re-announce readiness
+		s.update(c) // after a restart: re-arm the timer and send what is ready
 		if s.takenPos < len(s.taken) {
 			s.current, s.currentHeld = pokeInbox, false // so a panic here is settled too
 			s.drainInbox(c)                             // what the failed instance took but did not get to
@@ -137,16 +140,17 @@ func (a *Accumulator) Receive(c actor.Context) {
 	switch m := msg.(type) {
 	case *inboxReady:
 		s.drainInbox(c)
-	case *messages.Drain:
-		s.onDrain(c, m)
 	case *messages.BatchDone:
 		s.onBatchDone(c, m)
+	case *messages.Route:
+		s.route, s.routeAsked = m.Sink, false
+		s.update(c)
+	case *messages.RouteLost:
+		s.onRouteLost(c)
 	case *accWake:
 		s.timerAt = 0
 		s.update(c)
 	case *messages.Reannounce:
-		s.announced = false
-		s.sequences.bumpAsked = 0 // a restarted sender forgot the request; the answer to one also lands here
 		s.update(c)
 	case *messages.AbortPartition:
 		s.abort(m.Err)
@@ -281,7 +285,7 @@ func (s *accState) newBatch(now int64) *accBatch {
 }
 
 // firstQueued is the oldest batch that is neither in flight nor done: the only one that can be
-// drained next, so retries keep their place ahead of newer batches.
+// sent next, so retries keep their place ahead of newer batches.
 func (s *accState) firstQueued() *accBatch {
 	for _, b := range s.batches {
 		if !b.inflight && b.result == nil {
@@ -291,7 +295,7 @@ func (s *accState) firstQueued() *accBatch {
 	return nil
 }
 
-// readyAt returns when b may be drained (now or earlier means ready).
+// readyAt returns when b may be sent (now or earlier means ready).
 func (s *accState) readyAt(b *accBatch) int64 {
 	if b.attempts > 0 {
 		return b.retryNs
@@ -302,25 +306,14 @@ func (s *accState) readyAt(b *accBatch) int64 {
 	return b.createdNs + int64(s.shared.Settings.Linger)
 }
 
-// update is called after every change: it expires old batches, completes finished ones in order,
-// tells the sender when the head batch is ready, and arms the wake-up timer for the next deadline.
+// update is called after every change: it expires old batches, sends the ready ones, completes
+// finished ones in order, and arms the wake-up timer for the next deadline.
 func (s *accState) update(c actor.Context) { s.updateAt(c, nowNs()) }
 
 func (s *accState) updateAt(c actor.Context, now int64) {
 	oldest := s.expire(now)
+	next := s.send(c, now)
 	s.completeInOrder()
-	next := int64(0)
-	if b := s.firstQueued(); b != nil {
-		at := s.readyAt(b)
-		if at <= now {
-			if !s.announced && !s.sequenceBlocked(c, b, s.shared.Identity()) {
-				s.announced = true
-				c.Send(s.sender, &messages.PartitionReady{TP: s.tp, Accumulator: c.Self()})
-			}
-		} else {
-			next = at
-		}
-	}
 	// Also wake for the oldest unfinished record's delivery timeout.
 	if oldest != nil {
 		if d := oldest.oldestNs + int64(s.shared.Settings.DeliveryTimeout); next == 0 || d < next {
@@ -377,47 +370,67 @@ func (s *accState) expire(now int64) *accBatch {
 	return nil
 }
 
-func (s *accState) onDrain(c actor.Context, m *messages.Drain) {
-	s.announced = false
-	now := nowNs()
-	s.expire(now)
-	// One identity for the whole drain: an epoch bump published meanwhile must not split the
-	// check from the seal.
-	id := s.shared.Identity()
-	if s.shared.Settings.Idempotent && id == nil {
-		// Drained before the sender had a producer id (it restarted): nothing to give yet; the
-		// sender queues us again and drains once it has one.
-		c.Send(s.sender, &messages.Drained{TP: s.tp, Accumulator: c.Self(), Gather: m.Gather, MoreReady: true})
-		s.announced = true
-		return
-	}
-	b := s.firstQueued()
-	if b != nil && (s.readyAt(b) > now || s.sequenceBlocked(c, b, id)) {
-		b = nil
-	}
-	var out *messages.Batch
-	if b != nil {
+// send hands the partition's ready batches to its sink, oldest first, while the partition may
+// have more out (MaxInFlight, and the idempotence rules of sequences.go). A batch takes records
+// until this moment. It returns when the head batch will be ready (0: nothing waits on time).
+func (s *accState) send(c actor.Context, now int64) int64 {
+	set := &s.shared.Settings
+	for {
+		b := s.firstQueued()
+		if b == nil {
+			return 0
+		}
+		if at := s.readyAt(b); at > now {
+			return at
+		}
+		if s.sequences.outstanding >= set.MaxInFlight && s.abortErr == nil {
+			return 0 // a BatchDone makes room
+		}
+		// One identity for the whole step: an epoch bump published meanwhile must not split the
+		// check from the seal.
+		id := s.shared.Identity()
+		if s.route == nil || (set.Idempotent && id == nil) {
+			if !s.routeAsked {
+				s.routeAsked = true
+				c.Send(s.sender, &messages.PartitionReady{TP: s.tp, Accumulator: c.Self()})
+			}
+			return 0
+		}
+		if s.sequenceBlocked(c, b, id) {
+			return 0
+		}
 		if b.data == nil {
 			s.seal(b, id)
+			if b.result != nil {
+				continue // it could not be sealed: failed
+			}
 		}
-		if b.result == nil {
-			b.inflight = true
-			b.attempts++
-			s.sequences.outstanding++
-			s.draining = b
-			out = &messages.Batch{TP: s.tp, Accumulator: c.Self(), BatchID: b.id, Data: b.data, Records: len(b.records)}
+		s.sending = b
+		b.inflight = true
+		b.attempts++
+		s.sequences.outstanding++
+		c.Send(s.route, &messages.Batch{TP: s.tp, Accumulator: c.Self(), BatchID: b.id, Data: b.data, Records: len(b.records)})
+		s.sending = nil
+	}
+}
+
+// onRouteLost: the sender restarted and its sinks are gone with what their mailboxes held. Every
+// batch still out was answered by now if its sink had it (a stopping sink answers what it holds,
+// before the restarted sender says this): the rest never reached one, and go again.
+func (s *accState) onRouteLost(c actor.Context) {
+	s.route, s.routeAsked = nil, false
+	s.sequences.bumpAsked = 0 // the old sender forgot the request
+	for _, b := range s.batches {
+		if b.inflight && b.result == nil {
+			s.onBatchDone(c, &messages.BatchDone{BatchID: b.id, Err: errNotSent, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
 		}
 	}
-	more := false
-	if q := s.firstQueued(); q != nil && s.readyAt(q) <= now && !s.sequenceBlocked(c, q, id) {
-		more = true
-		s.announced = true // the sender re-queues us on MoreReady
-	}
-	c.Send(s.sender, &messages.Drained{TP: s.tp, Accumulator: c.Self(), Gather: m.Gather, Batch: out, MoreReady: more})
-	// Answered: a panic from here on must not answer it again, nor take the batch back.
-	s.draining, s.current = nil, nil
 	s.update(c)
 }
+
+// errNotSent: the batch was handed to a sink that stopped before taking it (the sender restarted).
+// Retriable.
+var errNotSent = fmt.Errorf("%w: the sender restarted before the batch was sent", messages.ErrConnection)
 
 func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
 	s.sequences.outstanding-- // every Batch handed out comes back exactly once, found here or not
@@ -429,6 +442,9 @@ func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
 		return
 	}
 	b.inflight = false
+	if m.Err != nil {
+		s.route = nil // ask again: the leader may have moved, or its connection failed
+	}
 	forceRetry := false
 	if s.shared.Settings.Idempotent {
 		m, forceRetry = s.idempotentOutcome(c, b, m)
@@ -456,7 +472,7 @@ func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
 	s.update(c)
 }
 
-// seal seals b at its first drain: with the producer id, epoch and the partition's next sequence
+// seal seals b when it is first sent: with the producer id, epoch and the partition's next sequence
 // when idempotent, the sequence taken only once the seal succeeded. A batch that cannot be sealed
 // fails.
 func (s *accState) seal(b *accBatch, id *Identity) {
@@ -622,19 +638,17 @@ func (s *accState) abort(err error) {
 
 // settleCurrent runs on Restarting and on Stopping. The actor system drops the message that
 // panicked, so whatever that message was owed is settled here: its record fails (in send order),
-// its drain is answered empty, its batch fails. The batches themselves are kept for the new
-// instance. It does nothing when no message was being handled.
+// its batch fails, a batch marked as out but not sent is taken back. The batches themselves are
+// kept for the new instance. It does nothing when no message was being handled.
 func (s *accState) settleCurrent(c actor.Context) {
 	err := fmt.Errorf("%w: accumulator for %s-%d panicked", messages.ErrInternal, s.tp.Topic, s.tp.Partition)
+	if b := s.sending; b != nil {
+		b.inflight = false
+		b.attempts--
+		s.sequences.outstanding--
+		s.sending = nil
+	}
 	switch m := s.current.(type) {
-	case *messages.Drain:
-		if b := s.draining; b != nil { // marked as out but never handed over
-			b.inflight = false
-			b.attempts--
-			s.sequences.outstanding--
-			s.draining = nil
-		}
-		c.Send(s.sender, &messages.Drained{TP: s.tp, Accumulator: c.Self(), Gather: m.Gather})
 	case *messages.BatchDone:
 		if b := s.batchByID(m.BatchID); b != nil && b.result == nil {
 			b.inflight = false

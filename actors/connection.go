@@ -44,6 +44,10 @@ type ConnectionConfig struct {
 	RequestTimeout time.Duration
 	// MaxIdle closes the socket after this long without a request in flight (0: never).
 	MaxIdle time.Duration
+	// Produce makes the connection a broker's sink (sink.go): it takes Batches from accumulators.
+	Produce bool
+	// Metadata is the metadata actor, told of leader hints and topics to refresh (sinks only).
+	Metadata *actor.PID
 
 	logger *slog.Logger // the producer's, set by NewConnectionProps for the handshake goroutine
 }
@@ -208,6 +212,12 @@ type connState struct {
 
 	current *messages.Call // the Call being handled, so a panic can answer it
 
+	sink      *sinkCore // produce connections only
+	sinkTimer *time.Timer
+	sinkGen   uint64
+	// currentBatch is the Batch being handled, so a panic before the core took it can answer it.
+	currentBatch *messages.Batch
+
 	reauth reauthState
 }
 
@@ -233,7 +243,11 @@ type Connection struct{ st *connState }
 func NewConnectionProps(shared *Shared, cfg ConnectionConfig) *actor.Props {
 	cfg.logger = shared.Logger
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &Connection{st: &connState{cfg: cfg, shared: shared}}
+		st := &connState{cfg: cfg, shared: shared}
+		if cfg.Produce {
+			st.sink = newSinkCore(shared.Settings)
+		}
+		return &Connection{st: st}
 	}, actor.WithDispatcher(shared.Dispatcher))
 }
 
@@ -246,6 +260,20 @@ func (a *Connection) Receive(c actor.Context) {
 		faultinject.ConnectionCall(s.cfg.Node)
 		s.onCall(c, m)
 		s.current = nil
+	case *messages.Batch:
+		s.currentBatch = m
+		faultinject.ConnectionCall(s.cfg.Node)
+		s.applySink(c, s.sink.add(m))
+		s.currentBatch = nil
+	case *flushDue:
+		s.flushSink(c)
+	case *sinkWake:
+		if m.gen == s.sinkGen {
+			s.sinkTimer = nil
+			s.flushSink(c)
+		}
+	case *sinkAddress:
+		s.moveTo(c, m.addr)
 	case *linkUp:
 		if m.gen == s.gen {
 			s.onLinkUp(c, m)
@@ -283,10 +311,14 @@ func (a *Connection) Receive(c actor.Context) {
 		// The actor system drops the message that panicked: answer its Call here unless it was
 		// already queued or written (then shutdown answers it).
 		if call := s.current; call != nil && !s.holds(call) {
-			c.Send(call.ReplyTo, &messages.CallDone{Tag: call.Tag, Node: s.cfg.Node,
+			s.answer(c, call, &messages.CallDone{Tag: call.Tag, Node: s.cfg.Node,
 				Err: fmt.Errorf("%w (%w: connection to %s panicked before writing the request)", messages.ErrConnection, messages.ErrInternal, s.cfg.Addr)})
 		}
 		s.current = nil
+		if b := s.currentBatch; b != nil && s.sink != nil && !s.sink.holds(b) {
+			c.Send(b.Accumulator, failed(b, fmt.Errorf("%w (%w: connection to %s panicked before taking the batch)", messages.ErrConnection, messages.ErrInternal, s.cfg.Addr)))
+		}
+		s.currentBatch = nil
 		s.shutdown(c)
 	case *actor.Stopping:
 		s.shutdown(c)
@@ -490,6 +522,7 @@ func (s *connState) onLinkUp(c actor.Context, m *linkUp) {
 	s.lastUsed = time.Now()
 	s.armIdle(c)
 	s.armReauth(c, m.session)
+	s.flushSink(c)
 }
 
 // armIdle keeps one idle check pending while the link is up; it re-arms itself from lastUsed, so
@@ -532,7 +565,7 @@ func (s *connState) write(c actor.Context, call *messages.Call) {
 		err = wire.CheckRequestVersion(call.Req, version) // zstd below Produce v7
 	}
 	if err != nil {
-		c.Send(call.ReplyTo, &messages.CallDone{Tag: call.Tag, Node: s.cfg.Node, Err: err})
+		s.answer(c, call, &messages.CallDone{Tag: call.Tag, Node: s.cfg.Node, Err: err})
 		return
 	}
 	s.corr++
@@ -558,7 +591,7 @@ func (s *connState) onWritten(c actor.Context, corr int32) {
 	for i, f := range s.inflight {
 		if f.corr == corr {
 			s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
-			c.Send(f.call.ReplyTo, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version})
+			s.answer(c, f.call, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version})
 			s.maybeStartReauth(c)
 			return
 		}
@@ -597,7 +630,7 @@ func (s *connState) onFrame(c actor.Context, frame []byte) {
 	}
 	s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
 	s.lastUsed = time.Now()
-	c.Send(f.call.ReplyTo, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version, Resp: resp})
+	s.answer(c, f.call, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version, Resp: resp})
 	s.armTimeout(c)
 	s.maybeStartReauth(c)
 }
@@ -674,6 +707,33 @@ func (s *connState) closeLink() {
 	s.gen = linkGens.Add(1) // anything still in the mailbox from the old link is now stale
 }
 
+// moveTo points the connection at a broker's new address: requests out on the old link are
+// answered (they may have been written), queued Calls and pending batches go to the new one.
+func (s *connState) moveTo(c actor.Context, addr string) {
+	if addr == s.cfg.Addr {
+		return
+	}
+	old := s.cfg.Addr
+	s.cfg.Addr = addr
+	if s.status != connDialing && s.status != connReady && s.status != connReauth {
+		return
+	}
+	s.closeLink()
+	s.stopIdle()
+	s.stopTimer()
+	err := fmt.Errorf("%w: broker %d moved from %s to %s", messages.ErrConnection, s.cfg.Node, old, addr)
+	inflight := s.inflight
+	s.inflight = nil
+	s.status = connIdle
+	for _, f := range inflight {
+		s.answer(c, f.call, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version, Err: err})
+	}
+	if len(s.queued) > 0 {
+		s.dial(c)
+	}
+	s.flushSink(c)
+}
+
 // shutdown runs on Stopping and Restarting: nothing is left unanswered.
 func (s *connState) shutdown(c actor.Context) {
 	s.stopTimer()
@@ -704,13 +764,28 @@ func putRequestBuffer(b []byte) {
 	requestBuffers.Put(&b)
 }
 
-// answerAll answers every request in flight or queued with err: none is left without a CallDone.
+// answer delivers a Call's outcome: to its ReplyTo, or to the sink for its own produce requests.
+func (s *connState) answer(c actor.Context, call *messages.Call, done *messages.CallDone) {
+	if r, ok := call.Tag.(*sinkRequest); ok && call.ReplyTo == nil {
+		s.sinkDone(c, r, done)
+		return
+	}
+	c.Send(call.ReplyTo, done)
+}
+
+// answerAll answers every request in flight or queued with err, and fails the sink's pending
+// batches: none is left without an answer.
 func (s *connState) answerAll(c actor.Context, err error) {
+	if s.sink != nil {
+		s.stopSinkTimer()
+		// Not written: the batches go back to their partitions, which retry them after a backoff.
+		s.applySink(c, s.sink.dropPending(fmt.Errorf("%w (not sent: %v)", messages.ErrConnection, err)))
+	}
 	for _, f := range s.inflight {
-		c.Send(f.call.ReplyTo, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version, Err: err})
+		s.answer(c, f.call, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version, Err: err})
 	}
 	for _, call := range s.queued {
-		c.Send(call.ReplyTo, &messages.CallDone{Tag: call.Tag, Node: s.cfg.Node, Err: err})
+		s.answer(c, call, &messages.CallDone{Tag: call.Tag, Node: s.cfg.Node, Err: err})
 	}
 	s.inflight, s.queued = nil, nil
 }

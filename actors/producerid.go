@@ -43,7 +43,7 @@ type identityEffects struct {
 	fetchGen uint64
 	// retryAfter > 0: arm the retry timer; its initProducerIDRetry carries fetchGen.
 	retryAfter time.Duration
-	// publish: the new identity to publish; then every node may gather again.
+	// publish: the new identity to publish; then the partitions waiting for one are routed.
 	publish *Identity
 	// wake: accumulators to send Reannounce (a newer identity is out, or theirs is already newer).
 	wake []*actor.PID
@@ -68,7 +68,7 @@ type initProducerIDCall struct{ gen uint64 }
 
 type initProducerIDRetry struct{ gen uint64 }
 
-// ready reports whether batches may be drained; when not, the effects start an InitProducerId
+// ready reports whether batches may be sent; when not, the effects start an InitProducerId
 // if none is under way.
 func (ic *identityCore) ready() (bool, identityEffects) {
 	if ic.fetching || ic.fatal != nil {
@@ -174,8 +174,8 @@ func (ic *identityCore) failWith(cause error) identityEffects {
 	return identityEffects{fail: err, log: fmt.Sprintf("the producer failed; every pending and later send fails: %v", err), logLevel: logError}
 }
 
-// identityReady reports whether batches may be drained; when not, it makes sure an
-// InitProducerId is under way (through n's connection if no broker is less loaded).
+// identityReady reports whether batches may be sent; when not, it makes sure an InitProducerId
+// is under way (through n's connection).
 func (s *senderState) identityReady(c actor.Context, n *nodeState) bool {
 	if !s.shared.Settings.Idempotent {
 		return true
@@ -201,6 +201,7 @@ func (s *senderState) applyIdentity(c actor.Context, e identityEffects, fallback
 			return
 		}
 		s.stopProducerIDTimer()
+		clear(s.waiting) // aborted below with every other partition
 		s.shared.RangeAccumulators(func(_ messages.TopicPartition, pid *actor.PID) {
 			c.Send(pid, &messages.AbortPartition{Err: e.fail})
 		})
@@ -211,17 +212,18 @@ func (s *senderState) applyIdentity(c actor.Context, e identityEffects, fallback
 	}
 	if e.fetch {
 		target := fallback
-		for _, n := range s.nodes {
-			if n.conn != nil && (target == nil || target.conn == nil || n.inflight < target.inflight) {
+		if target == nil {
+			for _, n := range s.nodes {
 				target = n
+				break
 			}
 		}
-		if target == nil || target.conn == nil {
+		if target == nil {
 			s.applyIdentity(c, s.ident.noBroker(), nil)
 			return
 		}
 		req := &wire.InitProducerIDRequest{TransactionTimeoutMillis: math.MaxInt32, ProducerID: -1, ProducerEpoch: -1}
-		c.Send(target.conn, &messages.Call{Req: req, ReplyTo: c.Self(), Tag: &initProducerIDCall{gen: e.fetchGen}})
+		c.Send(target.sink, &messages.Call{Req: req, ReplyTo: c.Self(), Tag: &initProducerIDCall{gen: e.fetchGen}})
 	}
 	if e.retryAfter > 0 {
 		s.stopProducerIDTimer()
@@ -236,9 +238,7 @@ func (s *senderState) applyIdentity(c actor.Context, e identityEffects, fallback
 		c.Send(w, &messages.Reannounce{})
 	}
 	if e.publish != nil {
-		for _, n := range s.nodes {
-			s.maybeGather(c, n)
-		}
+		s.routeWaiting(c)
 	}
 }
 

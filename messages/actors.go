@@ -27,21 +27,30 @@ type Append struct {
 	Urgent bool
 }
 
-// PartitionReady tells the sender that a partition has a batch ready to drain.
+// PartitionReady asks the sender where a partition's batches go: the accumulator has a batch to
+// send and no route (none yet, or the last one failed). The sender answers with Route once the
+// partition has a leader (and, with idempotence, the producer has an identity).
 // Accumulator → sender.
 type PartitionReady struct {
 	TP          TopicPartition
 	Accumulator *actor.PID
 }
 
-// Drain asks an accumulator for its head batch, for a request being gathered for a broker.
+// Route tells an accumulator which sink (the produce connection of its partition's leader) takes
+// its batches. The accumulator keeps it until a batch comes back with an error.
 // Sender → accumulator.
-type Drain struct {
-	Gather uint64
+type Route struct {
+	Sink *actor.PID
 }
 
+// RouteLost tells every accumulator that the sender restarted: the sinks it routed to are gone,
+// and every batch handed to them and not answered by now was dropped with their mailboxes, never
+// written. Sender → accumulator.
+type RouteLost struct{}
+
 // Batch is a sealed record batch on its way to a broker. Ownership moves with the message: the
-// accumulator does not touch Data after draining it, the sender does not after handing it back.
+// accumulator does not touch Data after handing it to the sink, and the sink does not after
+// answering it with BatchDone. Accumulator → sink.
 type Batch struct {
 	TP          TopicPartition
 	Accumulator *actor.PID
@@ -51,19 +60,8 @@ type Batch struct {
 	Records int
 }
 
-// Drained answers Drain: the head batch, or nil when nothing is ready any more (it was failed or
-// expired meanwhile). MoreReady says another batch of the partition is ready already.
-// Accumulator → sender.
-type Drained struct {
-	TP          TopicPartition
-	Accumulator *actor.PID
-	Gather      uint64
-	Batch       *Batch
-	MoreReady   bool
-}
-
 // BatchDone is a batch's outcome from the broker. Err nil means written at BaseOffset.
-// Sender → accumulator.
+// Sink → accumulator.
 type BatchDone struct {
 	BatchID        uint64
 	Err            error
@@ -110,7 +108,7 @@ type CallDone struct {
 
 // LeaderHint carries the new leaders a produce response named (KIP-951, Produce v10+), so the
 // metadata actor can move partitions at once instead of waiting for a refresh. Endpoints maps the
-// node ids the hints use to host:port. Sender → metadata.
+// node ids the hints use to host:port. Sink → metadata.
 type LeaderHint struct {
 	Leaders   []PartitionLeader
 	Endpoints map[int32]string
@@ -123,8 +121,8 @@ type PartitionLeader struct {
 	LeaderEpoch int32
 }
 
-// Reannounce asks an accumulator to send PartitionReady again if it has a ready batch: the sender
-// restarted and forgot which partitions were ready. Sender → accumulator.
+// Reannounce tells an accumulator waiting for a newer producer identity (BumpEpoch) that one is
+// published. Sender → accumulator.
 type Reannounce struct{}
 
 // BumpEpoch asks the sender for a producer identity newer than generation Gen: the partition's

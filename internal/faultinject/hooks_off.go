@@ -13,5 +13,5 @@ func AccumulatorAppended(messages.TopicPartition) {}
 // ConnectionCall does nothing without the kastor_faultinject tag.
 func ConnectionCall(int32) {}
 
-// SenderDrained does nothing without the kastor_faultinject tag.
-func SenderDrained() {}
+// SenderRoute does nothing without the kastor_faultinject tag.
+func SenderRoute() {}

@@ -11,7 +11,7 @@ import (
 var (
 	accumulatorAppend atomic.Pointer[func(messages.TopicPartition)]
 	connectionCall    atomic.Pointer[func(node int32)]
-	senderDrained     atomic.Pointer[func()]
+	senderRoute     atomic.Pointer[func()]
 	accumulatorAdded  atomic.Pointer[func(messages.TopicPartition)]
 )
 
@@ -32,18 +32,18 @@ func AccumulatorAppended(tp messages.TopicPartition) {
 	}
 }
 
-// OnSenderDrained sets a hook run by the sender before it handles a Drained (nil clears it).
-func OnSenderDrained(fn func()) {
+// OnSenderRoute sets a hook run by the sender before it handles a PartitionReady (nil clears it).
+func OnSenderRoute(fn func()) {
 	if fn == nil {
-		senderDrained.Store(nil)
+		senderRoute.Store(nil)
 		return
 	}
-	senderDrained.Store(&fn)
+	senderRoute.Store(&fn)
 }
 
-// SenderDrained runs the sender hook, if any.
-func SenderDrained() {
-	if fn := senderDrained.Load(); fn != nil {
+// SenderRoute runs the sender hook, if any.
+func SenderRoute() {
+	if fn := senderRoute.Load(); fn != nil {
 		(*fn)()
 	}
 }
