@@ -57,8 +57,8 @@ type accState struct {
 	// PartitionReady is out.
 	route      *actor.PID
 	routeAsked bool
-	abortErr    error
-	sequences   sequenceState // idempotence; see sequences.go
+	abortErr   error
+	sequences  sequenceState // idempotence; see sequences.go
 	// sealScratch is where compressed batches are sealed before being copied out at their size.
 	sealScratch []byte
 

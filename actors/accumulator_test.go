@@ -15,10 +15,11 @@ import (
 
 var testTP = messages.TopicPartition{Topic: "t", Partition: 3}
 
-// TestAccumulatorDrainEncodesRecords: with linger 0 the first Append announces the partition once;
-// Drain hands over one sealed batch holding exactly the appended records.
-func TestAccumulatorDrainEncodesRecords(t *testing.T) {
+// TestAccumulatorSendEncodesRecords: with no route the partition asks the sender for one, once;
+// once routed, the batch goes to the sink sealed, holding exactly the appended records.
+func TestAccumulatorSendEncodesRecords(t *testing.T) {
 	e := newEnv(t, testSettings())
+	e.shared.Settings.Linger = 50 * time.Millisecond // the records share a batch
 	acc, sender := e.newAccumulator(testTP)
 	rc := newRecorder()
 	want := []testRecord{
@@ -34,11 +35,9 @@ func TestAccumulatorDrainEncodesRecords(t *testing.T) {
 	if ready.TP != testTP || !ready.Accumulator.Equal(acc) {
 		t.Fatalf("PartitionReady %+v, want tp %v from %v", ready, testTP, acc)
 	}
-	d := e.drain(t, acc, sender, 7)
-	if d.TP != testTP || !d.Accumulator.Equal(acc) || d.MoreReady || d.Batch == nil {
-		t.Fatalf("Drained %+v, want one batch of %v and nothing more", d, testTP)
-	}
-	b := d.Batch
+	sink := e.newProbe()
+	e.sys.Root.Send(acc, &messages.Route{Sink: sink.pid})
+	b := nextBatch(t, sink)
 	if b.TP != testTP || !b.Accumulator.Equal(acc) || b.Records != len(want) {
 		t.Fatalf("Batch tp %v acc %v records %d, want %v %v %d", b.TP, b.Accumulator, b.Records, testTP, acc, len(want))
 	}
@@ -48,7 +47,8 @@ func TestAccumulatorDrainEncodesRecords(t *testing.T) {
 		t.Errorf("batch header: max timestamp %d codec %v producer id %d base sequence %d",
 			rb.MaxTimestamp, rb.Codec(), rb.ProducerID, rb.BaseSequence)
 	}
-	sender.none(t, quiet) // one PartitionReady for the whole batch, nothing after the drain
+	sender.none(t, quiet) // one PartitionReady, however many batches
+	sink.none(t, 0)
 
 	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: b.BatchID, BaseOffset: 40, LogAppendTime: -1, LogStartOffset: 0})
 	sizes := [][2]int{{2, 2}, {-1, 2}, {2, -1}, {0, 0}}
@@ -62,42 +62,36 @@ func TestAccumulatorDrainEncodesRecords(t *testing.T) {
 	}
 }
 
-// TestAccumulatorLinger: with linger 50ms the partition is announced once, no earlier than linger
-// after the first record, and a Drain before then finds nothing ready.
+// TestAccumulatorLinger: with linger 50ms a routed partition sends its batch no earlier than
+// linger after the first record, with every record appended meanwhile.
 func TestAccumulatorLinger(t *testing.T) {
 	set := testSettings()
 	set.Linger = 50 * time.Millisecond
 	e := newEnv(t, set)
-	acc, sender := e.newAccumulator(testTP)
+	acc, sender, sink := e.newRoutedAccumulator(testTP)
 	rc := newRecorder()
 	start := time.Now()
 	e.appendAt(acc, rc, 0, rec("a", "1", 1), start.UnixNano())
 	e.appendRec(acc, rc, 1, rec("b", "2", 2))
-	if d := e.drain(t, acc, sender, 1); d.Batch != nil || d.MoreReady {
-		if time.Since(start) >= set.Linger {
-			t.Skip("the machine is too slow to drain within the linger time")
-		}
-		t.Fatalf("Drain during linger returned %+v, want nothing", d)
-	}
-	expectMsg[*messages.PartitionReady](t, sender)
+	b := nextBatch(t, sink)
 	if elapsed := time.Since(start); elapsed < set.Linger {
-		t.Fatalf("PartitionReady %v after the first record, before linger %v", elapsed, set.Linger)
+		t.Fatalf("batch sent %v after the first record, before linger %v", elapsed, set.Linger)
+	}
+	if b.Records != 2 {
+		t.Fatalf("batch of %d records after linger, want both", b.Records)
 	}
 	sender.none(t, quiet)
-	d := e.drain(t, acc, sender, 2)
-	if d.Batch == nil || d.Batch.Records != 2 {
-		t.Fatalf("Drained %+v after linger, want both records", d)
-	}
+	sink.none(t, 0)
 }
 
-// TestAccumulatorSplitsAtBatchSize: records beyond BatchSize start new batches; MoreReady says
-// whether another full batch waits; the last, partial batch lingers.
+// TestAccumulatorSplitsAtBatchSize: records beyond BatchSize start new batches; full batches go at
+// once, the last, partial batch lingers.
 func TestAccumulatorSplitsAtBatchSize(t *testing.T) {
 	set := testSettings()
 	set.BatchSize = 400
 	set.Linger = time.Hour
 	e := newEnv(t, set)
-	acc, sender := e.newAccumulator(testTP)
+	acc, sender, sink := e.newRoutedAccumulator(testTP)
 	rc := newRecorder()
 
 	r := rec("", strings.Repeat("x", 50), 1000)
@@ -116,32 +110,20 @@ func TestAccumulatorSplitsAtBatchSize(t *testing.T) {
 		all = append(all, r)
 		e.appendRec(acc, rc, i, r)
 	}
-	expectMsg[*messages.PartitionReady](t, sender)
-	sender.none(t, quiet)
-
-	d1 := e.drain(t, acc, sender, 1)
-	if d1.Batch == nil || !d1.MoreReady {
-		t.Fatalf("first Drained %+v, want a batch and MoreReady", d1)
-	}
-	sender.none(t, quiet) // MoreReady replaces a PartitionReady
-	d2 := e.drain(t, acc, sender, 2)
-	if d2.Batch == nil || d2.MoreReady {
-		t.Fatalf("second Drained %+v, want a batch and no MoreReady (the rest lingers)", d2)
-	}
-	if d3 := e.drain(t, acc, sender, 3); d3.Batch != nil || d3.MoreReady {
-		t.Fatalf("third Drained %+v, want nothing", d3)
-	}
-	for i, d := range []*messages.Drained{d1, d2} {
-		if len(d.Batch.Data) > set.BatchSize {
-			t.Errorf("batch %d is %d bytes, more than BatchSize %d", i, len(d.Batch.Data), set.BatchSize)
+	b1, b2 := nextBatch(t, sink), nextBatch(t, sink)
+	sink.none(t, quiet) // the rest lingers
+	sender.none(t, 0)
+	for i, b := range []*messages.Batch{b1, b2} {
+		if len(b.Data) > set.BatchSize {
+			t.Errorf("batch %d is %d bytes, more than BatchSize %d", i, len(b.Data), set.BatchSize)
 		}
-		checkRecords(t, decodeBatch(t, d.Batch.Data), all[i*perBatch:(i+1)*perBatch])
+		checkRecords(t, decodeBatch(t, b.Data), all[i*perBatch:(i+1)*perBatch])
 	}
-	if d1.Batch.BatchID >= d2.Batch.BatchID {
-		t.Errorf("batch seqs %d, %d are not increasing", d1.Batch.BatchID, d2.Batch.BatchID)
+	if b1.BatchID >= b2.BatchID {
+		t.Errorf("batch ids %d, %d are not increasing", b1.BatchID, b2.BatchID)
 	}
-	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: d1.Batch.BatchID, BaseOffset: 0, LogAppendTime: -1})
-	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: d2.Batch.BatchID, BaseOffset: 100, LogAppendTime: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: b1.BatchID, BaseOffset: 0, LogAppendTime: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: b2.BatchID, BaseOffset: 100, LogAppendTime: -1})
 	for i := range perBatch {
 		rc.expectOK(t, i, int64(i))
 	}
@@ -166,8 +148,14 @@ func TestAccumulatorBatchDoneCompletesInOrder(t *testing.T) {
 		e.appendRec(acc, rc, i, r)
 	}
 	expectMsg[*messages.PartitionReady](t, sender)
-	d := e.drain(t, acc, sender, 1)
-	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: d.Batch.BatchID, BaseOffset: 1000, LogAppendTime: -1, LogStartOffset: 0})
+	e.settle(t) // every record is in the batch before it is routed
+	sink := e.newProbe()
+	e.sys.Root.Send(acc, &messages.Route{Sink: sink.pid})
+	b := nextBatch(t, sink)
+	if b.Records != 5 {
+		t.Fatalf("batch of %d records, want 5", b.Records)
+	}
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: b.BatchID, BaseOffset: 1000, LogAppendTime: -1, LogStartOffset: 0})
 	for i := range 5 {
 		rc.expectOK(t, i, int64(1000+i))
 	}
@@ -189,8 +177,11 @@ func TestAccumulatorLogAppendTime(t *testing.T) {
 	e.appendRec(acc, rc, 0, rec("k", "v", 5))
 	e.appendRec(acc, rc, 1, rec("k", "v", 6))
 	expectMsg[*messages.PartitionReady](t, sender)
-	d := e.drain(t, acc, sender, 1)
-	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: d.Batch.BatchID, BaseOffset: 9, LogAppendTime: 777})
+	e.settle(t)
+	sink := e.newProbe()
+	e.sys.Root.Send(acc, &messages.Route{Sink: sink.pid})
+	b := nextBatch(t, sink)
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: b.BatchID, BaseOffset: 9, LogAppendTime: 777})
 	for i := range 2 {
 		if ev := rc.expectOK(t, i, int64(9+i)); !ev.md.Timestamp.Equal(time.UnixMilli(777)) {
 			t.Errorf("record %d timestamp %v, want the log append time", i, ev.md.Timestamp)
@@ -202,14 +193,12 @@ func TestAccumulatorLogAppendTime(t *testing.T) {
 // the first batch's answer, then both complete in send order.
 func TestAccumulatorCompletesBatchesInOrder(t *testing.T) {
 	e := newEnv(t, testSettings())
-	acc, sender := e.newAccumulator(testTP)
+	acc, _, sink := e.newRoutedAccumulator(testTP)
 	rc := newRecorder()
 	e.appendRec(acc, rc, 0, rec("a", "0", 1))
-	expectMsg[*messages.PartitionReady](t, sender)
-	first := e.drain(t, acc, sender, 1).Batch
+	first := nextBatch(t, sink)
 	e.appendRec(acc, rc, 1, rec("b", "1", 2))
-	expectMsg[*messages.PartitionReady](t, sender)
-	second := e.drain(t, acc, sender, 2).Batch
+	second := nextBatch(t, sink)
 	if first == nil || second == nil || first.BatchID == second.BatchID {
 		t.Fatalf("batches %+v, %+v, want two distinct batches", first, second)
 	}
@@ -222,37 +211,36 @@ func TestAccumulatorCompletesBatchesInOrder(t *testing.T) {
 	rc.expectOK(t, 1, 50)
 }
 
-// TestAccumulatorRetriesRetriableError: a retriable error sends the batch back to the head of the
-// partition; it is announced again after the retry backoff and drained with the same bytes.
+// TestAccumulatorRetriesRetriableError: a retriable error puts the batch back at the head of the
+// partition and drops the route; after the retry backoff the partition asks for a route again
+// and sends the batch with the same bytes.
 func TestAccumulatorRetriesRetriableError(t *testing.T) {
 	set := testSettings()
 	set.RetryBackoff, set.RetryBackoffMax = 40*time.Millisecond, 40*time.Millisecond
 	e := newEnv(t, set)
+	e.shared.Settings.Linger = time.Hour // the records share a batch
 	acc, sender := e.newAccumulator(testTP)
 	rc := newRecorder()
 	want := []testRecord{rec("a", "0", 1), rec("b", "1", 2)}
 	for i, r := range want {
 		e.appendRec(acc, rc, i, r)
 	}
+	e.flush(acc, func() {})
 	expectMsg[*messages.PartitionReady](t, sender)
-	first := e.drain(t, acc, sender, 1).Batch
+	sink := e.newProbe()
+	e.sys.Root.Send(acc, &messages.Route{Sink: sink.pid})
+	first := nextBatch(t, sink)
 	data := bytes.Clone(first.Data)
 
 	failed := time.Now()
 	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: first.BatchID, BaseOffset: -1, LogAppendTime: -1,
 		Err: fmt.Errorf("%w (t-3: moved)", wire.ErrNotLeaderOrFollower)})
-	// Not ready during the backoff.
-	if d := e.drain(t, acc, sender, 2); d.Batch != nil {
-		if time.Since(failed) >= set.RetryBackoff*8/10 {
-			t.Skip("the machine is too slow to drain within the retry backoff")
-		}
-		t.Fatalf("Drain during the retry backoff returned a batch")
-	}
 	expectMsg[*messages.PartitionReady](t, sender)
 	if elapsed, least := time.Since(failed), set.RetryBackoff*8/10; elapsed < least {
-		t.Fatalf("re-announced %v after the failure, before the backoff (at least %v)", elapsed, least)
+		t.Fatalf("asked for a route %v after the failure, before the backoff (at least %v)", elapsed, least)
 	}
-	retry := e.drain(t, acc, sender, 3).Batch
+	e.sys.Root.Send(acc, &messages.Route{Sink: sink.pid})
+	retry := nextBatch(t, sink)
 	if retry == nil || retry.BatchID != first.BatchID || !bytes.Equal(retry.Data, data) {
 		t.Fatalf("retry %+v, want batch %d with the same bytes", retry, first.BatchID)
 	}
@@ -268,30 +256,31 @@ func TestAccumulatorRetriesRetriableError(t *testing.T) {
 func TestAccumulatorRetryKeepsOrder(t *testing.T) {
 	set := testSettings()
 	set.RetryBackoff, set.RetryBackoffMax = time.Millisecond, time.Millisecond
+	set.MaxInFlight = 1 // the newer batch waits while the first is out
 	e := newEnv(t, set)
-	acc, sender := e.newAccumulator(testTP)
+	acc, sender, sink := e.newRoutedAccumulator(testTP)
 	rc := newRecorder()
 	e.appendRec(acc, rc, 0, rec("a", "0", 1))
-	expectMsg[*messages.PartitionReady](t, sender)
-	first := e.drain(t, acc, sender, 1).Batch
+	first := nextBatch(t, sink)
 	e.appendRec(acc, rc, 1, rec("b", "1", 2))
-	expectMsg[*messages.PartitionReady](t, sender)
+	e.settle(t)
+	sink.none(t, quiet)
 	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: first.BatchID, Err: fmt.Errorf("%w", wire.ErrRequestTimedOut), BaseOffset: -1, LogAppendTime: -1})
-	d := e.drain(t, acc, sender, 2)
-	for d.Batch == nil { // the drain may beat the 1ms backoff
-		expectMsg[*messages.PartitionReady](t, sender)
-		d = e.drain(t, acc, sender, 3)
+	expectMsg[*messages.PartitionReady](t, sender)
+	e.sys.Root.Send(acc, &messages.Route{Sink: sink.pid})
+	if b := nextBatch(t, sink); b.BatchID != first.BatchID {
+		t.Fatalf("sent batch %d first, want the retried batch %d", b.BatchID, first.BatchID)
 	}
-	if d.Batch.BatchID != first.BatchID {
-		t.Fatalf("drained batch %d first, want the retried batch %d", d.Batch.BatchID, first.BatchID)
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: first.BatchID, Err: fmt.Errorf("%w", wire.ErrRequestTimedOut), BaseOffset: -1, LogAppendTime: -1})
+	expectMsg[*messages.PartitionReady](t, sender)
+	e.sys.Root.Send(acc, &messages.Route{Sink: sink.pid})
+	if b := nextBatch(t, sink); b.BatchID != first.BatchID {
+		t.Fatalf("sent batch %d, want the retried batch %d again", b.BatchID, first.BatchID)
 	}
-	if !d.MoreReady {
-		t.Fatalf("Drained %+v, want MoreReady for the newer batch", d)
-	}
-	second := e.drain(t, acc, sender, 4).Batch
-	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: second.BatchID, BaseOffset: 21, LogAppendTime: -1})
 	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: first.BatchID, BaseOffset: 20, LogAppendTime: -1})
+	second := nextBatch(t, sink)
 	rc.expectOK(t, 0, 20)
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: second.BatchID, BaseOffset: 21, LogAppendTime: -1})
 	rc.expectOK(t, 1, 21)
 }
 
@@ -309,11 +298,10 @@ func TestAccumulatorFailsNonRetriableError(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, testSettings())
-			acc, sender := e.newAccumulator(testTP)
+			acc, sender, sink := e.newRoutedAccumulator(testTP)
 			rc := newRecorder()
 			e.appendRec(acc, rc, 0, rec("k", "v", 1))
-			expectMsg[*messages.PartitionReady](t, sender)
-			b := e.drain(t, acc, sender, 1).Batch
+			b := nextBatch(t, sink)
 			e.sys.Root.Send(acc, &messages.BatchDone{BatchID: b.BatchID, Err: tc.err, BaseOffset: -1, LogAppendTime: -1})
 			ev := rc.expectErr(t, 0, tc.targets[0])
 			for _, target := range tc.targets[1:] {
@@ -322,6 +310,7 @@ func TestAccumulatorFailsNonRetriableError(t *testing.T) {
 				}
 			}
 			sender.none(t, quiet)
+			sink.none(t, 0)
 		})
 	}
 }
@@ -330,28 +319,24 @@ func TestAccumulatorFailsNonRetriableError(t *testing.T) {
 // two halves, sent again in its place, and the records complete in order.
 func TestAccumulatorSplitsOversizeBatch(t *testing.T) {
 	e := newEnv(t, testSettings())
-	acc, sender := e.newAccumulator(testTP)
+	e.shared.Settings.Linger = time.Hour
+	acc, sender, sink := e.newRoutedAccumulator(testTP)
 	rc := newRecorder()
 	want := []testRecord{rec("a", "0", 10), rec("b", "1", 11, wire.Header{Key: "h", Value: []byte("v")}), rec("", "2", 12), rec("d", "", 9)}
 	for i, r := range want {
 		e.appendRec(acc, rc, i, r)
 	}
-	expectMsg[*messages.PartitionReady](t, sender)
-	b := e.drain(t, acc, sender, 1).Batch
+	e.flush(acc, func() {})
+	b := nextBatch(t, sink)
 	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: b.BatchID, Err: fmt.Errorf("%w (t-3)", wire.ErrMessageTooLarge), BaseOffset: -1, LogAppendTime: -1})
-	expectMsg[*messages.PartitionReady](t, sender)
-	d1 := e.drain(t, acc, sender, 2)
-	if d1.Batch == nil || !d1.MoreReady {
-		t.Fatalf("first half %+v, want a batch and MoreReady", d1)
-	}
-	d2 := e.drain(t, acc, sender, 3)
-	if d2.Batch == nil || d2.MoreReady {
-		t.Fatalf("second half %+v, want a batch and nothing more", d2)
-	}
-	checkRecords(t, decodeBatch(t, d1.Batch.Data), want[:2])
-	checkRecords(t, decodeBatch(t, d2.Batch.Data), want[2:])
-	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: d2.Batch.BatchID, BaseOffset: 20, LogAppendTime: -1})
-	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: d1.Batch.BatchID, BaseOffset: 10, LogAppendTime: -1})
+	expectMsg[*messages.PartitionReady](t, sender) // the route was dropped with the error
+	e.sys.Root.Send(acc, &messages.Route{Sink: sink.pid})
+	h1, h2 := nextBatch(t, sink), nextBatch(t, sink)
+	sink.none(t, quiet)
+	checkRecords(t, decodeBatch(t, h1.Data), want[:2])
+	checkRecords(t, decodeBatch(t, h2.Data), want[2:])
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: h2.BatchID, BaseOffset: 20, LogAppendTime: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: h1.BatchID, BaseOffset: 10, LogAppendTime: -1})
 	for i, off := range []int64{10, 11, 20, 21} {
 		rc.expectOK(t, i, off)
 	}
@@ -363,25 +348,24 @@ func TestAccumulatorFlush(t *testing.T) {
 	set := testSettings()
 	set.Linger = time.Hour
 	e := newEnv(t, set)
-	acc, sender := e.newAccumulator(testTP)
+	acc, _, sink := e.newRoutedAccumulator(testTP)
 	rc := newRecorder()
 	e.appendRec(acc, rc, 0, rec("a", "0", 1))
 	e.appendRec(acc, rc, 1, rec("b", "1", 2))
-	sender.none(t, quiet)
+	sink.none(t, quiet)
 	e.flush(acc, rc.mark("flush"))
-	expectMsg[*messages.PartitionReady](t, sender)
 	e.appendRec(acc, rc, 2, rec("c", "2", 3)) // after the flush: not waited for
-	d := e.drain(t, acc, sender, 1)
-	if d.Batch == nil || d.Batch.Records != 2 || d.MoreReady {
-		t.Fatalf("Drained %+v, want the two flushed records and nothing more", d)
+	b := nextBatch(t, sink)
+	if b.Records != 2 {
+		t.Fatalf("sent %d records, want the two flushed ones", b.Records)
 	}
 	e.settle(t)
 	rc.none(t, quiet) // Done waits for the batch
-	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: d.Batch.BatchID, BaseOffset: 0, LogAppendTime: -1})
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: b.BatchID, BaseOffset: 0, LogAppendTime: -1})
 	rc.expectOK(t, 0, 0)
 	rc.expectOK(t, 1, 1)
 	rc.expectMark(t, "flush")
-	sender.none(t, quiet) // the record appended after the flush still lingers
+	sink.none(t, quiet) // the record appended after the flush still lingers
 }
 
 // TestAccumulatorFlushEmpty: A flush marker on an accumulator holding nothing calls Done.
@@ -397,15 +381,14 @@ func TestAccumulatorFlushEmpty(t *testing.T) {
 // TestAccumulatorFlushInFlight: a flush while the only batch is in flight waits for its answer.
 func TestAccumulatorFlushInFlight(t *testing.T) {
 	e := newEnv(t, testSettings())
-	acc, sender := e.newAccumulator(testTP)
+	acc, _, sink := e.newRoutedAccumulator(testTP)
 	rc := newRecorder()
 	e.appendRec(acc, rc, 0, rec("a", "0", 1))
-	expectMsg[*messages.PartitionReady](t, sender)
-	b := e.drain(t, acc, sender, 1).Batch
+	b := nextBatch(t, sink)
 	e.flush(acc, rc.mark("flush"))
 	e.settle(t)
 	rc.none(t, quiet)
-	sender.none(t, 0)
+	sink.none(t, 0)
 	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: b.BatchID, BaseOffset: 3, LogAppendTime: -1})
 	rc.expectOK(t, 0, 3)
 	rc.expectMark(t, "flush")
@@ -414,26 +397,25 @@ func TestAccumulatorFlushInFlight(t *testing.T) {
 // TestAccumulatorAbort: AbortPartition fails queued and in-flight records with its error, in
 // order; a late BatchDone for an aborted batch is ignored; later Appends fail at once.
 func TestAccumulatorAbort(t *testing.T) {
-	e := newEnv(t, testSettings())
-	acc, sender := e.newAccumulator(testTP)
+	set := testSettings()
+	set.MaxInFlight = 1 // records 1 and 2 stay queued behind record 0
+	e := newEnv(t, set)
+	acc, _, sink := e.newRoutedAccumulator(testTP)
 	rc := newRecorder()
 	e.appendRec(acc, rc, 0, rec("a", "0", 1))
-	expectMsg[*messages.PartitionReady](t, sender)
-	inflight := e.drain(t, acc, sender, 1).Batch
+	inflight := nextBatch(t, sink)
 	e.appendRec(acc, rc, 1, rec("b", "1", 2))
 	e.appendRec(acc, rc, 2, rec("c", "2", 3))
-	expectMsg[*messages.PartitionReady](t, sender)
+	e.settle(t)
 	abort := errors.New("aborted by the test")
 	e.sys.Root.Send(acc, &messages.AbortPartition{Err: abort})
 	for i := range 3 {
 		rc.expectErr(t, i, abort)
 	}
 	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: inflight.BatchID, BaseOffset: 100, LogAppendTime: -1})
-	if d := e.drain(t, acc, sender, 2); d.Batch != nil {
-		t.Fatalf("Drain after abort returned a batch")
-	}
 	e.settle(t)
-	rc.none(t, quiet)
+	sink.none(t, quiet) // nothing left to send
+	rc.none(t, 0)
 	e.appendRec(acc, rc, 3, rec("d", "3", 4))
 	rc.expectErr(t, 3, abort)
 	e.stop(acc)
@@ -467,11 +449,10 @@ func TestAccumulatorDeliveryTimeoutInFlight(t *testing.T) {
 	set := testSettings()
 	set.DeliveryTimeout = 80 * time.Millisecond
 	e := newEnv(t, set)
-	acc, sender := e.newAccumulator(testTP)
+	acc, _, sink := e.newRoutedAccumulator(testTP)
 	rc := newRecorder()
 	e.appendRec(acc, rc, 0, rec("a", "0", 1))
-	expectMsg[*messages.PartitionReady](t, sender)
-	b := e.drain(t, acc, sender, 1).Batch
+	b := nextBatch(t, sink)
 	rc.expectErr(t, 0, messages.ErrDeliveryTimeout)
 	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: b.BatchID, BaseOffset: 5, LogAppendTime: -1})
 	e.settle(t)
@@ -486,17 +467,16 @@ func TestAccumulatorRetriesExhausted(t *testing.T) {
 	set.RetryBackoff, set.RetryBackoffMax = time.Millisecond, time.Millisecond
 	e := newEnv(t, set)
 	acc, sender := e.newAccumulator(testTP)
+	sink := e.newProbe()
 	rc := newRecorder()
 	e.appendRec(acc, rc, 0, rec("a", "0", 1))
 	var seq uint64
 	for attempt := 1; attempt <= set.Retries+1; attempt++ {
-		expectMsg[*messages.PartitionReady](t, sender)
-		b := e.drain(t, acc, sender, uint64(attempt)).Batch
-		if b == nil {
-			t.Fatalf("attempt %d: nothing drained", attempt)
-		}
+		expectMsg[*messages.PartitionReady](t, sender) // an error drops the route
+		e.sys.Root.Send(acc, &messages.Route{Sink: sink.pid})
+		b := nextBatch(t, sink)
 		if attempt > 1 && b.BatchID != seq {
-			t.Fatalf("attempt %d drained batch %d, want %d", attempt, b.BatchID, seq)
+			t.Fatalf("attempt %d sent batch %d, want %d", attempt, b.BatchID, seq)
 		}
 		seq = b.BatchID
 		e.sys.Root.Send(acc, &messages.BatchDone{BatchID: b.BatchID, BaseOffset: -1, LogAppendTime: -1,
@@ -507,19 +487,20 @@ func TestAccumulatorRetriesExhausted(t *testing.T) {
 		t.Errorf("failed with %v, want the last attempt's error", ev.err)
 	}
 	sender.none(t, quiet)
+	sink.none(t, 0)
 }
 
 // TestAccumulatorStopFailsEverything: stopping the actor fails what it holds, in flight or
 // queued, with ErrProducerClosed, in order, and then calls the flush waiters.
 func TestAccumulatorStopFailsEverything(t *testing.T) {
-	e := newEnv(t, testSettings())
-	acc, sender := e.newAccumulator(testTP)
+	set := testSettings()
+	set.MaxInFlight = 1 // record 1 stays queued
+	e := newEnv(t, set)
+	acc, _, sink := e.newRoutedAccumulator(testTP)
 	rc := newRecorder()
 	e.appendRec(acc, rc, 0, rec("a", "0", 1))
-	expectMsg[*messages.PartitionReady](t, sender)
-	e.drain(t, acc, sender, 1)
+	nextBatch(t, sink)
 	e.appendRec(acc, rc, 1, rec("b", "1", 2))
-	expectMsg[*messages.PartitionReady](t, sender)
 	e.flush(acc, rc.mark("flush"))
 	e.poison(acc) // handles the flush, then stops
 	rc.expectErr(t, 0, messages.ErrProducerClosed)
@@ -529,20 +510,31 @@ func TestAccumulatorStopFailsEverything(t *testing.T) {
 	rc.none(t, 0)
 }
 
-// TestAccumulatorReannounce: Reannounce (the sender restarted) repeats PartitionReady.
-func TestAccumulatorReannounce(t *testing.T) {
+// TestAccumulatorRouteLost: RouteLost (the sender restarted; its sinks are gone with what their
+// mailboxes held) asks for a route again and sends again, as they were, the batches that were out.
+func TestAccumulatorRouteLost(t *testing.T) {
 	e := newEnv(t, testSettings())
-	acc, sender := e.newAccumulator(testTP)
+	acc, sender, sink := e.newRoutedAccumulator(testTP)
 	rc := newRecorder()
 	e.appendRec(acc, rc, 0, rec("a", "0", 1))
+	b := nextBatch(t, sink)
+	data := bytes.Clone(b.Data)
+	e.sys.Root.Send(acc, &messages.RouteLost{})
 	expectMsg[*messages.PartitionReady](t, sender)
-	e.sys.Root.Send(acc, &messages.Reannounce{})
-	expectMsg[*messages.PartitionReady](t, sender)
+	sink2 := e.newProbe()
+	e.sys.Root.Send(acc, &messages.Route{Sink: sink2.pid})
+	again := nextBatch(t, sink2)
+	if again.BatchID != b.BatchID || !bytes.Equal(again.Data, data) {
+		t.Fatalf("sent batch %d again with other bytes, want batch %d as it was", again.BatchID, b.BatchID)
+	}
+	e.sys.Root.Send(acc, &messages.BatchDone{BatchID: b.BatchID, BaseOffset: 4, LogAppendTime: -1})
+	rc.expectOK(t, 0, 4)
 	sender.none(t, quiet)
+	sink.none(t, 0)
 }
 
-// TestExpiredInFlightBatchBufferIsNotReused (found as a bug): when a drained batch expires (DeliveryTimeout) while
-// the sender still holds it, the accumulator returns the batch's buffer to Shared.Buffers at
+// TestExpiredInFlightBatchBufferIsNotReused (found as a bug): when a batch handed to its sink expires
+// (DeliveryTimeout) while the sink still holds it, the accumulator returns the batch's buffer to Shared.Buffers at
 // once. Batch.Data (with CodecNone, the builder's own storage) still points into it, and the
 // connection only copies it when it writes the request, which may be much later (dialling, a
 // busy mailbox). The next batch the pool hands that buffer to overwrites the bytes about to be
@@ -554,16 +546,15 @@ func TestExpiredInFlightBatchBufferIsNotReused(t *testing.T) {
 	set.DeliveryTimeout = 30 * time.Millisecond
 	e := newEnv(t, set)
 	for attempt := range 20 { // sync.Pool drops some Puts under -race
-		acc, sender := e.newAccumulator(testTP)
+		acc, _, sink := e.newRoutedAccumulator(testTP)
 		rc := newRecorder()
 		e.appendRec(acc, rc, 0, rec("key", strings.Repeat("a", 200), 1))
-		expectMsg[*messages.PartitionReady](t, sender)
-		d := e.drain(t, acc, sender, 1)
-		saved := bytes.Clone(d.Batch.Data)
-		rc.expectErr(t, 0, messages.ErrDeliveryTimeout) // the sender has not answered yet
+		b := nextBatch(t, sink)
+		saved := bytes.Clone(b.Data)
+		rc.expectErr(t, 0, messages.ErrDeliveryTimeout) // the sink has not answered yet
 		e.appendRec(acc, rc, 1, rec("other", strings.Repeat("b", 200), 2))
-		expectMsg[*messages.PartitionReady](t, sender)
-		if !bytes.Equal(d.Batch.Data, saved) {
+		nextBatch(t, sink)
+		if !bytes.Equal(b.Data, saved) {
 			t.Fatalf("attempt %d: the Data of a batch still in flight was overwritten by a newer batch", attempt)
 		}
 		e.stop(acc)
@@ -571,7 +562,7 @@ func TestExpiredInFlightBatchBufferIsNotReused(t *testing.T) {
 }
 
 // TestAccumulatorUrgentSkipsLinger: a record someone waits for (Send) makes its batch ready at
-// once, whatever the linger; records appended before the drain join it.
+// once, whatever the linger; records appended before it is sent join it.
 func TestAccumulatorUrgentSkipsLinger(t *testing.T) {
 	set := testSettings()
 	set.Linger = time.Minute
@@ -586,8 +577,9 @@ func TestAccumulatorUrgentSkipsLinger(t *testing.T) {
 	expectMsg[*messages.PartitionReady](t, sender)
 	e.appendRec(acc, rc, 2, rec("", "rides along", 3))
 	e.settle(t)
-	d := e.drain(t, acc, sender, 1)
-	if d.Batch == nil || d.Batch.Records != 3 {
-		t.Fatalf("drained %+v, want one batch of the 3 records", d)
+	sink := e.newProbe()
+	e.sys.Root.Send(acc, &messages.Route{Sink: sink.pid})
+	if b := nextBatch(t, sink); b.Records != 3 {
+		t.Fatalf("sent %d records, want one batch of the 3", b.Records)
 	}
 }

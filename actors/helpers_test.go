@@ -331,18 +331,22 @@ func (e *env) spawnAccumulator(tp messages.TopicPartition, sender *actor.PID) *a
 	return in.pid
 }
 
-// drain asks acc for its head batch and returns the Drained answer.
-func (e *env) drain(t *testing.T, acc *actor.PID, sender *probe, gather uint64) *messages.Drained {
-	t.Helper()
-	e.sys.Root.Send(acc, &messages.Drain{Gather: gather})
-	d := expectMsg[*messages.Drained](t, sender)
-	if d.Gather != gather {
-		t.Fatalf("Drained for gather %d, want %d", d.Gather, gather)
-	}
-	return d
+// newRoutedAccumulator spawns tp's accumulator with a probe as its sender and another as the sink
+// it is routed to, so its ready batches arrive at the sink as it sends them.
+func (e *env) newRoutedAccumulator(tp messages.TopicPartition) (acc *actor.PID, sender, sink *probe) {
+	acc, sender = e.newAccumulator(tp)
+	sink = e.newProbe()
+	e.sys.Root.Send(acc, &messages.Route{Sink: sink.pid})
+	return acc, sender, sink
 }
 
-// decodeBatch decodes a drained batch, which must be exactly one valid record batch.
+// nextBatch expects the sink's next message to be a Batch and returns it.
+func nextBatch(t *testing.T, sink *probe) *messages.Batch {
+	t.Helper()
+	return expectMsg[*messages.Batch](t, sink)
+}
+
+// decodeBatch decodes a sent batch, which must be exactly one valid record batch.
 func decodeBatch(t *testing.T, data []byte) wire.RecordBatch {
 	t.Helper()
 	rb, rest, err := wire.DecodeRecordBatch(data, 64<<20)
@@ -398,7 +402,7 @@ func sameBytes(got, want []byte) error {
 	return nil
 }
 
-// sealedBatch builds a valid record batch of n small records, as an accumulator would drain it.
+// sealedBatch builds a valid record batch of n small records, as an accumulator would send it.
 func sealedBatch(t *testing.T, n int) []byte {
 	t.Helper()
 	var b wire.BatchBuilder

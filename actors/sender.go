@@ -34,6 +34,7 @@ type senderState struct {
 	waiting    map[messages.TopicPartition]routeWait
 	ident      identityCore // idempotence; see producerid.go
 	retryTimer *time.Timer  // the identity core's InitProducerId retry
+	restarted  bool         // this instance replaces one that panicked
 }
 
 type routeWait struct {
@@ -46,9 +47,11 @@ type Sender struct{ st *senderState }
 
 // NewSenderProps returns props for the sender actor.
 func NewSenderProps(shared *Shared, metadata *actor.PID) *actor.Props {
+	instances := 0 // the producer runs on the actor's goroutine, at spawn and at each restart
 	return actor.PropsFromProducer(func() actor.Actor {
 		set := shared.Settings
-		return &Sender{st: &senderState{shared: shared, metadata: metadata,
+		instances++
+		return &Sender{st: &senderState{shared: shared, metadata: metadata, restarted: instances > 1,
 			nodes: map[int32]*nodeState{}, parked: map[messages.TopicPartition]*actor.PID{},
 			waiting: map[messages.TopicPartition]routeWait{},
 			// A restarted sender picks up what its predecessor published.
@@ -92,11 +95,12 @@ func (a *Sender) Receive(c actor.Context) {
 	case *actor.Started:
 		// After a restart (a panic here) the sinks are gone: protoactor stopped them before this
 		// instance started, dropping what their mailboxes held, and the route asked for by the
-		// message that panicked was never given. Every accumulator starts over. On a first start
-		// there are no accumulators yet.
-		s.shared.RangeAccumulators(func(_ messages.TopicPartition, pid *actor.PID) {
-			c.Send(pid, &messages.RouteLost{})
-		})
+		// message that panicked was never given. Every accumulator starts over.
+		if s.restarted {
+			s.shared.RangeAccumulators(func(_ messages.TopicPartition, pid *actor.PID) {
+				c.Send(pid, &messages.RouteLost{})
+			})
+		}
 	case *actor.Stopped, *actor.Restart, *actor.Terminated:
 	default:
 		s.shared.Logger.Warn("sender: unexpected message", "type", fmt.Sprintf("%T", m))

@@ -242,8 +242,12 @@ func (k *sinkCore) holds(b *messages.Batch) bool {
 // dropPending answers every batch not written yet with err: the connection failed or stopped.
 func (k *sinkCore) dropPending(err error) sinkEffects {
 	var e sinkEffects
+	refresh := classify(err).refreshMetadata
 	for _, b := range k.pending {
 		e.answers = append(e.answers, sinkAnswer{b.Accumulator, failed(b, err)})
+		if refresh {
+			e.refresh = appendTopic(e.refresh, b.TP.Topic)
+		}
 	}
 	clear(k.pending)
 	k.pending = k.pending[:0]

@@ -11,7 +11,7 @@ import (
 var (
 	accumulatorAppend atomic.Pointer[func(messages.TopicPartition)]
 	connectionCall    atomic.Pointer[func(node int32)]
-	senderRoute     atomic.Pointer[func()]
+	senderRoute       atomic.Pointer[func()]
 	accumulatorAdded  atomic.Pointer[func(messages.TopicPartition)]
 )
 
