@@ -5,10 +5,10 @@ import (
 	"log/slog"
 	"runtime"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/kastor-go/kastor/internal/queue"
 	"github.com/kastor-go/kastor/messages"
 )
 
@@ -44,12 +44,12 @@ type Completer struct {
 
 	logger *slog.Logger
 
-	mu      sync.Mutex
-	queue   []completion
-	wake    chan struct{}
-	stopped bool
-	exited  bool // the goroutine is gone: After runs its function at once
-	done    chan struct{}
+	// queue is closed when the goroutine exits: what is pushed after that runs at once, on the
+	// pusher's goroutine.
+	queue    queue.Queue[completion]
+	wake     chan struct{} // one token: the push that made the queue non-empty, or Stop
+	stopping atomic.Bool
+	done     chan struct{}
 
 	// gid is the completion goroutine's id: a Close, Send or Flush on it would wait for itself.
 	gid atomic.Uint64
@@ -62,27 +62,24 @@ func NewCompleter(onRecord func(md messages.RecordMetadata, err error), release 
 	return c
 }
 
+// push queues a batch's outcome; once the completer has stopped (everything pushed before ran),
+// it completes at once on the caller's goroutine.
 func (c *Completer) push(item completion) {
-	c.mu.Lock()
-	c.queue = append(c.queue, item)
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	ok, first := c.queue.Push(item)
+	if !ok {
+		c.complete(&item)
+		return
+	}
+	if first {
+		c.signal()
 	}
 }
 
 // After runs fn on the completion goroutine after everything pushed so far; once the completer has
-// stopped (everything pushed ran), at once on the caller's goroutine.
-func (c *Completer) After(fn func()) {
-	c.mu.Lock()
-	if c.exited {
-		c.mu.Unlock()
-		fn()
-		return
-	}
-	c.queue = append(c.queue, completion{after: []func(){fn}})
-	c.mu.Unlock()
+// stopped, at once on the caller's goroutine.
+func (c *Completer) After(fn func()) { c.push(completion{after: []func(){fn}}) }
+
+func (c *Completer) signal() {
 	select {
 	case c.wake <- struct{}{}:
 	default:
@@ -91,39 +88,36 @@ func (c *Completer) After(fn func()) {
 
 // Stop waits for the queue to drain and the goroutine to exit.
 func (c *Completer) Stop() {
-	c.mu.Lock()
-	c.stopped = true
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.stopping.Store(true)
+	c.signal()
 	<-c.done
 }
 
 func (c *Completer) run() {
 	defer close(c.done)
 	c.gid.Store(goroutineID())
-	var batch []completion
+	var spare []completion
 	for {
-		c.mu.Lock()
-		batch, c.queue = c.queue, batch[:0]
-		stopped := c.stopped
-		if len(batch) == 0 && stopped {
-			c.exited = true
-		}
-		c.mu.Unlock()
+		batch := c.queue.Take(spare)
 		if len(batch) == 0 {
-			if stopped {
+			if !c.stopping.Load() {
+				<-c.wake
+				spare = batch
+				continue
+			}
+			// Closed only when nothing is left, so everything pushed before runs here, in
+			// order; every later push runs on its pusher.
+			if c.queue.CloseIfEmpty() {
 				return
 			}
-			<-c.wake
+			spare = batch
 			continue
 		}
 		for i := range batch {
 			c.complete(&batch[i])
 			batch[i] = completion{}
 		}
+		spare = batch
 	}
 }
 

@@ -1,4 +1,5 @@
-// Package queue has the one queue kastor hands work through between goroutines: many pushers,
+// Package queue has the one queue kastor hands work through between goroutines (inboxes, the
+// producer lane, connection write queues, the completer): many pushers,
 // one consumer that takes everything queued at once, never blocking a pusher.
 package queue
 
@@ -60,6 +61,18 @@ func (q *Queue[T]) Close() []T {
 	var left []T
 	q.CloseWith(func(items []T) { left = items })
 	return left
+}
+
+// CloseIfEmpty closes the queue only if nothing is queued, and reports whether it did (or it was
+// closed already): a consumer that must not leave items behind closes it between takes.
+func (q *Queue[T]) CloseIfEmpty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) > 0 {
+		return false
+	}
+	q.closed = true
+	return true
 }
 
 // CloseWith is Close that hands what was still queued to fail while the queue's lock is held: a

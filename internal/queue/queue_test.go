@@ -101,3 +101,23 @@ func TestQueueConcurrentPushers(t *testing.T) {
 		t.Fatalf("%d pushes reported first for %d non-empty takes", sumFirst, takes)
 	}
 }
+
+func TestQueueCloseIfEmpty(t *testing.T) {
+	var q Queue[int]
+	q.Push(1)
+	if q.CloseIfEmpty() {
+		t.Fatal("closed a queue holding an item")
+	}
+	if got := q.Take(nil); len(got) != 1 || got[0] != 1 {
+		t.Fatalf("took %v, want [1]", got)
+	}
+	if !q.CloseIfEmpty() {
+		t.Fatal("did not close an empty queue")
+	}
+	if ok, _ := q.Push(2); ok {
+		t.Fatal("a closed queue took an item")
+	}
+	if !q.CloseIfEmpty() {
+		t.Fatal("a closed queue reported open")
+	}
+}
