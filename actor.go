@@ -2,15 +2,15 @@ package kastor
 
 // Actor-native use: the producer as an actor in the user's own tree, driven by messages.
 //
-// A user actor sends *messages.Produce to the producer's PID. The PID's process is not a plain
-// mailbox: kastor registers a front process for it (frontProcess) whose SendUserMessage runs on the
-// sender's goroutine, like SendAsync does, so a Produce costs no hop through a central actor: it
-// is partitioned, charged to the buffer pool and pushed into its partition's accumulator right
+// A user actor sends *messages.Produce to the producer's PID. The producer actor's mailbox is
+// kastor's own (producerMailbox, given with protoactor's WithMailbox): its PostUserMessage runs on
+// the sender's goroutine, like SendAsync does, so a Produce costs no hop through a central actor:
+// it is partitioned, charged to the buffer pool and pushed into its partition's accumulator right
 // there, and Delivered is sent back from the completion goroutine. Only what cannot go on without
 // waiting (unknown topic metadata, spent buffer memory, a partition's first record, or anything
 // behind such a record) goes through the producer actor, which parks it without blocking its
 // mailbox and lets it go on when metadata or memory arrives (waitingroom.go). Every other message,
-// and every system message, goes to the producer actor's mailbox unchanged.
+// and every system message, goes into the actor's mailbox unchanged.
 
 import (
 	"fmt"
@@ -51,17 +51,25 @@ type (
 // ErrProducerRestarted, later ones are sent normally); Stop stops it (records it held fail with
 // ErrProducerClosed); Resume leaves it failed. Stopping the producer, or its parent, fails what it
 // holds; send Close to stop it gracefully. Its goroutines are gone once it has stopped.
-func Props(cfg Config) (*actor.Props, error) {
+//
+// opts are applied to the producer actor's own props on every spawn, after kastor's: receiver and
+// sender middleware, a context decorator, OnInit functions, a dispatcher or a supervisor strategy
+// for the producer's children are honoured. The mailbox and the spawn function are kastor's (the
+// mailbox is what takes Produce on the sender's goroutine), so WithMailbox and WithSpawnFunc are
+// ignored. Options added to the returned props afterwards (Configure) apply to nothing: pass them
+// here.
+func Props(cfg Config, opts ...actor.PropsOption) (*actor.Props, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	// The caller keeps its slices; every spawn reads these copies.
 	cfg.BootstrapServers = slices.Clone(cfg.BootstrapServers)
 	cfg.Interceptors = slices.Clone(cfg.Interceptors)
+	opts = slices.Clone(opts)
 	return actor.PropsFromFunc(func(actor.Context) {}, actor.WithSpawnFunc(
-		func(sys *actor.ActorSystem, id string, props *actor.Props, parent actor.SpawnerContext) (*actor.PID, error) {
+		func(sys *actor.ActorSystem, id string, _ *actor.Props, parent actor.SpawnerContext) (*actor.PID, error) {
 			p := newProducer(cfg, sys)
-			pid, err := p.spawnFunc(true)(sys, id, props, parent)
+			pid, err := p.spawnFunc(true, opts)(sys, id, nil, parent)
 			if err != nil {
 				p.cleanup()
 			}
@@ -75,50 +83,74 @@ func (p *Producer) PID() *actor.PID { return p.pid }
 
 // props spawns this producer's actor (once).
 func (p *Producer) props(escalate bool) *actor.Props {
-	return actor.PropsFromFunc(func(actor.Context) {}, actor.WithSpawnFunc(p.spawnFunc(escalate)))
+	return actor.PropsFromFunc(func(actor.Context) {}, actor.WithSpawnFunc(p.spawnFunc(escalate, nil)))
 }
 
-// spawnFunc spawns the producer actor, then puts the front process in its place in the process
-// registry: from then on every send to its PID goes through frontProcess.
-func (p *Producer) spawnFunc(escalate bool) actor.SpawnFunc {
+// spawnFunc spawns the producer actor with kastor's mailbox (producerMailbox) and the caller's
+// options.
+func (p *Producer) spawnFunc(escalate bool, opts []actor.PropsOption) actor.SpawnFunc {
 	return func(sys *actor.ActorSystem, id string, _ *actor.Props, parent actor.SpawnerContext) (*actor.PID, error) {
 		hooks := &producerHooks{p: p, room: newWaitingRoom(p.cfg.MaxBlock)}
 		hooks.env.p = p
 		hooks.room.env = &hooks.env
-		inner := actors.NewProducerPropsWith(p.shared, actors.ProducerOptions{Stopped: p.stopped, Hooks: hooks, Escalate: escalate})
-		pid, err := actor.DefaultSpawner(sys, id, inner, parent)
+		mb := &producerMailbox{inner: actor.Unbounded()(), sys: sys}
+		mb.p.Store(p)
+		p.mailbox = mb
+		props := actors.NewProducerPropsWith(p.shared, actors.ProducerOptions{Stopped: p.stopped, Hooks: hooks, Escalate: escalate}).
+			Configure(opts...).
+			Configure(actor.WithMailbox(func() actor.Mailbox { return mb }))
+		pid, err := actor.DefaultSpawner(sys, id, props, parent)
 		if err != nil {
 			return pid, err
 		}
-		proc, ok := sys.ProcessRegistry.GetLocal(id)
-		if !ok {
-			return nil, fmt.Errorf("kastor: the producer actor %s stopped while starting", id)
-		}
-		p.inner = proc
-		p.front = &frontProcess{inner: proc, sys: sys}
-		p.front.p.Store(p)
-		// Nobody has the PID yet, and the actor itself never sends to it before a message arrives,
-		// so no send can see the old process after this point. A PID resolved before it (the
-		// actor's own Self, its children's parent) keeps the plain mailbox: only control messages
-		// travel that way.
-		sys.ProcessRegistry.LocalPIDs.GetBucket(id).Set(id, p.front)
-		p.pid = actor.NewPID(pid.Address, pid.Id) // never resolved: its first send finds the front
-		return p.pid, nil
+		mb.self.Store(pid)
+		p.pid = pid
+		// Once the actor has stopped, protoactor sends what comes to its PID to its dead letters;
+		// the actor messages among them still get their answer (ErrProducerClosed), on the
+		// sender's goroutine, as before the stop.
+		sys.EventStream.Subscribe(func(evt any) {
+			if dl, ok := evt.(*actor.DeadLetterEvent); ok && dl.PID != nil && dl.PID.Id == pid.Id && dl.PID.Address == pid.Address {
+				mb.refuseDead(dl.Message, dl.Sender)
+			}
+		})
+		return pid, nil
 	}
 }
 
-// post sends msg to the producer actor's mailbox.
-func (p *Producer) post(msg any) { p.inner.SendUserMessage(p.pid, msg) }
+// refuseDead answers an actor message that reached the stopped producer's dead letters. Anything
+// else is left to protoactor (answering it here would send it to the dead letters again).
+func (m *producerMailbox) refuseDead(msg any, sender *actor.PID) {
+	switch msg.(type) {
+	case *messages.Produce, *messages.Flush, *messages.Close, actor.MessageBatch:
+		if sender != nil {
+			msg = &actor.MessageEnvelope{Message: msg, Sender: sender}
+		}
+		m.PostUserMessage(msg)
+	}
+}
 
-// frontProcess is the producer actor's process as seen by senders (see the top of this file).
-type frontProcess struct {
-	inner actor.Process
+// post puts msg into the producer actor's mailbox, past the interception of actor messages.
+func (p *Producer) post(msg any) { p.mailbox.inner.PostUserMessage(msg) }
+
+// producerMailbox is the producer actor's mailbox (see the top of this file): protoactor's own
+// unbounded mailbox behind a PostUserMessage that handles the actor messages on the sender's
+// goroutine.
+type producerMailbox struct {
+	inner actor.Mailbox
 	sys   *actor.ActorSystem
+	self  atomic.Pointer[actor.PID]
 	p     atomic.Pointer[Producer] // nil once the producer actor has stopped
 }
 
-// SendUserMessage implements actor.Process; it runs on the sender's goroutine.
-func (f *frontProcess) SendUserMessage(pid *actor.PID, message interface{}) {
+func (m *producerMailbox) PostSystemMessage(msg any) { m.inner.PostSystemMessage(msg) }
+func (m *producerMailbox) RegisterHandlers(invoker actor.MessageInvoker, dispatcher actor.Dispatcher) {
+	m.inner.RegisterHandlers(invoker, dispatcher)
+}
+func (m *producerMailbox) Start()                { m.inner.Start() }
+func (m *producerMailbox) UserMessageCount() int { return m.inner.UserMessageCount() }
+
+// PostUserMessage implements actor.Mailbox; it runs on the sender's goroutine.
+func (f *producerMailbox) PostUserMessage(message interface{}) {
 	_, msg, sender := actor.UnwrapEnvelope(message)
 	p := f.p.Load()
 	switch m := msg.(type) {
@@ -157,24 +189,16 @@ func (f *frontProcess) SendUserMessage(pid *actor.PID, message interface{}) {
 			if sender != nil {
 				msg = &actor.MessageEnvelope{Message: msg, Sender: sender}
 			}
-			f.SendUserMessage(pid, msg)
+			f.PostUserMessage(msg)
 		}
 		return
 	}
 	if p == nil {
-		f.sys.DeadLetter.SendUserMessage(pid, message)
+		f.sys.DeadLetter.SendUserMessage(f.self.Load(), message)
 		return
 	}
-	f.inner.SendUserMessage(pid, message)
+	f.inner.PostUserMessage(message)
 }
-
-// SendSystemMessage implements actor.Process.
-func (f *frontProcess) SendSystemMessage(pid *actor.PID, message interface{}) {
-	f.inner.SendSystemMessage(pid, message)
-}
-
-// Stop implements actor.Process.
-func (f *frontProcess) Stop(pid *actor.PID) { f.inner.Stop(pid) }
 
 func corrOf(m *messages.Produce) uint64 {
 	if m == nil {

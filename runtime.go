@@ -136,10 +136,9 @@ type Producer struct {
 	// cleanupOnce: the producer actor's Stopped releases what the producer owns, once.
 	cleanupOnce sync.Once
 
-	// Actor-native use (actor.go): the producer actor's process, the queue of what waits in the
+	// Actor-native use (actor.go): the producer actor's mailbox, the queue of what waits in the
 	// actor, and the memory-release notification it asks for when records wait for memory.
-	front       *frontProcess
-	inner       actor.Process
+	mailbox     *producerMailbox
 	gate        laneGate
 	lane        laneQueue
 	memWaiting  atomic.Bool // records wait in the actor for buffer memory

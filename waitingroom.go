@@ -596,19 +596,19 @@ func (h *producerHooks) Stopping(c actor.Context) {
 func (h *producerHooks) Stopped(c actor.Context) {
 	h.env.c = c
 	h.room.stopped()
-	h.p.front.p.Store(nil) // later sends are answered by the front alone
+	h.p.mailbox.p.Store(nil) // later sends are answered by the mailbox alone
 }
 
 func (h *producerHooks) Receive(c actor.Context, msg any) bool {
 	h.env.c = c
-	// The actor messages normally stop at the front process; these came another way (through a PID
-	// resolved before the front was registered) and are handled the same, not dropped.
+	// The actor messages normally stop at the mailbox; these came another way (put in by post) and
+	// are handled the same, not dropped.
 	switch m := msg.(type) {
 	case *messages.Produce:
 		h.p.produce(m, c.Sender())
 		return true
 	case *messages.Flush, *messages.Close:
-		h.p.front.SendUserMessage(c.Self(), &actor.MessageEnvelope{Message: m, Sender: c.Sender()})
+		h.p.mailbox.PostUserMessage(&actor.MessageEnvelope{Message: m, Sender: c.Sender()})
 		return true
 	}
 	return h.room.receive(msg)
