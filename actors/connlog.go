@@ -12,6 +12,9 @@ import (
 type connFailureLog struct {
 	mu   sync.Mutex
 	last map[string]connFailureEntry
+	// downSince: connections (connKey) that failed since they were last up, and since when, so
+	// the next success is logged as a recovery.
+	downSince map[string]time.Time
 }
 
 type connFailureEntry struct {
@@ -61,4 +64,25 @@ func (l *connFailureLog) due(key string, every time.Duration) (warn bool, suppre
 	e.suppressed++
 	l.last[key] = e
 	return false, 0
+}
+
+// down notes that the connection key failed, keeping the time of its first failure.
+func (l *connFailureLog) down(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.downSince == nil {
+		l.downSince = map[string]time.Time{}
+	}
+	if _, ok := l.downSince[key]; !ok {
+		l.downSince[key] = time.Now()
+	}
+}
+
+// up notes that the connection key is up; ok reports that it had failed, since when.
+func (l *connFailureLog) up(key string) (since time.Time, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	since, ok = l.downSince[key]
+	delete(l.downSince, key)
+	return since, ok
 }
