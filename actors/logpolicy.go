@@ -22,7 +22,14 @@ import (
 // logSample bounds the examples a summary line lists: counts are exact, the list is not.
 const logSample = 5
 
-func connKey(node int32, addr string) string { return fmt.Sprintf("conn %d %s", node, addr) }
+// connKey names a connection for logConnUp/logConnDown: a broker by its node id (a broker that
+// restarts on another address is still the one that was lost), a bootstrap server by its address.
+func connKey(node int32, addr string) string {
+	if node >= 0 {
+		return fmt.Sprintf("conn node %d", node)
+	}
+	return "conn " + addr
+}
 
 // logConnUp logs a connection that came up: Debug the first time, Info after it was lost or
 // failed, with how long it was down.
