@@ -38,9 +38,16 @@ func (sh *Shared) logConnFailure(node int32, addr string, err error) {
 
 // logTopicError warns that metadata named an error for a topic a send waits for (Java logs
 // "Error while fetching metadata ... UNKNOWN_TOPIC_OR_PARTITION" at WARN), once per topic per
-// RetryBackoffMax (at least a second).
+// RetryBackoffMax (at least a second). The first answer naming an error for a topic is Debug: a
+// topic being auto-created answers LEADER_NOT_AVAILABLE once, part of a healthy run; an error
+// that persists a cycle is warned about.
 func (sh *Shared) logTopicError(topic string, err error) {
-	if warn, _ := sh.connLog.due("topic "+topic, max(sh.Settings.RetryBackoffMax, time.Second)); warn {
+	key := "topic " + topic
+	if sh.connLog.first(key) {
+		sh.Logger.Debug("metadata names an error for the topic", "topic", topic, "err", err)
+		return
+	}
+	if warn, _ := sh.connLog.due(key, max(sh.Settings.RetryBackoffMax, time.Second)); warn {
 		sh.Logger.Warn("kastor: metadata names an error for the topic", "topic", topic, "err", err)
 		return
 	}
@@ -85,4 +92,19 @@ func (l *connFailureLog) up(key string) (since time.Time, ok bool) {
 	since, ok = l.downSince[key]
 	delete(l.downSince, key)
 	return since, ok
+}
+
+// first reports whether key was never seen, and starts its cycle now if so: its first warning
+// comes a cycle later, from due.
+func (l *connFailureLog) first(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last == nil {
+		l.last = map[string]connFailureEntry{}
+	}
+	if _, ok := l.last[key]; ok {
+		return false
+	}
+	l.last[key] = connFailureEntry{at: time.Now()}
+	return true
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kastor-go/kastor/messages"
 )
@@ -192,5 +193,27 @@ func TestBatchLogRateLimit(t *testing.T) {
 	}
 	if counts["WARN"] != 1 || counts["ERRO"] != 1 || counts["DEBU"] != 1998 {
 		t.Errorf("levels %v, want one WARN, one ERROR, 1998 DEBUG", counts)
+	}
+}
+
+// A topic's metadata error: the first answer (an auto-created topic's LEADER_NOT_AVAILABLE) is
+// Debug; one that persists a cycle is Warn, then at most once per cycle.
+func TestTopicErrorWarnsOnceItPersists(t *testing.T) {
+	h := &recordingHandler{}
+	sh := NewShared(Settings{RetryBackoffMax: 50 * time.Millisecond}, slog.New(h), nil, nil)
+	err := errors.New("LEADER_NOT_AVAILABLE")
+	sh.logTopicError("t", err)
+	sh.logTopicError("t", err)
+	time.Sleep(1100 * time.Millisecond) // the cycle is at least a second
+	sh.logTopicError("t", err)
+	sh.logTopicError("t", err)
+	want := []string{
+		"DEBUG metadata names an error for the topic",
+		"DEBUG metadata names an error for the topic",
+		"WARN kastor: metadata names an error for the topic",
+		"DEBUG metadata names an error for the topic",
+	}
+	if got := h.messages(); !slices.Equal(got, want) {
+		t.Errorf("got\n%q\nwant\n%q", got, want)
 	}
 }
