@@ -1,8 +1,11 @@
 package actors
 
 import (
+	"errors"
 	"sync"
 	"time"
+
+	"github.com/kastor-go/kastor/wire"
 )
 
 // connFailureLog rate-limits the Warn lines for a failed connection (and for a topic's metadata
@@ -38,16 +41,18 @@ func (sh *Shared) logConnFailure(node int32, addr string, err error) {
 
 // logTopicError warns that metadata named an error for a topic a send waits for (Java logs
 // "Error while fetching metadata ... UNKNOWN_TOPIC_OR_PARTITION" at WARN), once per topic per
-// RetryBackoffMax (at least a second). The first answer naming an error for a topic is Debug: a
-// topic being auto-created answers LEADER_NOT_AVAILABLE once, part of a healthy run; an error
-// that persists a cycle is warned about.
+// RetryBackoffMax (at least a second). A first LEADER_NOT_AVAILABLE for a topic is Debug: a topic
+// being auto-created answers it once, part of a healthy run; if it persists a cycle it is warned
+// about.
 func (sh *Shared) logTopicError(topic string, err error) {
 	key := "topic " + topic
-	if sh.connLog.first(key) {
-		sh.Logger.Debug("metadata names an error for the topic", "topic", topic, "err", err)
-		return
+	warn := sh.connLog.first(key) // starts the cycle
+	if warn && errors.Is(err, wire.ErrLeaderNotAvailable) {
+		warn = false
+	} else if !warn {
+		warn, _ = sh.connLog.due(key, max(sh.Settings.RetryBackoffMax, time.Second))
 	}
-	if warn, _ := sh.connLog.due(key, max(sh.Settings.RetryBackoffMax, time.Second)); warn {
+	if warn {
 		sh.Logger.Warn("kastor: metadata names an error for the topic", "topic", topic, "err", err)
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kastor-go/kastor/messages"
+	"github.com/kastor-go/kastor/wire"
 )
 
 func snapshot(brokers map[int32]string, topics map[string][]int32) *Cluster {
@@ -196,19 +197,23 @@ func TestBatchLogRateLimit(t *testing.T) {
 	}
 }
 
-// A topic's metadata error: the first answer (an auto-created topic's LEADER_NOT_AVAILABLE) is
-// Debug; one that persists a cycle is Warn, then at most once per cycle.
-func TestTopicErrorWarnsOnceItPersists(t *testing.T) {
+// A topic's metadata error: a first LEADER_NOT_AVAILABLE (an auto-created topic's first answer) is
+// Debug, and Warn once it persists a cycle; other errors (a mistyped topic) are Warn at once; then
+// at most once per cycle.
+func TestTopicErrorLevels(t *testing.T) {
 	h := &recordingHandler{}
 	sh := NewShared(Settings{RetryBackoffMax: 50 * time.Millisecond}, slog.New(h), nil, nil)
-	err := errors.New("LEADER_NOT_AVAILABLE")
-	sh.logTopicError("t", err)
-	sh.logTopicError("t", err)
+	sh.logTopicError("new", wire.ErrLeaderNotAvailable)
+	sh.logTopicError("new", wire.ErrLeaderNotAvailable)
+	sh.logTopicError("typo", wire.ErrUnknownTopicOrPartition)
+	sh.logTopicError("typo", wire.ErrUnknownTopicOrPartition)
 	time.Sleep(1100 * time.Millisecond) // the cycle is at least a second
-	sh.logTopicError("t", err)
-	sh.logTopicError("t", err)
+	sh.logTopicError("new", wire.ErrLeaderNotAvailable)
+	sh.logTopicError("new", wire.ErrLeaderNotAvailable)
 	want := []string{
 		"DEBUG metadata names an error for the topic",
+		"DEBUG metadata names an error for the topic",
+		"WARN kastor: metadata names an error for the topic",
 		"DEBUG metadata names an error for the topic",
 		"WARN kastor: metadata names an error for the topic",
 		"DEBUG metadata names an error for the topic",
