@@ -138,16 +138,16 @@ func clusterChanges(old, cur *Cluster) []clusterChange {
 		switch {
 		case !ok:
 			nJoined++
-			joined = sampleAppend(joined, fmt.Sprintf("%d@%s", id, addr))
+			joined = sampleAppendf(joined, "%d@%s", id, addr)
 		case was != addr:
 			nMoved++
-			moved = sampleAppend(moved, fmt.Sprintf("%d: %s→%s", id, was, addr))
+			moved = sampleAppendf(moved, "%d: %s→%s", id, was, addr)
 		}
 	}
 	for _, id := range sortedIDs(old.Brokers) {
 		if _, ok := cur.Brokers[id]; !ok {
 			nLeft++
-			left = sampleAppend(left, fmt.Sprintf("%d@%s", id, old.Brokers[id]))
+			left = sampleAppendf(left, "%d@%s", id, old.Brokers[id])
 		}
 	}
 	if len(old.Brokers) == 0 {
@@ -173,12 +173,12 @@ func clusterChanges(old, cur *Cluster) []clusterChange {
 		}
 		if !was.Usable() {
 			nLearnt++
-			learnt = sampleAppend(learnt, fmt.Sprintf("%s (%d partitions)", name, len(t.Partitions)))
+			learnt = sampleAppendf(learnt, "%s (%d partitions)", name, len(t.Partitions))
 			continue
 		}
 		if len(was.Partitions) != len(t.Partitions) {
 			nResized++
-			resized = sampleAppend(resized, fmt.Sprintf("%s: %d→%d", name, len(was.Partitions), len(t.Partitions)))
+			resized = sampleAppendf(resized, "%s: %d→%d", name, len(was.Partitions), len(t.Partitions))
 		}
 		movedHere, leaderlessHere := 0, 0
 		for p := range min(len(was.Partitions), len(t.Partitions)) {
@@ -187,16 +187,16 @@ func clusterChanges(old, cur *Cluster) []clusterChange {
 			case before == after:
 			case after < 0:
 				leaderlessHere++
-				leaderless = sampleAppend(leaderless, fmt.Sprintf("%s/%d (was %d)", name, p, before))
+				leaderless = sampleAppendf(leaderless, "%s/%d (was %d)", name, p, before)
 			default:
 				movedHere++
-				leaders = sampleAppend(leaders, fmt.Sprintf("%s/%d: %d→%d", name, p, before, after))
+				leaders = sampleAppendf(leaders, "%s/%d: %d→%d", name, p, before, after)
 			}
 		}
 		for p := len(was.Partitions); p < len(t.Partitions); p++ {
 			if t.Partitions[p].Leader < 0 {
 				leaderlessHere++
-				leaderless = sampleAppend(leaderless, fmt.Sprintf("%s/%d (new)", name, p))
+				leaderless = sampleAppendf(leaderless, "%s/%d (new)", name, p)
 			}
 		}
 		nLeaders += movedHere
@@ -215,9 +215,10 @@ func clusterChanges(old, cur *Cluster) []clusterChange {
 	return out
 }
 
-func sampleAppend(s []string, v string) []string {
+// sampleAppendf adds an example to s unless it has logSample already (then nothing is formatted).
+func sampleAppendf(s []string, format string, args ...any) []string {
 	if len(s) < logSample {
-		return append(s, v)
+		return append(s, fmt.Sprintf(format, args...))
 	}
 	return s
 }
