@@ -201,6 +201,7 @@ func TestBatchLogRateLimit(t *testing.T) {
 // Debug, and Warn once it persists a cycle; other errors (a mistyped topic) are Warn at once; then
 // at most once per cycle.
 func TestTopicErrorLevels(t *testing.T) {
+	t.Parallel() // it sleeps through a cycle
 	h := &recordingHandler{}
 	sh := NewShared(Settings{RetryBackoffMax: 50 * time.Millisecond}, slog.New(h), nil, nil)
 	sh.logTopicError("new", wire.ErrLeaderNotAvailable)
