@@ -48,7 +48,7 @@ func TestActorSystemOptionsQuiet(t *testing.T) {
 func TestProducerActorSystemLogsToTheLogger(t *testing.T) {
 	var logged bytes.Buffer
 	cfg := DefaultConfig()
-	cfg.BootstrapServers = []string{"127.0.0.1:1"} // never dialled before Close: nothing is sent
+	cfg.BootstrapServers = []string{"127.0.0.1:1"} // unreachable: only the probes matter here
 	cfg.Logger = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p, err := New(cfg)
 	if err != nil {
