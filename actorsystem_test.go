@@ -2,11 +2,13 @@ package kastor
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -37,5 +39,31 @@ func TestActorSystemOptionsQuiet(t *testing.T) {
 	}
 	if strings.Contains(logged.String(), "started") {
 		t.Errorf("protoactor's Info line passed to the logger: %q", logged.String())
+	}
+}
+
+// protoactor's own lines at Warn and above reach the producer's Logger, marked lib=protoactor;
+// its Info lines (the system's start, "[ACTOR] Recovering" on every connection failure) do not.
+// The producer's private actor system is checked through the logger protoactor itself uses.
+func TestProducerActorSystemLogsToTheLogger(t *testing.T) {
+	var logged bytes.Buffer
+	cfg := DefaultConfig()
+	cfg.BootstrapServers = []string{"127.0.0.1:1"} // unreachable: only the probes matter here
+	cfg.Logger = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.sys.Logger().Info("protoactor info probe")
+	p.sys.Logger().Error("protoactor error probe")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	p.Close(ctx)
+	out := logged.String()
+	if !strings.Contains(out, `msg="protoactor error probe" lib=protoactor`) {
+		t.Errorf("protoactor's Error line did not reach the Logger: %q", out)
+	}
+	if strings.Contains(out, "info probe") || strings.Contains(out, "actor system started") {
+		t.Errorf("protoactor's Info lines reached the Logger: %q", out)
 	}
 }

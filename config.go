@@ -139,7 +139,9 @@ type Config struct {
 	PartitionerIgnoreKeys bool
 	// Interceptors (interceptor.classes), called in order.
 	Interceptors []Interceptor
-	// Logger receives kastor's logs; nil uses slog.Default().
+	// Logger receives kastor's logs; nil uses slog.Default(). A healthy run logs nothing at Info
+	// or above; connection losses and recoveries and metadata changes are Info, retries Warn,
+	// failed batches Error, anything per record Debug (README, "Logging").
 	Logger *slog.Logger
 	// Dialer opens broker connections; nil uses a net.Dialer. Tests use it to run on an in-memory
 	// network.

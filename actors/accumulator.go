@@ -464,8 +464,7 @@ func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
 	}
 	if retriable && b.attempts <= s.shared.Settings.Retries {
 		b.retryNs = nowNs() + int64(Backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, b.attempts))
-		s.shared.Logger.Debug("retrying batch", "topic", s.tp.Topic, "partition", s.tp.Partition,
-			"attempt", b.attempts, "err", m.Err)
+		s.shared.logBatchRetry(s.tp, b.attempts, len(b.records), m.Err)
 	} else {
 		b.result = m
 	}
@@ -593,6 +592,7 @@ func (s *accState) complete(b *accBatch, r *messages.BatchDone) {
 	item := completion{tp: s.tp, records: b.records, err: r.Err, baseOffset: r.BaseOffset,
 		logAppendTime: r.LogAppendTime, after: b.after}
 	if r.Err != nil {
+		s.shared.logBatchFailed(s.tp, len(b.records), r.Err)
 		item.baseOffset, item.logAppendTime = -1, -1
 		if b.baseSequence >= 0 {
 			// Its sequence is now a hole or a write we cannot account for: start over (KIP-360).

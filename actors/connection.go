@@ -467,6 +467,7 @@ func readFrame(r io.Reader) ([]byte, error) {
 
 func (s *connState) onLinkUp(c actor.Context, m *linkUp) {
 	s.status = connReady
+	s.shared.logConnUp(s.cfg.Node, s.cfg.Addr)
 	s.apis = m.apis
 	l := s.link
 	s.shared.Goroutines.Add(2)
@@ -546,7 +547,7 @@ func (s *connState) checkIdle(c actor.Context) {
 		s.armIdle(c)
 		return
 	}
-	s.shared.Logger.Debug("closing idle connection", "broker", s.cfg.Node, "addr", s.cfg.Addr)
+	s.shared.logConnClosed(s.cfg.Node, s.cfg.Addr, "idle")
 	s.closeLink()
 	s.status = connIdle
 }
@@ -675,12 +676,13 @@ func (s *connState) stopTimer() {
 // (BackoffStrategy, ReconnectBackoff to ReconnectBackoffMax). Calls that arrive meanwhile wait in
 // the suspended mailbox for the new instance, which dials again.
 func (s *connState) fail(c actor.Context, err error) {
+	wasUp := s.status == connReady || s.status == connReauth
 	s.closeLink()
 	s.stopIdle()
 	s.stopTimer()
 	s.answerAll(c, err)
 	s.status = connFailed
-	s.shared.logConnFailure(s.cfg.Node, s.cfg.Addr, err)
+	s.shared.logConnDown(s.cfg.Node, s.cfg.Addr, wasUp, err)
 	if sup, ok := c.(interface{ EscalateFailure(reason, message any) }); ok {
 		sup.EscalateFailure(&ConnectionFailure{Addr: s.cfg.Addr, Err: err}, nil)
 	} else {
@@ -736,6 +738,9 @@ func (s *connState) moveTo(c actor.Context, addr string) {
 
 // shutdown runs on Stopping and Restarting: nothing is left unanswered.
 func (s *connState) shutdown(c actor.Context) {
+	if s.status == connReady || s.status == connReauth {
+		s.shared.logConnClosed(s.cfg.Node, s.cfg.Addr, "stopped")
+	}
 	s.stopTimer()
 	s.stopIdle()
 	s.closeLink()

@@ -1,8 +1,11 @@
 package actors
 
 import (
+	"errors"
 	"sync"
 	"time"
+
+	"github.com/kastor-go/kastor/wire"
 )
 
 // connFailureLog rate-limits the Warn lines for a failed connection (and for a topic's metadata
@@ -12,6 +15,9 @@ import (
 type connFailureLog struct {
 	mu   sync.Mutex
 	last map[string]connFailureEntry
+	// downSince: connections (connKey) that failed since they were last up, and since when, so
+	// the next success is logged as a recovery.
+	downSince map[string]time.Time
 }
 
 type connFailureEntry struct {
@@ -35,9 +41,18 @@ func (sh *Shared) logConnFailure(node int32, addr string, err error) {
 
 // logTopicError warns that metadata named an error for a topic a send waits for (Java logs
 // "Error while fetching metadata ... UNKNOWN_TOPIC_OR_PARTITION" at WARN), once per topic per
-// RetryBackoffMax (at least a second).
+// RetryBackoffMax (at least a second). A first LEADER_NOT_AVAILABLE for a topic is Debug: a topic
+// being auto-created answers it once, part of a healthy run; if it persists a cycle it is warned
+// about.
 func (sh *Shared) logTopicError(topic string, err error) {
-	if warn, _ := sh.connLog.due("topic "+topic, max(sh.Settings.RetryBackoffMax, time.Second)); warn {
+	key := "topic " + topic
+	warn := sh.connLog.first(key) // starts the cycle
+	if warn && errors.Is(err, wire.ErrLeaderNotAvailable) {
+		warn = false
+	} else if !warn {
+		warn, _ = sh.connLog.due(key, max(sh.Settings.RetryBackoffMax, time.Second))
+	}
+	if warn {
 		sh.Logger.Warn("kastor: metadata names an error for the topic", "topic", topic, "err", err)
 		return
 	}
@@ -61,4 +76,40 @@ func (l *connFailureLog) due(key string, every time.Duration) (warn bool, suppre
 	e.suppressed++
 	l.last[key] = e
 	return false, 0
+}
+
+// down notes that the connection key failed, keeping the time of its first failure.
+func (l *connFailureLog) down(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.downSince == nil {
+		l.downSince = map[string]time.Time{}
+	}
+	if _, ok := l.downSince[key]; !ok {
+		l.downSince[key] = time.Now()
+	}
+}
+
+// up notes that the connection key is up; ok reports that it had failed, since when.
+func (l *connFailureLog) up(key string) (since time.Time, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	since, ok = l.downSince[key]
+	delete(l.downSince, key)
+	return since, ok
+}
+
+// first reports whether key was never seen, and starts its cycle now if so: its first warning
+// comes a cycle later, from due.
+func (l *connFailureLog) first(key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.last == nil {
+		l.last = map[string]connFailureEntry{}
+	}
+	if _, ok := l.last[key]; ok {
+		return false
+	}
+	l.last[key] = connFailureEntry{at: time.Now()}
+	return true
 }

@@ -210,6 +210,7 @@ func (s *metadataState) onResponse(c actor.Context, m *messages.CallDone) {
 			s.shared.logTopicError(name, t.Err)
 		}
 	}
+	s.shared.logClusterChanges(s.shared.Cluster(), cl)
 	s.shared.publish(cl)
 	for _, w := range *s.watchers {
 		c.Send(w, &messages.MetadataUpdated{})
@@ -330,6 +331,7 @@ func (s *metadataState) applyHint(c actor.Context, m *messages.LeaderHint) {
 	if !changed {
 		return
 	}
+	s.shared.logClusterChanges(old, next)
 	s.shared.publish(next)
 	for _, w := range *s.watchers {
 		c.Send(w, &messages.MetadataUpdated{})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -31,10 +30,7 @@ var brokerSide = []goleak.Option{
 // green.
 func newSystem(t *testing.T) *actor.ActorSystem {
 	t.Helper()
-	sys := actor.NewActorSystem(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }),
-		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
-	)
+	sys := actor.NewActorSystem(kastor.ActorSystemOptions(discardLogger())...)
 	t.Cleanup(sys.Shutdown)
 	return sys
 }

@@ -2,7 +2,6 @@ package tests
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -155,9 +154,7 @@ func benchActors(b *testing.B, senders int, value []byte) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sys := actor.NewActorSystem(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }),
-		actor.WithDeadLetterThrottleInterval(10*time.Millisecond))
+	sys := actor.NewActorSystem(kastor.ActorSystemOptions(discardLogger())...)
 	done := make(chan error, senders)
 	stopped := make(chan struct{})
 	var producer *actor.PID

@@ -55,19 +55,19 @@ func run(out io.Writer, bootstrap, topic string, before, after int) error {
 		fmt.Fprintf(out, "embedded broker at %s, topic %q with 4 partitions\n", bootstrap, topic)
 	}
 
-	// One actor system for the whole application; kastor's actors run in it too. Quiet (protoactor
-	// logs its start at Info on stderr otherwise), and with a short dead-letter throttle: the first
-	// dead letter of a period starts a goroutine that lives for the period (1 s by default), which
-	// Shutdown cannot stop, so a program (or a goleak check) ending after it would still find it.
-	sys := actor.NewActorSystem(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }),
-		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
-	)
+	// One logger for kastor and protoactor; this application reports what matters itself.
+	logger := slog.New(slog.DiscardHandler)
+	// One actor system for the whole application; kastor's actors run in it too. Built with
+	// kastor.ActorSystemOptions: protoactor's own logging goes to logger (it prints its start at
+	// Info on stderr otherwise), and a short dead-letter throttle: the first dead letter of a
+	// period starts a goroutine that lives for the period (1 s by default), which Shutdown cannot
+	// stop, so a program (or a goleak check) ending after it would still find it.
+	sys := actor.NewActorSystem(kastor.ActorSystemOptions(logger)...)
 	defer sys.Shutdown()
 
 	cfg := kastor.DefaultConfig()
 	cfg.BootstrapServers = []string{bootstrap}
-	cfg.Logger = slog.New(slog.DiscardHandler) // the application reports what matters itself
+	cfg.Logger = logger
 	props, err := kastor.Props(cfg)
 	if err != nil {
 		return err
