@@ -720,6 +720,9 @@ func (s *connState) moveTo(c actor.Context, addr string) {
 	if s.status != connDialing && s.status != connReady && s.status != connReauth {
 		return
 	}
+	if s.status != connDialing {
+		s.shared.logConnClosed(s.cfg.Node, old, "the broker moved to "+addr)
+	}
 	s.closeLink()
 	s.stopIdle()
 	s.stopTimer()
