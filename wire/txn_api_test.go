@@ -403,3 +403,32 @@ func TestTxnOffsetCommitResponseOracle(t *testing.T) {
 		}
 	}
 }
+
+// ---------------------------------------------------------------------------------------------
+// The transaction.version feature
+
+func TestTransactionsV2Feature(t *testing.T) {
+	for _, c := range []struct {
+		features []kmsg.ApiVersionsResponseFinalizedFeature
+		level    int16
+		ok, v2   bool
+	}{
+		{nil, 0, false, false},
+		{[]kmsg.ApiVersionsResponseFinalizedFeature{{Name: "metadata.version", MaxVersionLevel: 25}}, 0, false, false},
+		{[]kmsg.ApiVersionsResponseFinalizedFeature{{Name: "transaction.version", MaxVersionLevel: 0}}, 0, true, false},
+		{[]kmsg.ApiVersionsResponseFinalizedFeature{{Name: "transaction.version", MaxVersionLevel: 1}}, 1, true, false},
+		{[]kmsg.ApiVersionsResponseFinalizedFeature{{Name: "metadata.version", MaxVersionLevel: 25}, {Name: "transaction.version", MinVersionLevel: 0, MaxVersionLevel: 2}}, 2, true, true},
+	} {
+		k := kmsg.NewPtrApiVersionsResponse()
+		k.Version = 3
+		k.FinalizedFeatures = c.features
+		var resp ApiVersionsResponse
+		if err := resp.ReadFrom(k.AppendTo(nil), 3); err != nil {
+			t.Fatal(err)
+		}
+		level, ok := resp.FinalizedFeatureLevel(FeatureTransactionVersion)
+		if level != c.level || ok != c.ok || resp.TransactionsV2() != c.v2 {
+			t.Errorf("%+v: level %d %v, v2 %v", c.features, level, ok, resp.TransactionsV2())
+		}
+	}
+}
