@@ -848,7 +848,7 @@ func (c *txnCore) onFound(now time.Time, find *txnFind, a txnAnswered, e *txnEff
 		}
 	}
 	if node != nil {
-		c.failures = 0
+		// failures stays: a coordinator that keeps moving away backs off longer each time.
 		if find.keyType == wire.CoordinatorTypeGroup {
 			c.groups[find.key] = node
 		} else {
