@@ -216,6 +216,20 @@ const (
 	opEndTxn
 )
 
+func (k txnOpKind) apiKey() int16 {
+	switch k {
+	case opInitProducerID:
+		return wire.KeyInitProducerID
+	case opAddPartitions:
+		return wire.KeyAddPartitionsToTxn
+	case opAddOffsets:
+		return wire.KeyAddOffsetsToTxn
+	case opTxnOffsetCommit:
+		return wire.KeyTxnOffsetCommit
+	}
+	return wire.KeyEndTxn
+}
+
 func (k txnOpKind) apiName() string {
 	switch k {
 	case opInitProducerID:
@@ -476,9 +490,12 @@ func (c *txnCore) onClose(reply any, e *txnEffects) {
 	case txnCommitting, txnAborting:
 		c.result.waiters = append(c.result.waiters, reply)
 	case txnInitializing:
-		if c.result != nil && c.result.kind == opInitProducerID {
-			c.complete(messages.ErrProducerClosed, e)
+		if c.result != nil && c.result.kind == opEndTxn {
+			c.result.waiters = append(c.result.waiters, reply) // an abort's epoch bump: it completes the abort
+			break
 		}
+		// InitTransactions never completed: there is nothing to end.
+		c.complete(messages.ErrProducerClosed, e)
 		c.queue, c.outstanding = nil, false
 		e.done = append(e.done, txnDone{reply, nil})
 	default:
@@ -667,7 +684,7 @@ func (c *txnCore) onAnswered(now time.Time, a txnAnswered, e *txnEffects) {
 		}
 		c.started = true
 		e.allow = append(e.allow, op.tps...)
-		if len(c.pendingAdd) > 0 {
+		if len(c.pendingAdd) > 0 && c.state == txnInTransaction {
 			c.enqueue(&txnOp{kind: opAddPartitions})
 		}
 	case opAddOffsets:
@@ -732,6 +749,9 @@ func (c *txnCore) complete(err error, e *txnEffects) {
 
 // answerError returns the error an answer carries (the worst one of a per-partition answer).
 func (c *txnCore) answerError(op *txnOp, resp wire.Response) error {
+	if resp == nil || resp.Key() != op.kind.apiKey() {
+		return fmt.Errorf("%w: %s answered with %T", messages.ErrInternal, op.kind.apiName(), resp)
+	}
 	switch r := resp.(type) {
 	case *wire.InitProducerIDResponse:
 		return wire.ErrorForCode(r.ErrorCode)
@@ -836,9 +856,15 @@ func (c *txnCore) onFound(now time.Time, find *txnFind, a txnAnswered, e *txnEff
 	err := a.err
 	var node *txnNode
 	if err == nil {
-		resp := a.resp.(*wire.FindCoordinatorResponse)
-		res, ok := resp.Result(find.key, a.version)
+		resp, isFind := a.resp.(*wire.FindCoordinatorResponse)
+		var res wire.FindCoordinatorResult
+		ok := false
+		if isFind {
+			res, ok = resp.Result(find.key, a.version)
+		}
 		switch {
+		case !isFind:
+			err = fmt.Errorf("%w: FindCoordinator answered with %T", messages.ErrInternal, a.resp)
 		case !ok:
 			err = fmt.Errorf("%w: FindCoordinator answer left out the key", messages.ErrConnection)
 		case res.ErrorCode != 0:
@@ -896,6 +922,7 @@ func (c *txnCore) abortable(err error, bump bool, e *txnEffects) {
 		c.complete(fmt.Errorf("commit failed, abort the transaction: %w", err), e)
 	}
 	c.state = txnAbortableError
+	c.pendingAdd = nil // their batches are aborted with the transaction
 	c.dropQueued(func(op *txnOp) bool { return op.kind != opInitProducerID }, err, true, e)
 	e.log, e.logLevel = fmt.Sprintf("the transaction must be aborted: %v", err), logInfo
 }

@@ -790,3 +790,41 @@ func TestTxnCoreCloseDuringOperations(t *testing.T) {
 	s.step(txnInit{reply: "init"})
 	wantDone(t, s.step(txnClose{reply: "close"}), txnDone{"init", messages.ErrProducerClosed}, txnDone{"close", nil})
 }
+
+// Close during an abort's epoch bump waits for the bump, which completes the abort.
+func TestTxnCoreCloseDuringBump(t *testing.T) {
+	s := newTxnScript(t, false)
+	s.initialized()
+	s.begin()
+	send, _ := sent[*wire.AddPartitionsToTxnRequest](s, s.step(txnRecord{txnTP("out", 0)}))
+	s.answer(send, &wire.AddPartitionsToTxnResponse{Topics: []wire.AddPartitionsToTxnTopicResult{
+		{Name: "out", Partitions: []wire.AddPartitionsToTxnPartitionResult{{Partition: 0}}}}}, 3)
+	s.step(txnRecordFailed{err: wire.ErrUnknownProducerID})
+	s.step(txnAbort{reply: "abort"})
+	send, _ = sent[*wire.EndTxnRequest](s, s.step(txnFlushed{}))
+	e := s.answer(send, &wire.EndTxnResponse{}, 4)
+	wantDone(t, s.step(txnClose{reply: "close"}))
+	send, _ = sent[*wire.InitProducerIDRequest](s, e)
+	wantDone(t, s.answer(send, &wire.InitProducerIDResponse{ProducerID: 7, ProducerEpoch: 1}, 5), txnDone{"abort", nil}, txnDone{"close", nil})
+}
+
+// An answer of the wrong kind (a bug in the caller) fails the producer; it never panics.
+func TestTxnCoreWrongAnswer(t *testing.T) {
+	s := newTxnScript(t, false)
+	send, _ := sent[*wire.FindCoordinatorRequest](s, s.step(txnInit{reply: "init"}))
+	e := s.answer(send, &wire.EndTxnResponse{}, 4)
+	wantDone(t, e, txnDone{"init", messages.ErrInternal})
+	s = newTxnScript(t, false)
+	e = s.findCoordinator(s.step(txnInit{reply: "init"}), wire.CoordinatorTypeTransaction, "txn-a", 1)
+	send, _ = sent[*wire.InitProducerIDRequest](s, e)
+	for _, resp := range []wire.Response{nil, &wire.EndTxnResponse{}} {
+		e = s.answer(send, resp, 4)
+		wantDone(t, e, txnDone{"init", messages.ErrInternal})
+		if !errors.Is(e.fail, messages.ErrFatal) {
+			t.Fatalf("%T: %+v", resp, e)
+		}
+		s = newTxnScript(t, false)
+		e = s.findCoordinator(s.step(txnInit{reply: "init"}), wire.CoordinatorTypeTransaction, "txn-a", 1)
+		send, _ = sent[*wire.InitProducerIDRequest](s, e)
+	}
+}
