@@ -679,8 +679,10 @@ func (c *txnCore) onAnswered(now time.Time, a txnAnswered, e *txnEffects) {
 		c.partitions, c.pendingAdd, c.started = nil, nil, false
 		c.complete(nil, e)
 	case opAddPartitions:
-		for _, tp := range op.tps {
-			c.partitions[tp] = true
+		if c.partitions != nil {
+			for _, tp := range op.tps {
+				c.partitions[tp] = true
+			}
 		}
 		c.started = true
 		e.allow = append(e.allow, op.tps...)

@@ -24,8 +24,14 @@ func NewFindCoordinatorRequest(keyType int8, key string) *FindCoordinatorRequest
 // Key returns KeyFindCoordinator.
 func (*FindCoordinatorRequest) Key() int16 { return KeyFindCoordinator }
 
-// MinVersion is the lowest FindCoordinator version kastor speaks.
-func (*FindCoordinatorRequest) MinVersion() int16 { return 0 }
+// MinVersion is the lowest FindCoordinator version that can carry the request: v0 knows
+// consumer groups only, so any other key type needs v1 (as the Java client requires).
+func (req *FindCoordinatorRequest) MinVersion() int16 {
+	if req.CoordinatorType != CoordinatorTypeGroup {
+		return 1
+	}
+	return 0
+}
 
 // MaxVersion is the highest FindCoordinator version kastor speaks.
 func (*FindCoordinatorRequest) MaxVersion() int16 { return 6 }

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"errors"
 	"math/rand/v2"
 	"testing"
 
@@ -64,6 +65,20 @@ func TestFindCoordinatorRequestOneKey(t *testing.T) {
 		if key != "txn-a" || (v >= 1 && kr.CoordinatorType != 1) {
 			t.Fatalf("v%d: key %q type %d", v, key, kr.CoordinatorType)
 		}
+	}
+}
+
+// A transactional id cannot be looked up with v0, which knows groups only.
+func TestFindCoordinatorRequestMinVersion(t *testing.T) {
+	old := BrokerAPIs{KeyFindCoordinator: {0, 0}}
+	if v, err := old.Pick(NewFindCoordinatorRequest(CoordinatorTypeGroup, "g")); err != nil || v != 0 {
+		t.Fatalf("group at v0: %d %v", v, err)
+	}
+	if _, err := old.Pick(NewFindCoordinatorRequest(CoordinatorTypeTransaction, "t")); !errors.Is(err, ErrUnsupportedVersion) {
+		t.Fatalf("transactional id at v0: %v", err)
+	}
+	if v, err := (BrokerAPIs{KeyFindCoordinator: {0, 2}}).Pick(NewFindCoordinatorRequest(CoordinatorTypeTransaction, "t")); err != nil || v != 2 {
+		t.Fatalf("transactional id: %d %v", v, err)
 	}
 }
 
