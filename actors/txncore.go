@@ -147,7 +147,7 @@ func (txnFeatures) txnEvent()     {}
 // Effects
 
 // txnEffects is what the actor must do after a step, in this order: fail (fatal), publish
-// identity, abortUndrained, flush, send, timer, allow, done, reject.
+// identity, abortUndrained, flush, send, timer, newTransaction, allow, done, reject.
 type txnEffects struct {
 	// send: the one request to send now; its answer comes back as txnAnswered{seq}.
 	send *txnSend
@@ -159,6 +159,9 @@ type txnEffects struct {
 	reject error
 	// allow: partitions now in the transaction, whose batches may be drained.
 	allow []messages.TopicPartition
+	// newTransaction: a transaction began; allowances of the last one are void, so no partition's
+	// batches may be drained until an allow names it again.
+	newTransaction bool
 	// abortUndrained: fail every batch not yet sent with this error (an abort, or a fatal error).
 	abortUndrained error
 	// flush: send every accumulated batch now and report txnFlushed when all records appended so
@@ -396,6 +399,7 @@ func (c *txnCore) onBegin(reply any, e *txnEffects) {
 	c.state = txnInTransaction
 	c.partitions = make(map[messages.TopicPartition]bool)
 	c.pendingAdd, c.started, c.bumpEpoch = nil, false, false
+	e.newTransaction = true
 	e.done = append(e.done, txnDone{reply, nil})
 }
 

@@ -106,7 +106,11 @@ func (s *txnScript) initialized() {
 
 func (s *txnScript) begin() {
 	s.t.Helper()
-	wantDone(s.t, s.step(txnBegin{reply: "begin"}), txnDone{"begin", nil})
+	e := s.step(txnBegin{reply: "begin"})
+	if !e.newTransaction {
+		s.t.Fatalf("begin: %+v, want newTransaction", e)
+	}
+	wantDone(s.t, e, txnDone{"begin", nil})
 	s.wantState(txnInTransaction)
 }
 
