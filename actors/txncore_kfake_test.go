@@ -462,7 +462,9 @@ func TestTxnCoreKfake(t *testing.T) {
 			if d.core.identity.Epoch != wantEpoch {
 				t.Fatalf("epoch %d, want %d", d.core.identity.Epoch, wantEpoch)
 			}
-			hasAdd := slices.ContainsFunc(d.sent, func(s string) bool { return strings.HasPrefix(s, "AddPartitionsToTxn") || strings.HasPrefix(s, "AddOffsetsToTxn") })
+			hasAdd := slices.ContainsFunc(d.sent, func(s string) bool {
+				return strings.HasPrefix(s, "AddPartitionsToTxn") || strings.HasPrefix(s, "AddOffsetsToTxn")
+			})
 			if hasAdd == v2 {
 				t.Fatalf("v2 %v, requests %v", v2, d.sent)
 			}
