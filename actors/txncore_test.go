@@ -832,3 +832,26 @@ func TestTxnCoreWrongAnswer(t *testing.T) {
 		send, _ = sent[*wire.InitProducerIDRequest](s, e)
 	}
 }
+
+// The first AddPartitionsToTxn of a transaction that meets the previous one still completing
+// (CONCURRENT_TRANSACTIONS) retries after 20 ms at most, not the full backoff.
+func TestTxnCoreConcurrentTransactionsFirstAdd(t *testing.T) {
+	s := newTxnScript(t, false)
+	s.initialized()
+	s.begin()
+	send, _ := sent[*wire.AddPartitionsToTxnRequest](s, s.step(txnRecord{txnTP("out", 0)}))
+	e := s.answer(send, &wire.AddPartitionsToTxnResponse{Topics: []wire.AddPartitionsToTxnTopicResult{
+		{Name: "out", Partitions: []wire.AddPartitionsToTxnPartitionResult{{Partition: 0, ErrorCode: wire.ErrConcurrentTransactions.Code}}}}}, 3)
+	if e.timer == nil || e.timer.at.Sub(s.now) != addPartitionsRetryBackoff {
+		t.Fatalf("timer %+v, want %v", e.timer, addPartitionsRetryBackoff)
+	}
+	s.now = e.timer.at
+	send, _ = sent[*wire.AddPartitionsToTxnRequest](s, s.step(txnTimerFired{gen: e.timer.gen}))
+	e = s.answer(send, &wire.AddPartitionsToTxnResponse{Topics: []wire.AddPartitionsToTxnTopicResult{
+		{Name: "out", Partitions: []wire.AddPartitionsToTxnPartitionResult{{Partition: 0}}}}}, 3)
+	// Once the transaction holds a partition, the usual backoff applies.
+	send, _ = sent[*wire.AddPartitionsToTxnRequest](s, s.step(txnRecord{txnTP("out", 1)}))
+	e = s.answer(send, &wire.AddPartitionsToTxnResponse{Topics: []wire.AddPartitionsToTxnTopicResult{
+		{Name: "out", Partitions: []wire.AddPartitionsToTxnPartitionResult{{Partition: 1, ErrorCode: wire.ErrConcurrentTransactions.Code}}}}}, 3)
+	wantTimer(t, s, e, 1)
+}
