@@ -3,7 +3,7 @@ package actors
 // The transactional producer's state machine (Java's TransactionManager), as a pure core: txnCore
 // takes one event at a time with the current time and returns what to do as data (txnEffects).
 // It reads no clock, arms no timer and sends nothing, so it is tested with scripts
-// (txncore_test.go); an actor applies the effects: it sends the request the core names to the
+// (txncore_test.go) and against kfake (txncore_kfake_test.go); an actor applies the effects: it sends the request the core names to the
 // broker the core names, arms the timer, completes the waiters, publishes the identity, flushes
 // or aborts the accumulated batches, and feeds the answers back as events.
 //
