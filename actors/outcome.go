@@ -74,3 +74,67 @@ func classify(err error) outcome {
 	}
 	return o
 }
+
+// txnClass is what an error means to a transactional producer, following the handlers of Java's
+// TransactionManager. classify decides the produce path; classifyTxn decides the coordinator
+// requests (FindCoordinator, InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit,
+// EndTxn) and the fate of a transaction one of whose batches failed.
+type txnClass uint8
+
+const (
+	// txnClassRetry: send the same request again after a backoff. COORDINATOR_LOAD_IN_PROGRESS,
+	// CONCURRENT_TRANSACTIONS (the coordinator is still completing the previous transaction),
+	// UNKNOWN_TOPIC_OR_PARTITION and Kafka's other retriable codes.
+	txnClassRetry txnClass = iota
+	// txnClassFindCoordinator: the coordinator moved or could not be reached — NOT_COORDINATOR,
+	// COORDINATOR_NOT_AVAILABLE, REQUEST_TIMED_OUT, our broken connection or request timeout:
+	// find the coordinator again, then retry.
+	txnClassFindCoordinator
+	// txnClassAbortable: the transaction cannot commit, but the producer goes on once it is
+	// aborted. TRANSACTION_ABORTABLE (KIP-890), a topic or group the producer may not use, and a
+	// consumer group that moved on (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID:
+	// Java's CommitFailedException).
+	txnClassAbortable
+	// txnClassAbortableBump: abortable, and the broker lost the producer's state, so the epoch is
+	// bumped after the abort and the sequences start over (KIP-360): UNKNOWN_PRODUCER_ID,
+	// INVALID_PRODUCER_ID_MAPPING, OUT_OF_ORDER_SEQUENCE_NUMBER.
+	txnClassAbortableBump
+	// txnClassFatal: the producer can do nothing more. PRODUCER_FENCED and INVALID_PRODUCER_EPOCH
+	// (a newer producer took the transactional id), TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+	// CLUSTER_AUTHORIZATION_FAILED, INVALID_TXN_STATE, UNSUPPORTED_VERSION and no common version.
+	txnClassFatal
+	// txnClassUnexpected: any other error. A coordinator that answers with it is beyond what the
+	// protocol foresees (fatal, as Java's "unexpected error"); a batch that failed with it
+	// (MESSAGE_TOO_LARGE, a delivery timeout, ...) spoils only its transaction (abortable).
+	txnClassUnexpected
+)
+
+// classifyTxn returns what a non-nil err means to a transactional producer.
+func classifyTxn(err error) txnClass {
+	if errors.Is(err, messages.ErrConnection) || errors.Is(err, messages.ErrRequestTimeout) {
+		return txnClassFindCoordinator
+	}
+	if errors.Is(err, wire.ErrUnsupportedVersion) {
+		return txnClassFatal
+	}
+	kerr, ok := errors.AsType[*wire.Error](err)
+	if !ok {
+		return txnClassUnexpected
+	}
+	switch kerr.Code {
+	case wire.ErrNotCoordinator.Code, wire.ErrCoordinatorNotAvailable.Code, wire.ErrRequestTimedOut.Code:
+		return txnClassFindCoordinator
+	case wire.ErrProducerFenced.Code, wire.ErrInvalidProducerEpoch.Code, wire.ErrTransactionalIDAuthorizationFailed.Code,
+		wire.ErrClusterAuthorizationFailed.Code, wire.ErrInvalidTxnState.Code, wire.ErrUnsupportedVersionCode.Code:
+		return txnClassFatal
+	case wire.ErrTransactionAbortable.Code, wire.ErrTopicAuthorizationFailed.Code, wire.ErrGroupAuthorizationFailed.Code,
+		wire.ErrUnknownMemberID.Code, wire.ErrIllegalGeneration.Code, wire.ErrFencedInstanceID.Code:
+		return txnClassAbortable
+	case wire.ErrUnknownProducerID.Code, wire.ErrInvalidProducerIDMapping.Code, wire.ErrOutOfOrderSequenceNumber.Code:
+		return txnClassAbortableBump
+	}
+	if kerr.Retriable {
+		return txnClassRetry
+	}
+	return txnClassUnexpected
+}

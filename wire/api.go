@@ -8,12 +8,17 @@ import (
 
 // API keys of the requests kastor sends.
 const (
-	KeyProduce          int16 = 0
-	KeyMetadata         int16 = 3
-	KeySaslHandshake    int16 = 17
-	KeyApiVersions      int16 = 18
-	KeyInitProducerID   int16 = 22
-	KeySaslAuthenticate int16 = 36
+	KeyProduce            int16 = 0
+	KeyMetadata           int16 = 3
+	KeyFindCoordinator    int16 = 10
+	KeySaslHandshake      int16 = 17
+	KeyApiVersions        int16 = 18
+	KeyInitProducerID     int16 = 22
+	KeyAddPartitionsToTxn int16 = 24
+	KeyAddOffsetsToTxn    int16 = 25
+	KeyEndTxn             int16 = 26
+	KeyTxnOffsetCommit    int16 = 28
+	KeySaslAuthenticate   int16 = 36
 )
 
 // APIName returns the Kafka name of an API key ("Produce", "Metadata", ...), or "Unknown(N)" for a
@@ -30,6 +35,16 @@ func APIName(key int16) string {
 		return "ApiVersions"
 	case KeyInitProducerID:
 		return "InitProducerId"
+	case KeyFindCoordinator:
+		return "FindCoordinator"
+	case KeyAddPartitionsToTxn:
+		return "AddPartitionsToTxn"
+	case KeyAddOffsetsToTxn:
+		return "AddOffsetsToTxn"
+	case KeyEndTxn:
+		return "EndTxn"
+	case KeyTxnOffsetCommit:
+		return "TxnOffsetCommit"
 	case KeySaslAuthenticate:
 		return "SaslAuthenticate"
 	}
@@ -48,6 +63,8 @@ func apiFlexibleFrom(key int16) int16 {
 		return 3
 	case KeyInitProducerID:
 		return 2
+	case KeyFindCoordinator, KeyAddPartitionsToTxn, KeyAddOffsetsToTxn, KeyEndTxn, KeyTxnOffsetCommit:
+		return 3
 	case KeySaslAuthenticate:
 		return 2
 	}

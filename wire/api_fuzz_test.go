@@ -138,6 +138,56 @@ func FuzzSaslAuthenticateResponse(f *testing.F) {
 	})
 }
 
+func FuzzFindCoordinatorResponse(f *testing.F) {
+	fuzzDecoder(f, "FindCoordinator", func(t *testing.T, data []byte, v int16, got Response) {
+		k := kmsg.NewPtrFindCoordinatorResponse()
+		k.Version = v
+		if k.ReadFrom(data) == nil {
+			checkEqual(t, "FindCoordinatorResponse vs kmsg", v, *got.(*FindCoordinatorResponse), wantFindCoordinatorResponse(k, v))
+		}
+	})
+}
+
+func FuzzAddPartitionsToTxnResponse(f *testing.F) {
+	fuzzDecoder(f, "AddPartitionsToTxn", func(t *testing.T, data []byte, v int16, got Response) {
+		k := kmsg.NewPtrAddPartitionsToTxnResponse()
+		k.Version = v
+		if k.ReadFrom(data) == nil {
+			checkEqual(t, "AddPartitionsToTxnResponse vs kmsg", v, *got.(*AddPartitionsToTxnResponse), wantAddPartitionsToTxnResponse(k))
+		}
+	})
+}
+
+func FuzzAddOffsetsToTxnResponse(f *testing.F) {
+	fuzzDecoder(f, "AddOffsetsToTxn", func(t *testing.T, data []byte, v int16, got Response) {
+		k := kmsg.NewPtrAddOffsetsToTxnResponse()
+		k.Version = v
+		if k.ReadFrom(data) == nil {
+			checkEqual(t, "AddOffsetsToTxnResponse vs kmsg", v, *got.(*AddOffsetsToTxnResponse), wantAddOffsetsToTxnResponse(k))
+		}
+	})
+}
+
+func FuzzEndTxnResponse(f *testing.F) {
+	fuzzDecoder(f, "EndTxn", func(t *testing.T, data []byte, v int16, got Response) {
+		k := kmsg.NewPtrEndTxnResponse()
+		k.Version = v
+		if k.ReadFrom(data) == nil {
+			checkEqual(t, "EndTxnResponse vs kmsg", v, *got.(*EndTxnResponse), wantEndTxnResponse(k))
+		}
+	})
+}
+
+func FuzzTxnOffsetCommitResponse(f *testing.F) {
+	fuzzDecoder(f, "TxnOffsetCommit", func(t *testing.T, data []byte, v int16, got Response) {
+		k := kmsg.NewPtrTxnOffsetCommitResponse()
+		k.Version = v
+		if k.ReadFrom(data) == nil {
+			checkEqual(t, "TxnOffsetCommitResponse vs kmsg", v, *got.(*TxnOffsetCommitResponse), wantTxnOffsetCommitResponse(k))
+		}
+	})
+}
+
 // FuzzReadResponseHeader reads a header as v1 (tagged) when version >= 9, else v0.
 func FuzzReadResponseHeader(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 1, 'b'}, int16(0))

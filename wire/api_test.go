@@ -825,6 +825,11 @@ func TestHeaderResponseFlexible(t *testing.T) {
 		{KeyInitProducerID, 1, false}, {KeyInitProducerID, 2, true},
 		{KeySaslAuthenticate, 1, false}, {KeySaslAuthenticate, 2, true},
 		{KeySaslHandshake, 0, false}, {KeySaslHandshake, 1, false},
+		{KeyFindCoordinator, 2, false}, {KeyFindCoordinator, 3, true}, {KeyFindCoordinator, 6, true},
+		{KeyAddPartitionsToTxn, 2, false}, {KeyAddPartitionsToTxn, 3, true},
+		{KeyAddOffsetsToTxn, 2, false}, {KeyAddOffsetsToTxn, 4, true},
+		{KeyEndTxn, 2, false}, {KeyEndTxn, 5, true},
+		{KeyTxnOffsetCommit, 2, false}, {KeyTxnOffsetCommit, 5, true},
 		{999, 50, false},
 	}
 	for _, c := range cases {
@@ -844,6 +849,11 @@ func TestHeaderResponseFlexible(t *testing.T) {
 		{new(InitProducerIDRequest), kmsg.NewPtrInitProducerIDRequest()},
 		{new(SaslHandshakeRequest), kmsg.NewPtrSASLHandshakeRequest()},
 		{new(SaslAuthenticateRequest), kmsg.NewPtrSASLAuthenticateRequest()},
+		{new(FindCoordinatorRequest), kmsg.NewPtrFindCoordinatorRequest()},
+		{new(AddPartitionsToTxnRequest), kmsg.NewPtrAddPartitionsToTxnRequest()},
+		{new(AddOffsetsToTxnRequest), kmsg.NewPtrAddOffsetsToTxnRequest()},
+		{new(EndTxnRequest), kmsg.NewPtrEndTxnRequest()},
+		{new(TxnOffsetCommitRequest), kmsg.NewPtrTxnOffsetCommitRequest()},
 	} {
 		if c.req.Key() != c.kr.Key() || c.req.ResponseKind().Key() != c.req.Key() {
 			t.Errorf("%s: key %d, kmsg %d", APIName(c.req.Key()), c.req.Key(), c.kr.Key())
@@ -992,6 +1002,12 @@ func TestNegotiatePick(t *testing.T) {
 		KeyInitProducerID:   {0, 4},
 		KeySaslHandshake:    {0, 1},
 		KeySaslAuthenticate: {1, 2},
+		// Kafka 4.x's ranges for the transaction APIs.
+		KeyFindCoordinator:    {0, 6},
+		KeyAddPartitionsToTxn: {0, 5},
+		KeyAddOffsetsToTxn:    {0, 4},
+		KeyEndTxn:             {0, 5},
+		KeyTxnOffsetCommit:    {0, 5},
 	}
 	for _, c := range []struct {
 		req  Request
@@ -1003,6 +1019,11 @@ func TestNegotiatePick(t *testing.T) {
 		{new(InitProducerIDRequest), 4},
 		{new(SaslHandshakeRequest), 1},
 		{new(SaslAuthenticateRequest), 2},
+		{new(FindCoordinatorRequest), 6},
+		{new(AddPartitionsToTxnRequest), 3}, // v4+ is the brokers' form
+		{new(AddOffsetsToTxnRequest), 4},
+		{new(EndTxnRequest), 5},
+		{new(TxnOffsetCommitRequest), 5},
 	} {
 		got, err := apis.Pick(c.req)
 		if err != nil || got != c.want {
@@ -1090,7 +1111,8 @@ func TestNegotiateFromApiVersionsResponse(t *testing.T) {
 }
 
 func TestApiNames(t *testing.T) {
-	for key, want := range map[int16]string{0: "Produce", 3: "Metadata", 17: "SaslHandshake", 18: "ApiVersions", 22: "InitProducerId", 36: "SaslAuthenticate", 1: "Unknown(1)"} {
+	for key, want := range map[int16]string{0: "Produce", 3: "Metadata", 17: "SaslHandshake", 18: "ApiVersions", 22: "InitProducerId", 36: "SaslAuthenticate", 1: "Unknown(1)",
+		10: "FindCoordinator", 24: "AddPartitionsToTxn", 25: "AddOffsetsToTxn", 26: "EndTxn", 28: "TxnOffsetCommit"} {
 		if got := APIName(key); got != want {
 			t.Errorf("APIName(%d) = %q", key, got)
 		}
@@ -1112,6 +1134,11 @@ var apiDecoders = []struct {
 	{"InitProducerID", 0, 5, func() Response { return new(InitProducerIDResponse) }},
 	{"SaslHandshake", 0, 1, func() Response { return new(SaslHandshakeResponse) }},
 	{"SaslAuthenticate", 0, 2, func() Response { return new(SaslAuthenticateResponse) }},
+	{"FindCoordinator", 0, 6, func() Response { return new(FindCoordinatorResponse) }},
+	{"AddPartitionsToTxn", 0, 3, func() Response { return new(AddPartitionsToTxnResponse) }},
+	{"AddOffsetsToTxn", 0, 4, func() Response { return new(AddOffsetsToTxnResponse) }},
+	{"EndTxn", 0, 5, func() Response { return new(EndTxnResponse) }},
+	{"TxnOffsetCommit", 0, 5, func() Response { return new(TxnOffsetCommitResponse) }},
 }
 
 func be32(v int32) []byte { return AppendInt32(nil, v) }
@@ -1168,6 +1195,23 @@ func TestApiHostileResponses(t *testing.T) {
 		{"saslauth message negative", new(SaslAuthenticateResponse), 0, cat([]byte{0, 0, 0xff, 0xf0}, be32(0)), ErrInvalidLength},
 		{"saslauth bad uvarint", new(SaslAuthenticateResponse), 2, cat([]byte{0, 0}, badUvarint), ErrBadVarint},
 		{"unsupported version", new(ProduceResponse), 2, cat(be32(0), be32(0)), ErrUnsupportedVersion},
+		{"findcoordinator host past end", new(FindCoordinatorResponse), 1, cat(be32(0), []byte{0, 0, 0xff, 0xff}, be32(1), []byte{0x7f, 0xff}), ErrTruncated},
+		{"findcoordinator host null", new(FindCoordinatorResponse), 0, cat([]byte{0, 0}, be32(1), []byte{0xff, 0xff}, be32(0)), ErrInvalidLength},
+		{"findcoordinator coordinators huge", new(FindCoordinatorResponse), 4, cat(be32(0), []byte{0xfe, 0xff, 0xff, 0xff, 0x0f}), ErrInvalidLength},
+		{"findcoordinator bad uvarint", new(FindCoordinatorResponse), 6, cat(be32(0), badUvarint), ErrBadVarint},
+		{"findcoordinator v7", new(FindCoordinatorResponse), 7, cat(be32(0), []byte{0, 0}), ErrUnsupportedVersion},
+		{"addpartitions topics 2^31-1", new(AddPartitionsToTxnResponse), 0, cat(be32(0), huge), ErrInvalidLength},
+		{"addpartitions partitions 2^31-1", new(AddPartitionsToTxnResponse), 2, cat(be32(0), be32(1), []byte{0, 1, 't'}, huge), ErrInvalidLength},
+		{"addpartitions partitions negative", new(AddPartitionsToTxnResponse), 1, cat(be32(0), be32(1), []byte{0, 1, 't'}, neg), ErrInvalidLength},
+		{"addpartitions compact huge", new(AddPartitionsToTxnResponse), 3, cat(be32(0), []byte{0xfe, 0xff, 0xff, 0xff, 0x0f}), ErrInvalidLength},
+		{"addpartitions v4 (brokers' form)", new(AddPartitionsToTxnResponse), 4, cat(be32(0), []byte{0, 0, 1, 1}), ErrUnsupportedVersion},
+		{"addoffsets truncated", new(AddOffsetsToTxnResponse), 0, make([]byte, 5), ErrTruncated},
+		{"addoffsets bad uvarint", new(AddOffsetsToTxnResponse), 4, cat(make([]byte, 6), badUvarint), ErrBadVarint},
+		{"endtxn truncated identity", new(EndTxnResponse), 5, make([]byte, 6+7), ErrTruncated},
+		{"endtxn bad uvarint", new(EndTxnResponse), 3, cat(make([]byte, 6), badUvarint), ErrBadVarint},
+		{"txnoffsetcommit topics 2^31-1", new(TxnOffsetCommitResponse), 0, cat(be32(0), huge), ErrInvalidLength},
+		{"txnoffsetcommit topic name null", new(TxnOffsetCommitResponse), 2, cat(be32(0), be32(1), []byte{0xff, 0xff}, be32(0)), ErrInvalidLength},
+		{"txnoffsetcommit partitions huge", new(TxnOffsetCommitResponse), 5, cat(be32(0), []byte{2, 2, 't', 0xfe, 0xff, 0xff, 0xff, 0x0f}), ErrInvalidLength},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -1251,6 +1295,18 @@ func apiSeedBodies(rng *rand.Rand) []apiSeed {
 				body = genKmsgSaslHandshakeResponse(rng, v).AppendTo(nil)
 			case "SaslAuthenticate":
 				body = genKmsgSaslAuthenticateResponse(rng, v).AppendTo(nil)
+			case "FindCoordinator":
+				body = genKmsgFindCoordinatorResponse(rng, v).AppendTo(nil)
+			case "AddPartitionsToTxn":
+				body = genKmsgAddPartitionsToTxnResponse(rng, v).AppendTo(nil)
+			case "AddOffsetsToTxn":
+				body = genKmsgAddOffsetsToTxnResponse(rng, v).AppendTo(nil)
+			case "EndTxn":
+				body = genKmsgEndTxnResponse(rng, v).AppendTo(nil)
+			case "TxnOffsetCommit":
+				body = genKmsgTxnOffsetCommitResponse(rng, v).AppendTo(nil)
+			default:
+				panic("no seed generator for " + d.name)
 			}
 			seeds = append(seeds, apiSeed{i, v, body})
 		}

@@ -39,6 +39,36 @@ func (resp *InitProducerIDResponse) ReadFrom(src []byte, version int16) error {
 	return err
 }
 
+// ReadFrom decodes the response body at version (0–6), ignoring trailing bytes.
+func (resp *FindCoordinatorResponse) ReadFrom(src []byte, version int16) error {
+	_, err := resp.decode(src, version)
+	return err
+}
+
+// ReadFrom decodes the response body at version (0–3), ignoring trailing bytes.
+func (resp *AddPartitionsToTxnResponse) ReadFrom(src []byte, version int16) error {
+	_, err := resp.decode(src, version)
+	return err
+}
+
+// ReadFrom decodes the response body at version (0–4), ignoring trailing bytes.
+func (resp *AddOffsetsToTxnResponse) ReadFrom(src []byte, version int16) error {
+	_, err := resp.decode(src, version)
+	return err
+}
+
+// ReadFrom decodes the response body at version (0–5), ignoring trailing bytes.
+func (resp *EndTxnResponse) ReadFrom(src []byte, version int16) error {
+	_, err := resp.decode(src, version)
+	return err
+}
+
+// ReadFrom decodes the response body at version (0–5), ignoring trailing bytes.
+func (resp *TxnOffsetCommitResponse) ReadFrom(src []byte, version int16) error {
+	_, err := resp.decode(src, version)
+	return err
+}
+
 // ReadFrom decodes the response body at version (0–1), ignoring trailing bytes.
 func (resp *SaslHandshakeResponse) ReadFrom(src []byte, version int16) error {
 	_, err := resp.decode(src, version)
