@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -53,7 +51,8 @@ func TopicWithConfigs(name string, partitions int32, configs map[string]string) 
 // past it they fail the test instead of waiting for records that will not come.
 func ReadTimeout(d time.Duration) Option { return func(o *options) { o.readTimeout = d } }
 
-// KfakeOptions passes options to kfake itself (TLS, SASL users, broker configs, ...).
+// KfakeOptions passes options to kfake itself (TLS, SASL users, broker configs, ...), except
+// kfake.ListenFn: the cluster listens through its own function, to take brokers down.
 func KfakeOptions(opts ...kfake.Opt) Option {
 	return func(o *options) { o.kfake = append(o.kfake, opts...) }
 }
@@ -67,16 +66,17 @@ type Cluster struct {
 	closing     chan struct{}
 	closeOnce   sync.Once
 
+	listeners   *listeners
+	controlOnce sync.Once
+
 	mu        sync.Mutex
 	ports     map[int32]int  // each node's port, to bring a node back on its address
-	down      map[int32]bool // nodes whose connections are cut
+	down      map[int32]bool // nodes taken down by BrokerDown
 	removed   map[int32]bool // down nodes that also left the cluster
 	delays    []*delayFault  // SlowProduce faults, oldest first
 	producers []*kastor.Producer
 	closed    bool
 }
-
-var errBrokerDown = errors.New("kastortest: broker down")
 
 // Start starts a cluster (one broker unless Brokers says otherwise). Close it when done.
 func Start(opts ...Option) (*Cluster, error) {
@@ -87,7 +87,9 @@ func Start(opts ...Option) (*Cluster, error) {
 	if o.brokers < 1 {
 		return nil, fmt.Errorf("kastortest: Brokers(%d): a cluster needs at least one broker", o.brokers)
 	}
+	ls := &listeners{byPort: map[int]*trackedListener{}}
 	kopts := append([]kfake.Opt{kfake.NumBrokers(o.brokers)}, o.kfake...)
+	kopts = append(kopts, kfake.ListenFn(ls.listen))
 	kf, err := kfake.NewCluster(kopts...)
 	if err != nil {
 		return nil, fmt.Errorf("kastortest: starting the cluster: %w", err)
@@ -96,6 +98,7 @@ func Start(opts ...Option) (*Cluster, error) {
 		kf:          kf,
 		addrs:       kf.ListenAddrs(),
 		readTimeout: o.readTimeout,
+		listeners:   ls,
 		closing:     make(chan struct{}),
 		ports:       map[int32]int{},
 		down:        map[int32]bool{},
@@ -103,8 +106,7 @@ func Start(opts ...Option) (*Cluster, error) {
 	}
 	// kfake numbers its first brokers 0..n-1 in the order ListenAddrs lists them.
 	for i, a := range c.addrs {
-		_, port, _ := net.SplitHostPort(a)
-		c.ports[int32(i)], _ = strconv.Atoi(port)
+		c.ports[int32(i)] = portOf(a)
 	}
 	for _, t := range o.topics {
 		if err := c.CreateTopic(t.name, t.partitions, t.configs); err != nil {
@@ -112,7 +114,6 @@ func Start(opts ...Option) (*Cluster, error) {
 			return nil, err
 		}
 	}
-	kf.Control(c.control)
 	return c, nil
 }
 
@@ -128,26 +129,19 @@ func NewCluster(tb testing.TB, opts ...Option) *Cluster {
 	return c
 }
 
-// control sees every request the cluster handles, before kfake does: it stands in for the
-// faults that kfake has no switch for.
-func (c *Cluster) control(req kmsg.Request) (kmsg.Response, error, bool) {
+// delayProduce runs on every Produce request once SlowProduce has been called (kfake runs a
+// control in a goroutine of its own per request, a cost not worth paying before).
+func (c *Cluster) delayProduce(kmsg.Request) (kmsg.Response, error, bool) {
 	c.kf.KeepControl()
-	node := c.kf.CurrentNode()
-	c.mu.Lock()
-	down := c.down[node]
 	var delay time.Duration
-	if !down && req.Key() == int16(kmsg.Produce) {
-		for _, f := range c.delays {
-			if f.take() {
-				delay = f.d
-				break
-			}
+	c.mu.Lock()
+	for _, f := range c.delays {
+		if f.take() {
+			delay = f.d
+			break
 		}
 	}
 	c.mu.Unlock()
-	if down {
-		return nil, errBrokerDown, true // kfake closes the connection: a dead broker to the client
-	}
 	if delay > 0 {
 		// Sleeping inside SleepControl lets kfake serve other connections meanwhile.
 		c.kf.SleepControl(func() {

@@ -14,9 +14,9 @@ import (
 	"github.com/kastor-go/kastor"
 )
 
-// BrokerDown takes a broker down: its open connections are cut and every new one is closed at its
-// first request, so the producer sees broken connections and failed dials as it would with a dead
-// broker. If other brokers are alive the node also leaves the cluster and its partitions get new
+// BrokerDown takes a broker down: its open connections are closed and every new one is closed as
+// soon as it is accepted, so the producer sees broken connections and failed connects as it would
+// with a dead broker. If other brokers are alive the node also leaves the cluster and its partitions get new
 // leaders among them (chosen at random by kfake, as an election would); the last broker alive
 // stays the leader of its partitions, unreachable until BrokerUp. Taking a node down twice is an
 // error.
@@ -37,8 +37,10 @@ func (c *Cluster) BrokerDown(node int32) error {
 			alive++
 		}
 	}
+	port := c.ports[node]
 	c.mu.Unlock()
-	// kfake's own calls run on its goroutine, which also runs control: never call it holding mu.
+	c.listeners.setDown(port, true)
+	// kfake's own calls run on its goroutine, which also runs controls: never call it holding mu.
 	if alive == 0 {
 		return nil
 	}
@@ -72,6 +74,8 @@ func (c *Cluster) BrokerUp(node int32) error {
 			}
 		}
 		port = got
+	} else {
+		c.listeners.setDown(port, false)
 	}
 	c.mu.Lock()
 	c.ports[node] = port
@@ -138,6 +142,7 @@ func (c *Cluster) SlowProduce(d time.Duration, n int) (*Fault, error) {
 		return nil, fmt.Errorf("kastortest: SlowProduce: n = %d, want a count above 0 or -1 for every request", n)
 	}
 	f := &delayFault{d: d, left: n, changed: make(chan struct{})}
+	c.controlOnce.Do(func() { c.kf.ControlKey(int16(kmsg.Produce), c.delayProduce) })
 	c.mu.Lock()
 	c.delays = append(c.delays, f)
 	c.mu.Unlock()
