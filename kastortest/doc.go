@@ -27,7 +27,8 @@
 //     among the survivors, as a controller would elect them: the producer moves there and every
 //     record is delivered. The last broker alive cannot leave: its partitions stay without a
 //     reachable leader, and records for them wait until BrokerUp, or fail with
-//     kastor.ErrDeliveryTimeout once kastor.Config.DeliveryTimeout has passed.
+//     kastor.ErrDeliveryTimeout once kastor.Config.DeliveryTimeout has passed (such a record "may
+//     or may not have been written", as that error says: a test should not count on either).
 //   - MoveLeader: a partition's leadership moves to another broker; the old leader answers
 //     NOT_LEADER_OR_FOLLOWER and the producer follows the move.
 //   - FailProduce: the next n Produce responses for a topic carry a Kafka error code instead of
