@@ -117,7 +117,7 @@ func ExampleCluster_BrokerUp() {
 	defer c.Close()
 	p, err := c.Producer(func(cfg *kastor.Config) {
 		cfg.RequestTimeout = 100 * time.Millisecond
-		cfg.DeliveryTimeout = 300 * time.Millisecond
+		cfg.DeliveryTimeout = time.Second // the window for the send after BrokerUp too: leave room to reconnect
 	})
 	if err != nil {
 		fmt.Println(err)

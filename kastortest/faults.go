@@ -16,10 +16,10 @@ import (
 
 // BrokerDown takes a broker down: its open connections are closed and every new one is closed as
 // soon as it is accepted, so the producer sees broken connections and failed connects as it would
-// with a dead broker. If other brokers are alive the node also leaves the cluster and its partitions get new
-// leaders among them (chosen at random by kfake, as an election would); the last broker alive
-// stays the leader of its partitions, unreachable until BrokerUp. Taking a node down twice is an
-// error.
+// with a dead broker. If other brokers are alive the node also leaves the cluster and its
+// partitions get new leaders among them (chosen at random by kfake, as an election would); the
+// last broker alive stays the leader of its partitions, unreachable until BrokerUp. Taking a node
+// down twice is an error.
 func (c *Cluster) BrokerDown(node int32) error {
 	c.mu.Lock()
 	if _, ok := c.ports[node]; !ok {
@@ -45,6 +45,10 @@ func (c *Cluster) BrokerDown(node int32) error {
 		return nil
 	}
 	if err := c.kf.RemoveNode(node); err != nil {
+		c.listeners.setDown(port, false)
+		c.mu.Lock()
+		delete(c.down, node)
+		c.mu.Unlock()
 		return fmt.Errorf("kastortest: BrokerDown(%d): %w", node, err)
 	}
 	c.mu.Lock()
@@ -123,8 +127,9 @@ func (c *Cluster) FailProduce(topic string, code *kastor.KafkaError, n int) (*Fa
 		return nil, fmt.Errorf("kastortest: FailProduce: n = %d, want a count above 0 or -1 for every request", n)
 	}
 	var kerrCode *kerr.Error
-	if !errors.As(kerr.ErrorForCode(code.Code), &kerrCode) {
-		return nil, fmt.Errorf("kastortest: FailProduce: %v is not an error code kfake knows", code)
+	if !errors.As(kerr.ErrorForCode(code.Code), &kerrCode) || kerrCode.Code != code.Code {
+		// Code 0 is no error; an unknown code would turn into UNKNOWN_SERVER_ERROR.
+		return nil, fmt.Errorf("kastortest: FailProduce: code %d (%s) is not an error kfake can answer with", code.Code, code.Name)
 	}
 	h := c.kf.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: topic, Err: kerrCode, Count: n})
 	return &Fault{hits: h.Hits, wait: h.Wait, remove: h.Remove}, nil

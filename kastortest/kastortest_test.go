@@ -194,13 +194,14 @@ func TestBrokerDownAndUp(t *testing.T) {
 	checkDelivered(t, c, s)
 }
 
-// The only broker down: records fail with ErrDeliveryTimeout after DeliveryTimeout, none is
-// written; once the broker is back, records are delivered again.
+// The only broker down: records fail with ErrDeliveryTimeout after DeliveryTimeout (each may or
+// may not be written, as that error says, but at most once and in order); once the broker is back,
+// records are delivered again.
 func TestOnlyBrokerDownFailsThenRecovers(t *testing.T) {
 	c := kastortest.NewCluster(t, kastortest.Topic("t", partitions))
 	p := c.NewProducer(t, debug, func(cfg *kastor.Config) {
 		cfg.RequestTimeout = 200 * time.Millisecond
-		cfg.DeliveryTimeout = 500 * time.Millisecond
+		cfg.DeliveryTimeout = time.Second // also the window to recover in after BrokerUp
 	})
 	ctx := context.Background()
 	if _, err := p.Send(ctx, &kastor.Record{Topic: "t", Value: []byte("before")}); err != nil {
@@ -341,7 +342,10 @@ func TestFailProduceBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		code *kastor.KafkaError
 		n    int
-	}{{nil, 1}, {kastor.ErrNotEnoughReplicas, 0}, {kastor.ErrNotEnoughReplicas, -2}} {
+	}{
+		{nil, 1}, {kastor.ErrNotEnoughReplicas, 0}, {kastor.ErrNotEnoughReplicas, -2},
+		{&kastor.KafkaError{Code: 0, Name: "NONE"}, 1}, {&kastor.KafkaError{Code: 30000, Name: "MADE_UP"}, 1},
+	} {
 		if _, err := c.FailProduce("t", tc.code, tc.n); err == nil {
 			t.Fatalf("FailProduce(%v, %d): no error", tc.code, tc.n)
 		}
