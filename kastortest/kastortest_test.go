@@ -3,6 +3,7 @@ package kastortest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"strconv"
@@ -231,6 +232,7 @@ func TestOnlyBrokerDownFailsThenRecovers(t *testing.T) {
 	count := map[string]int{}
 	last := map[int32]int{}
 	written := 0
+	var expiredWritten []string
 	for _, r := range c.Records(t, "t") {
 		v := string(r.Value)
 		count[v]++
@@ -249,12 +251,13 @@ func TestOnlyBrokerDownFailsThenRecovers(t *testing.T) {
 		}
 		last[r.Partition] = i
 		written++
+		expiredWritten = append(expiredWritten, fmt.Sprintf("%d@%d", i, r.Partition))
 	}
 	if count["before"] != 1 || count["after"] != 1 {
 		t.Fatalf("before written %d times, after %d times, want once each", count["before"], count["after"])
 	}
 	if written > 0 {
-		t.Logf("%d of the 20 records that failed with ErrDeliveryTimeout were written after the broker came back", written)
+		t.Logf("%d of the 20 records that failed with ErrDeliveryTimeout were written after the broker came back (record@partition: %v)", written, expiredWritten)
 	}
 }
 
