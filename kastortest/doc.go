@@ -21,8 +21,8 @@
 //
 // # Faults
 //
-//   - BrokerDown and BrokerUp: a broker stops answering (its open connections are cut and new
-//     ones are closed at their first request) and comes back on the same address. While other
+//   - BrokerDown and BrokerUp: a broker stops answering (its open connections are closed, and new
+//     ones as soon as they are accepted) and comes back on the same address. While other
 //     brokers are alive the down broker also leaves the cluster, so its partitions get new leaders
 //     among the survivors, as a controller would elect them: the producer moves there and every
 //     record is delivered. The last broker alive cannot leave: its partitions stay without a

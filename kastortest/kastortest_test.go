@@ -168,6 +168,10 @@ func TestBrokerDownAndUp(t *testing.T) {
 		t.Fatal("a second BrokerDown of the same node: no error")
 	}
 	s.send(500)
+	// Reading back works while a broker is down (its address is still among the seeds).
+	if got := c.ReadN(t, "t", 500); len(got) < 500 {
+		t.Fatalf("read %d records while node %d was down, want at least 500", len(got), node)
+	}
 	for part := range int32(partitions) {
 		if l := c.LeaderFor("t", part); l == node {
 			t.Fatalf("partition %d is still led by the down node %d", part, l)

@@ -51,22 +51,17 @@ func (c *Cluster) read(ctx context.Context, topic string, n int) ([]*kgo.Record,
 	}
 	defer cl.Close()
 	var out []*kgo.Record
+	var lastErr error // kgo reports fetch errors and keeps retrying: say the last one if we give up
 	for len(out) < n {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
 			sortRecords(out)
+			if lastErr != nil {
+				return out, fmt.Errorf("kastortest: reading %q: read %d of %d records: %w (last fetch error: %v)", topic, len(out), n, err, lastErr)
+			}
 			return out, fmt.Errorf("kastortest: reading %q: read %d of %d records: %w", topic, len(out), n, err)
 		}
-		var fetchErr error
-		fs.EachError(func(t string, p int32, err error) {
-			if fetchErr == nil {
-				fetchErr = fmt.Errorf("kastortest: reading %s-%d: %w", t, p, err)
-			}
-		})
-		if fetchErr != nil {
-			sortRecords(out)
-			return out, fetchErr
-		}
+		fs.EachError(func(t string, p int32, err error) { lastErr = fmt.Errorf("%s-%d: %w", t, p, err) })
 		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
 	}
 	sortRecords(out)
