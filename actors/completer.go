@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kastor-go/kastor/internal/metrics"
 	"github.com/kastor-go/kastor/messages"
 )
 
@@ -41,6 +42,8 @@ type Completer struct {
 	OnRecord func(md messages.RecordMetadata, err error)
 	// Release returns a batch's reserved buffer memory, once per batch after its callbacks.
 	Release func(reserved int64)
+	// Metrics counts completed batches (nil: not counted).
+	Metrics *metrics.Recorder
 
 	logger *slog.Logger
 
@@ -128,6 +131,7 @@ func (c *Completer) run() {
 }
 
 func (c *Completer) complete(item *completion) {
+	c.Metrics.BatchCompleted(item.tp.Topic, len(item.records), item.err)
 	reserved := int64(0)
 	for i := range item.records {
 		r := &item.records[i]

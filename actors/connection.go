@@ -434,6 +434,7 @@ func readFrame(r io.Reader) ([]byte, error) {
 }
 
 func (s *connState) onLinkUp(c actor.Context, m *linkUp) {
+	s.shared.Metrics.ConnectionOpened()
 	s.status = connReady
 	s.apis = m.apis
 	l := s.link
@@ -646,6 +647,7 @@ func (s *connState) fail(c actor.Context, err error) {
 	s.stopIdle()
 	s.stopTimer()
 	s.answerAll(c, err)
+	s.shared.Metrics.ConnectionFailed(err)
 	s.status = connFailed
 	s.shared.logConnFailure(s.cfg.Node, s.cfg.Addr, err)
 	if sup, ok := c.(interface{ EscalateFailure(reason, message any) }); ok {
@@ -666,6 +668,7 @@ func (f *ConnectionFailure) Error() string { return f.Err.Error() }
 func (f *ConnectionFailure) Unwrap() error { return f.Err }
 
 func (s *connState) closeLink() {
+	s.shared.Metrics.ConnectionClosed(s.status == connReady || s.status == connReauth)
 	s.stopReauth()
 	if s.link != nil {
 		s.link.close()

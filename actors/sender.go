@@ -68,6 +68,7 @@ type produceCall struct {
 	batches []*messages.Batch
 	req     *wire.ProduceRequest // its topic ids say which topic a v13 response (ids only) means
 	settled int                  // batches[:settled] have their BatchDone, so a panic answers only the rest
+	sentNs  int64                // when it was handed to the connection (metrics; 0 without them)
 }
 
 // answer sends batch i's outcome (in order: i == pc.settled).
@@ -182,6 +183,7 @@ func (a *Sender) Receive(c actor.Context) {
 		})
 	case *orphanCheck:
 		for pc := range s.calls {
+			s.shared.Metrics.RequestAbandoned(pc.batches)
 			pc.settleRest(c, errNotSent)
 		}
 		clear(s.calls)
@@ -313,7 +315,7 @@ func (s *senderState) onDrained(c actor.Context, m *messages.Drained) {
 		var req []*messages.Batch
 		req, g.batches = s.nextRequest(g.batches)
 		n.inflight++
-		pc := &produceCall{node: n, batches: req, req: s.produceRequest(req)}
+		pc := &produceCall{node: n, batches: req, req: s.produceRequest(req), sentNs: s.shared.Metrics.RequestSent(req)}
 		s.calls[pc] = struct{}{}
 		c.Send(n.conn, &messages.Call{Req: pc.req, ReplyTo: c.Self(), Tag: pc})
 	}
@@ -363,6 +365,7 @@ func (s *senderState) onProduceDone(c actor.Context, m *messages.CallDone) {
 		return
 	}
 	delete(s.calls, pc)
+	s.shared.Metrics.RequestDone(pc.sentNs, pc.batches, m.Resp, m.Err)
 	n := pc.node
 	n.inflight--
 	refresh := map[string]bool{}
