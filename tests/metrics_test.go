@@ -253,13 +253,18 @@ func TestMetricsCountRetries(t *testing.T) {
 	checkStatsAgree(t, st, got)
 }
 
-// A producer without a MeterProvider still keeps Stats.
+// A producer without a MeterProvider still keeps Stats; with compression, a batch's size as sent
+// is below its uncompressed size (compression-rate below 1).
 func TestStatsWithoutMeterProvider(t *testing.T) {
 	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
-	p := newProducer(t, c, nil)
+	p := newProducer(t, c, func(cfg *kastor.Config) { cfg.Compression = kastor.CompressionLZ4 })
 	comp := sendN(t, p, "t", 100, 0)
 	checkLog(t, c, "t", 100, comp, true)
-	if st := p.Stats(); st.RecordsSent != 100 || st.RequestRecords != 100 || st.ConnectionCreations == 0 {
+	st := p.Stats()
+	if st.RecordsSent != 100 || st.RequestRecords != 100 || st.ConnectionCreations == 0 || st.Batches == 0 {
 		t.Fatalf("Stats: %+v", st)
+	}
+	if st.BatchBytes >= st.BatchBytesUncompressed {
+		t.Fatalf("lz4 batches: %d bytes sent of %d uncompressed", st.BatchBytes, st.BatchBytesUncompressed)
 	}
 }
