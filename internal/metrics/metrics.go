@@ -203,7 +203,7 @@ func (r *Recorder) BatchRetried(topic string, records int) {
 	}
 	r.recordRetries.Add(uint64(records))
 	if r.otel != nil {
-		r.otel.recordRetries.Add(context.Background(), int64(records), r.otel.topic(topic).ok)
+		r.otel.recordRetries.Add(context.Background(), int64(records), r.otel.topic(topic).ok.add...)
 	}
 }
 
@@ -214,7 +214,7 @@ func (r *Recorder) BatchSplit(topic string) {
 	}
 	r.batchSplits.Add(1)
 	if r.otel != nil {
-		r.otel.batchSplits.Add(context.Background(), 1, r.otel.topic(topic).ok)
+		r.otel.batchSplits.Add(context.Background(), 1, r.otel.topic(topic).ok.add...)
 	}
 }
 
@@ -232,13 +232,13 @@ func (r *Recorder) BatchSealed(topic string, size, uncompressed int, createdNs i
 	r.queueTimeTotal.Add(queued)
 	r.queueTimeMax.observe(queued)
 	if r.otel != nil {
-		opt := r.otel.topic(topic).ok
+		opt := r.otel.topic(topic).ok.rec
 		ctx := context.Background()
-		r.otel.batchSize.Record(ctx, int64(size), opt)
+		r.otel.batchSize.Record(ctx, int64(size), opt...)
 		if uncompressed > 0 {
-			r.otel.compressionRatio.Record(ctx, float64(size)/float64(uncompressed), opt)
+			r.otel.compressionRatio.Record(ctx, float64(size)/float64(uncompressed), opt...)
 		}
-		r.otel.queueTime.Record(ctx, float64(queued)/1e9, opt)
+		r.otel.queueTime.Record(ctx, float64(queued)/1e9, opt...)
 	}
 }
 
@@ -434,15 +434,27 @@ type instruments struct {
 	topics sync.Map
 	// request and requestErrs are the attributes of operation.duration (no destination: a request
 	// can carry many topics).
-	request     metric.MeasurementOption
-	requestErrs sync.Map // error.type → metric.MeasurementOption
+	request     options
+	requestErrs sync.Map // error.type → options
+}
+
+// options is one attribute set as the option slices Add and Record take, built once: passing a
+// fresh option per call would allocate the variadic slice every time.
+type options struct {
+	add []metric.AddOption
+	rec []metric.RecordOption
+}
+
+func optionsOf(kv ...attribute.KeyValue) options {
+	o := metric.WithAttributeSet(attribute.NewSet(kv...))
+	return options{add: []metric.AddOption{o}, rec: []metric.RecordOption{o}}
 }
 
 type topicAttrs struct {
 	topic string
-	ok    metric.MeasurementOption // messaging.system, messaging.destination.name
-	send  metric.MeasurementOption // ok's attributes and messaging.operation.name/type
-	errs  sync.Map                 // error.type → MeasurementOption (send's attributes and error.type)
+	ok    options  // messaging.system, messaging.destination.name
+	send  options  // ok's attributes and messaging.operation.name/type
+	errs  sync.Map // error.type → options (send's attributes and error.type)
 }
 
 var (
@@ -456,34 +468,31 @@ func (in *instruments) topic(name string) *topicAttrs {
 		return v.(*topicAttrs)
 	}
 	dest := attribute.String(AttrDestination, name)
-	t := &topicAttrs{topic: name,
-		ok:   metric.WithAttributeSet(attribute.NewSet(systemKafka, dest)),
-		send: metric.WithAttributeSet(attribute.NewSet(systemKafka, dest, opName, opType))}
+	t := &topicAttrs{topic: name, ok: optionsOf(systemKafka, dest), send: optionsOf(systemKafka, dest, opName, opType)}
 	v, _ := in.topics.LoadOrStore(name, t)
 	return v.(*topicAttrs)
 }
 
-func (t *topicAttrs) withError(errType string) metric.MeasurementOption {
+func (t *topicAttrs) withError(errType string) options {
 	if v, ok := t.errs.Load(errType); ok {
-		return v.(metric.MeasurementOption)
+		return v.(options)
 	}
-	opt := metric.WithAttributeSet(attribute.NewSet(systemKafka, attribute.String(AttrDestination, t.topic), opName, opType,
-		attribute.String(AttrErrorType, errType)))
+	opt := optionsOf(systemKafka, attribute.String(AttrDestination, t.topic), opName, opType, attribute.String(AttrErrorType, errType))
 	v, _ := t.errs.LoadOrStore(errType, opt)
-	return v.(metric.MeasurementOption)
+	return v.(options)
 }
 
 func (in *instruments) batchCompleted(topic string, n int64, err error) {
 	ctx := context.Background()
 	t := in.topic(topic)
 	if err == nil {
-		in.sentMessages.Add(ctx, n, t.send)
-		in.recordsSent.Add(ctx, n, t.ok)
+		in.sentMessages.Add(ctx, n, t.send.add...)
+		in.recordsSent.Add(ctx, n, t.ok.add...)
 		return
 	}
 	opt := t.withError(ErrorType(err))
-	in.sentMessages.Add(ctx, n, opt)
-	in.recordErrors.Add(ctx, n, opt)
+	in.sentMessages.Add(ctx, n, opt.add...)
+	in.recordErrors.Add(ctx, n, opt.add...)
 }
 
 func (in *instruments) requestDone(latency float64, records int64, throttle float64, err error) {
@@ -493,21 +502,20 @@ func (in *instruments) requestDone(latency float64, records int64, throttle floa
 		errType := ErrorType(err)
 		v, ok := in.requestErrs.Load(errType)
 		if !ok {
-			v, _ = in.requestErrs.LoadOrStore(errType, metric.WithAttributeSet(attribute.NewSet(systemKafka, opName, opType,
-				attribute.String(AttrErrorType, errType))))
+			v, _ = in.requestErrs.LoadOrStore(errType, optionsOf(systemKafka, opName, opType, attribute.String(AttrErrorType, errType)))
 		}
-		opt = v.(metric.MeasurementOption)
+		opt = v.(options)
 	}
-	in.operationDuration.Record(ctx, latency, opt)
-	in.requestLatency.Record(ctx, latency, opt)
-	in.requestRecords.Record(ctx, records, in.request)
+	in.operationDuration.Record(ctx, latency, opt.rec...)
+	in.requestLatency.Record(ctx, latency, opt.rec...)
+	in.requestRecords.Record(ctx, records, in.request.rec...)
 	if throttle > 0 {
-		in.throttleTime.Record(ctx, throttle, in.request)
+		in.throttleTime.Record(ctx, throttle, in.request.rec...)
 	}
 }
 
 func newInstruments(m metric.Meter, r *Recorder) (*instruments, error) {
-	in := &instruments{request: metric.WithAttributeSet(attribute.NewSet(systemKafka, opName, opType))}
+	in := &instruments{request: optionsOf(systemKafka, opName, opType)}
 	var errs []error
 	i64c := func(name, unit, desc string) metric.Int64Counter {
 		c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
