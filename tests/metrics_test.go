@@ -246,6 +246,10 @@ func TestMetricsCountRetries(t *testing.T) {
 	if v := got.Value(metrics.SentMessages, sendAttrs("t", "")); v != n || st.RecordsSent != n || st.RecordErrors != 0 {
 		t.Errorf("sent.messages{t} = %v, Stats sent %d errors %d; want %d, %d, 0", v, st.RecordsSent, st.RecordErrors, n, n)
 	}
+	// The refused requests' durations carry the partitions' error; the others none.
+	if n := got.CountWhere(metrics.OperationDuration, metrics.AttrErrorType, "NOT_LEADER_OR_FOLLOWER"); n != 3 {
+		t.Errorf("operation.duration{error.type=NOT_LEADER_OR_FOLLOWER}: %d requests, want 3", n)
+	}
 	// Each refused request was answered: it is among the requests, and its records too.
 	if st.Requests < 4 || st.RequestRecords != uint64(n)+uint64(want) {
 		t.Errorf("Stats: %d requests with %d records; want >= 4 with %d", st.Requests, st.RequestRecords, int64(n)+want)

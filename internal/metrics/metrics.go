@@ -254,7 +254,9 @@ func (r *Recorder) RequestSent(batches []*messages.Batch) int64 {
 }
 
 // RequestDone records a produce request's answer: resp (a *wire.ProduceResponse; nil for acks=0 or
-// when err says the request failed), its latency since sentNs, its throttle time.
+// when err says the request failed), its latency since sentNs, its throttle time. A request whose
+// partitions a broker refused counts as failed with the first partition's error (error.type), as
+// one the connection failed does with err.
 func (r *Recorder) RequestDone(sentNs int64, batches []*messages.Batch, resp wire.Response, err error) {
 	if r == nil {
 		return
@@ -268,12 +270,16 @@ func (r *Recorder) RequestDone(sentNs int64, batches []*messages.Batch, resp wir
 	r.latencyTotal.Add(latency)
 	r.latencyMax.observe(latency)
 	var throttle int64
-	if pr, ok := resp.(*wire.ProduceResponse); ok && pr.ThrottleMillis > 0 {
+	pr, _ := resp.(*wire.ProduceResponse)
+	if pr != nil && pr.ThrottleMillis > 0 {
 		throttle = int64(pr.ThrottleMillis) * int64(time.Millisecond)
 		r.throttleTotal.Add(throttle)
 		r.throttleMax.observe(throttle)
 	}
 	if r.otel != nil {
+		if err == nil && pr != nil {
+			err = firstPartitionError(pr)
+		}
 		r.otel.requestDone(float64(latency)/1e9, int64(records), float64(throttle)/1e9, err)
 	}
 }
@@ -336,6 +342,18 @@ func (r *Recorder) ConnectionFailed(err error) {
 	if r.otel != nil {
 		r.otel.authFailures.Add(context.Background(), 1)
 	}
+}
+
+// firstPartitionError is the error of the first partition resp refused, or nil.
+func firstPartitionError(resp *wire.ProduceResponse) error {
+	for i := range resp.Topics {
+		for j := range resp.Topics[i].Partitions {
+			if code := resp.Topics[i].Partitions[j].ErrorCode; code != 0 {
+				return wire.ErrorForCode(code)
+			}
+		}
+	}
+	return nil
 }
 
 func countRecords(batches []*messages.Batch) int {

@@ -82,6 +82,17 @@ func (c Collection) Count(name string) uint64 {
 	return n
 }
 
+// CountWhere adds name's counts over the attribute sets that have key=value.
+func (c Collection) CountWhere(name string, key attribute.Key, value string) uint64 {
+	n := uint64(0)
+	for _, p := range c[name] {
+		if v, ok := p.Attrs.Value(key); ok && v.AsString() == value {
+			n += p.Count
+		}
+	}
+	return n
+}
+
 // SumWhere adds name's values over the attribute sets that have key=value.
 func (c Collection) SumWhere(name string, key attribute.Key, value string) float64 {
 	s := 0.0
