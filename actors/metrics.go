@@ -11,3 +11,12 @@ func recordsIn(items []inboxItem) int {
 	}
 	return n
 }
+
+// abandonCalls takes the requests still out off the in-flight gauges when the sender stops for
+// good: their answers will never be handled (the accumulators fail their batches as they stop).
+func (s *senderState) abandonCalls() {
+	for pc := range s.calls {
+		s.shared.Metrics.RequestAbandoned(pc.batches)
+	}
+	clear(s.calls)
+}

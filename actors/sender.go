@@ -169,6 +169,7 @@ func (a *Sender) Receive(c actor.Context) {
 			}
 		}
 		s.stopProducerIDTimer()
+		s.abandonCalls()
 	case *actor.Started:
 		// After a restart this instance knows nothing of what was ready; on a first start there
 		// are no accumulators yet.

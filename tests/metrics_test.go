@@ -272,3 +272,63 @@ func TestStatsWithoutMeterProvider(t *testing.T) {
 		t.Fatalf("lz4 batches: %d bytes sent of %d uncompressed", st.BatchBytes, st.BatchBytesUncompressed)
 	}
 }
+
+// checkStatsSettled checks Stats once every record of a test completed: n records finished, failed
+// of them with an error, and nothing is counted as queued or in flight any more (the gauges
+// survive restarts of the actors without drifting).
+func checkStatsSettled(t *testing.T, p *kastor.Producer, n, failed int) {
+	t.Helper()
+	st := p.Stats()
+	if st.RecordsSent != uint64(n-failed) || st.RecordErrors != uint64(failed) {
+		t.Errorf("Stats: %d sent, %d failed; want %d, %d", st.RecordsSent, st.RecordErrors, n-failed, failed)
+	}
+	if st.RecordsQueued != 0 || st.RecordsInFlight != 0 || st.RequestsInFlight != 0 {
+		t.Errorf("Stats after every completion: %d records queued, %d records / %d requests in flight",
+			st.RecordsQueued, st.RecordsInFlight, st.RequestsInFlight)
+	}
+}
+
+// Close while a produce request is out (the broker stalls): its records fail with
+// ErrProducerClosed, and the request and its records leave the in-flight gauges although its
+// answer never comes back.
+func TestStatsCloseWithARequestInFlight(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	var stalled atomic.Bool
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) }) // before the cluster closes: its stalled handler ends
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		if stalled.Swap(true) {
+			c.DropControl()
+			return nil, nil, false
+		}
+		c.KeepControl()
+		c.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	p := newProducer(t, c, func(cfg *kastor.Config) { cfg.Logger = discardLogger() })
+	const n = 10
+	comp := newCompletions()
+	for i := 0; i < n; i++ {
+		p.SendAsync(context.Background(), &kastor.Record{Topic: "t", Value: value(i)}, comp.callback(i))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Stats().RequestsInFlight == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no produce request went out")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := p.Stats(); st.RecordsInFlight != n || st.RecordsQueued != 0 {
+		t.Fatalf("stalled request: %d records in flight, %d queued; want %d, 0", st.RecordsInFlight, st.RecordsQueued, n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	p.Close(ctx)
+	comp.wait(t, 10*time.Second)
+	for i := 0; i < n; i++ {
+		if err := comp.get(i).err; !errors.Is(err, kastor.ErrProducerClosed) {
+			t.Fatalf("record %d: %v, want ErrProducerClosed", i, err)
+		}
+	}
+	checkStatsSettled(t, p, n, n)
+}
