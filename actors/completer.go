@@ -42,7 +42,8 @@ type Completer struct {
 	OnRecord func(md messages.RecordMetadata, err error)
 	// Release returns a batch's reserved buffer memory, once per batch after its callbacks.
 	Release func(reserved int64)
-	// Metrics counts completed batches (nil: not counted).
+	// Metrics counts completed batches (nil: not counted). Set it before the first push: the
+	// completion goroutine reads it after taking the queue's lock.
 	Metrics *metrics.Recorder
 
 	logger *slog.Logger
