@@ -69,6 +69,7 @@ type produceCall struct {
 	req     *wire.ProduceRequest // its topic ids say which topic a v13 response (ids only) means
 	settled int                  // batches[:settled] have their BatchDone, so a panic answers only the rest
 	sentNs  int64                // when it was handed to the connection (metrics; 0 without them)
+	metered bool                 // taken off the in-flight gauges: answered, or abandoned at a stop
 }
 
 // answer sends batch i's outcome (in order: i == pc.settled).
@@ -184,7 +185,7 @@ func (a *Sender) Receive(c actor.Context) {
 		})
 	case *orphanCheck:
 		for pc := range s.calls {
-			s.shared.Metrics.RequestAbandoned(pc.batches)
+			s.meterAbandoned(pc)
 			pc.settleRest(c, errNotSent)
 		}
 		clear(s.calls)
@@ -366,7 +367,7 @@ func (s *senderState) onProduceDone(c actor.Context, m *messages.CallDone) {
 		return
 	}
 	delete(s.calls, pc)
-	s.shared.Metrics.RequestDone(pc.sentNs, pc.batches, m.Resp, m.Err)
+	s.meterAnswer(pc, m)
 	n := pc.node
 	n.inflight--
 	refresh := map[string]bool{}

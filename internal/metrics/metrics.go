@@ -303,7 +303,7 @@ func (r *Recorder) BufferWaited(start time.Time) {
 	r.bufferWaitTotal.Add(int64(d))
 	r.bufferWaits.Add(1)
 	if r.otel != nil {
-		r.otel.bufferWait.Add(context.Background(), d.Seconds())
+		r.otel.bufferWait.Add(context.Background(), d.Seconds(), r.otel.system.add...)
 	}
 }
 
@@ -315,7 +315,7 @@ func (r *Recorder) ConnectionOpened() {
 	r.connections.Add(1)
 	r.connCreations.Add(1)
 	if r.otel != nil {
-		r.otel.connCreations.Add(context.Background(), 1)
+		r.otel.connCreations.Add(context.Background(), 1, r.otel.system.add...)
 	}
 }
 
@@ -328,7 +328,7 @@ func (r *Recorder) ConnectionClosed(up bool) {
 	r.connections.Add(-1)
 	r.connCloses.Add(1)
 	if r.otel != nil {
-		r.otel.connCloses.Add(context.Background(), 1)
+		r.otel.connCloses.Add(context.Background(), 1, r.otel.system.add...)
 	}
 }
 
@@ -340,7 +340,7 @@ func (r *Recorder) ConnectionFailed(err error) {
 	}
 	r.authFailures.Add(1)
 	if r.otel != nil {
-		r.otel.authFailures.Add(context.Background(), 1)
+		r.otel.authFailures.Add(context.Background(), 1, r.otel.system.add...)
 	}
 }
 
@@ -454,18 +454,21 @@ type instruments struct {
 	// can carry many topics).
 	request     options
 	requestErrs sync.Map // error.type → options
+	// system is messaging.system alone: the instruments that concern no topic.
+	system options
 }
 
 // options is one attribute set as the option slices Add and Record take, built once: passing a
 // fresh option per call would allocate the variadic slice every time.
 type options struct {
-	add []metric.AddOption
-	rec []metric.RecordOption
+	add     []metric.AddOption
+	rec     []metric.RecordOption
+	observe metric.ObserveOption
 }
 
 func optionsOf(kv ...attribute.KeyValue) options {
 	o := metric.WithAttributeSet(attribute.NewSet(kv...))
-	return options{add: []metric.AddOption{o}, rec: []metric.RecordOption{o}}
+	return options{add: []metric.AddOption{o}, rec: []metric.RecordOption{o}, observe: o}
 }
 
 type topicAttrs struct {
@@ -533,7 +536,7 @@ func (in *instruments) requestDone(latency float64, records int64, throttle floa
 }
 
 func newInstruments(m metric.Meter, r *Recorder) (*instruments, error) {
-	in := &instruments{request: optionsOf(systemKafka, opName, opType)}
+	in := &instruments{request: optionsOf(systemKafka, opName, opType), system: optionsOf(systemKafka)}
 	var errs []error
 	i64c := func(name, unit, desc string) metric.Int64Counter {
 		c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
@@ -586,7 +589,7 @@ func newInstruments(m metric.Meter, r *Recorder) (*instruments, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	system := metric.WithAttributeSet(attribute.NewSet(systemKafka))
+	system := in.system.observe
 	in.registration, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(queued, r.recordsQueued(), system)
 		o.ObserveInt64(inFlight, r.recordsInFlight.Load(), system)

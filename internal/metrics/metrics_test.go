@@ -124,8 +124,8 @@ func TestRecorderFeedsCountersAndInstruments(t *testing.T) {
 		{SentMessages, sendA, 4}, {SentMessages, sendB, 3}, {SentMessages, errA, 3},
 		{RecordErrors, errA, 3}, {RecordRetries, attribute.NewSet(systemKafka, attribute.String(AttrDestination, "a")), 5},
 		{BatchSplits, attribute.NewSet(systemKafka, attribute.String(AttrDestination, "a")), 1},
-		{Connections, attribute.NewSet(systemKafka), 1}, {ConnectionCreation, *attribute.EmptySet(), 2}, {ConnectionClose, *attribute.EmptySet(), 1},
-		{AuthFailures, *attribute.EmptySet(), 1}, {BufferAvailable, attribute.NewSet(systemKafka), 700},
+		{Connections, attribute.NewSet(systemKafka), 1}, {ConnectionCreation, attribute.NewSet(systemKafka), 2}, {ConnectionClose, attribute.NewSet(systemKafka), 1},
+		{AuthFailures, attribute.NewSet(systemKafka), 1}, {BufferWaitTime, attribute.NewSet(systemKafka), got.Sum(BufferWaitTime)}, {BufferAvailable, attribute.NewSet(systemKafka), 700},
 		{RecordsQueued, attribute.NewSet(systemKafka), 0}, {RecordsInFlight, attribute.NewSet(systemKafka), 0},
 	} {
 		if v := got.Value(c.name, c.attrs); v != c.want {
