@@ -28,8 +28,8 @@ type Stats struct {
 	Requests, RequestRecords uint64
 	// RequestLatencyTotal and Max: produce request latency (request-latency-avg/max).
 	RequestLatencyTotal, RequestLatencyMax time.Duration
-	// ThrottleTimeTotal and Max: the throttle time brokers answered with
-	// (produce-throttle-time-avg/max).
+	// ThrottleTimeTotal and Max: the throttle time brokers answered with; ThrottleTimeTotal /
+	// Requests is produce-throttle-time-avg (over every request, throttled or not).
 	ThrottleTimeTotal, ThrottleTimeMax time.Duration
 	// RecordsQueued: records accepted and not completed, less RecordsInFlight; RecordsInFlight:
 	// records in produce requests awaiting an answer; RequestsInFlight: those requests

@@ -280,7 +280,7 @@ func (r *Recorder) RequestDone(sentNs int64, batches []*messages.Batch, resp wir
 		if err == nil && pr != nil {
 			err = firstPartitionError(pr)
 		}
-		r.otel.requestDone(float64(latency)/1e9, int64(records), float64(throttle)/1e9, err)
+		r.otel.requestDone(float64(latency)/1e9, int64(records), pr != nil, float64(throttle)/1e9, err)
 	}
 }
 
@@ -516,7 +516,9 @@ func (in *instruments) batchCompleted(topic string, n int64, err error) {
 	in.recordErrors.Add(ctx, n, opt.add...)
 }
 
-func (in *instruments) requestDone(latency float64, records int64, throttle float64, err error) {
+// requestDone records a request's answer; answered says the broker answered (a throttle time, 0 or
+// more, is recorded for every answer, as Java's produce-throttle-time averages over all of them).
+func (in *instruments) requestDone(latency float64, records int64, answered bool, throttle float64, err error) {
 	ctx := context.Background()
 	opt := in.request
 	if err != nil {
@@ -530,7 +532,7 @@ func (in *instruments) requestDone(latency float64, records int64, throttle floa
 	in.operationDuration.Record(ctx, latency, opt.rec...)
 	in.requestLatency.Record(ctx, latency, opt.rec...)
 	in.requestRecords.Record(ctx, records, in.request.rec...)
-	if throttle > 0 {
+	if answered {
 		in.throttleTime.Record(ctx, throttle, in.request.rec...)
 	}
 }
@@ -566,7 +568,7 @@ func newInstruments(m metric.Meter, r *Recorder) (*instruments, error) {
 		metric.WithExplicitBucketBoundaries(1, 10, 100, 1000, 10000, 100000))
 	errs = append(errs, err)
 	in.requestLatency = seconds(RequestLatency, "Produce request latency (Java's request-latency).")
-	in.throttleTime = seconds(ThrottleTime, "Throttle time brokers asked of produce requests, when nonzero (Java's produce-throttle-time).")
+	in.throttleTime = seconds(ThrottleTime, "Throttle time of each produce response, 0 when not throttled (Java's produce-throttle-time).")
 	in.bufferWait, err = m.Float64Counter(BufferWaitTime, metric.WithUnit("s"), metric.WithDescription("Time sends waited for buffer memory (Java's bufferpool-wait-time-total)."))
 	errs = append(errs, err)
 	in.batchSplits = i64c(BatchSplits, "{batch}", "Oversize batches split in two (Java's batch-split-total).")
