@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/kastor-go/kastor/sasl"
 	"github.com/kastor-go/kastor/wire"
@@ -143,6 +144,10 @@ type Config struct {
 	// or above; connection losses and recoveries and metadata changes are Info, retries Warn,
 	// failed batches Error, anything per record Debug (README, "Logging").
 	Logger *slog.Logger
+	// MeterProvider receives kastor's OpenTelemetry metrics (messaging.client.* and
+	// kafka.producer.*; see the README's metrics table); nil records none. Producer.Stats works
+	// either way. Default nil.
+	MeterProvider metric.MeterProvider
 	// Dialer opens broker connections; nil uses a net.Dialer. Tests use it to run on an in-memory
 	// network.
 	Dialer func(ctx context.Context, network, address string) (net.Conn, error)

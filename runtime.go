@@ -194,6 +194,7 @@ func newProducer(cfg Config, sys *actor.ActorSystem) *Producer {
 		onRecord = p.acknowledge
 	}
 	completer := actors.NewCompleter(onRecord, p.release, logger)
+	completer.Metrics = p.newRecorder()
 	p.shared = actors.NewShared(actors.Settings{
 		Bootstrap: cfg.BootstrapServers, ClientID: cfg.ClientID, Acks: int16(cfg.Acks), Idempotent: cfg.EnableIdempotence,
 		BatchSize: cfg.BatchSize, Linger: cfg.Linger, MaxRequestSize: cfg.MaxRequestSize,
@@ -205,6 +206,7 @@ func newProducer(cfg Config, sys *actor.ActorSystem) *Producer {
 		SetupTimeout: cfg.SocketConnectionSetupTimeout, Dial: cfg.Dialer, ConnectionsMaxIdle: cfg.ConnectionsMaxIdle,
 		Security: actors.Security{TLS: cfg.TLS, SASL: cfg.SASL},
 	}, logger, p.memory, completer)
+	p.shared.Metrics = completer.Metrics
 	return p
 }
 
@@ -215,6 +217,7 @@ func (p *Producer) cleanup() {
 		p.shared.Completer.Stop()
 		p.shared.Goroutines.Wait()
 		p.shared.Dispatcher.Stop()
+		p.shared.Metrics.Close()
 		p.clock.Close()
 		if n := p.unanswered.Load(); n > 0 {
 			p.logger.Warn("kastor: fire-and-forget records failed during the producer's life", "failed_total", n)
@@ -447,6 +450,7 @@ func (p *Producer) wait(ctx context.Context, e *sendEntry, st stage) error {
 	case stageTopic:
 		return p.waitTopic(ctx, e.rec.Topic, e.want, e.now)
 	case stageMemory:
+		defer p.shared.Metrics.BufferWaited(time.Now())
 		err := p.memory.Acquire(ctx, int64(e.size), time.Until(e.now.Add(p.cfg.MaxBlock)))
 		switch {
 		case err == nil:

@@ -619,6 +619,9 @@ func (h *producerHooks) Receive(c actor.Context, msg any) bool {
 type producerEnv struct {
 	p *Producer
 	c actor.Context
+	// memWaitStart is when records began to wait for memory in the actor (metrics: one wait per
+	// period the queue is not empty).
+	memWaitStart time.Time
 }
 
 func (v *producerEnv) choosePartition(e *sendEntry) (bool, error) { return v.p.choosePartition(e) }
@@ -654,8 +657,15 @@ func (v *producerEnv) divert(n int64)               { v.p.gate.diverted.Add(n) }
 func (v *producerEnv) setWaitingTopics(m map[string]struct{}) {
 	v.p.gate.topics.Store(&m)
 }
-func (v *producerEnv) setMemoryWaiting(b bool) { v.p.memWaiting.Store(b) }
-func (v *producerEnv) rearmMemory()            { v.p.memNotified.Store(false) }
+func (v *producerEnv) setMemoryWaiting(b bool) {
+	switch was := v.p.memWaiting.Swap(b); {
+	case b && !was:
+		v.memWaitStart = time.Now()
+	case was && !b:
+		v.p.shared.Metrics.BufferWaited(v.memWaitStart)
+	}
+}
+func (v *producerEnv) rearmMemory() { v.p.memNotified.Store(false) }
 func (v *producerEnv) refreshMetadata(topics []string) {
 	v.p.post(&messages.RefreshMetadata{Topics: topics, Reason: "produce"})
 }

@@ -128,6 +128,7 @@ func (a *Accumulator) Receive(c actor.Context) {
 		}
 		s.taken, s.takenPos = nil, 0
 		s.inbox.closeWith(func(items []inboxItem) {
+			s.shared.Metrics.RecordsTaken(recordsIn(items))
 			for _, it := range items {
 				s.refuseItem(it, err)
 			}
@@ -169,6 +170,7 @@ func nowNs() int64 { return time.Now().UnixNano() }
 func (s *accState) drainInbox(c actor.Context) {
 	if s.takenPos >= len(s.taken) {
 		s.spare, s.taken = s.taken[:0], s.inbox.take(s.spare)
+		s.shared.Metrics.RecordsTaken(recordsIn(s.taken))
 		s.takenPos = 0
 	}
 	appended, lastNs := false, int64(0)
@@ -463,6 +465,7 @@ func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
 		retriable = false
 	}
 	if retriable && b.attempts <= s.shared.Settings.Retries {
+		s.shared.Metrics.BatchRetried(s.tp.Topic, len(b.records))
 		b.retryNs = nowNs() + int64(Backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, b.attempts))
 		s.shared.logBatchRetry(s.tp, b.attempts, len(b.records), m.Err)
 	} else {
@@ -485,6 +488,7 @@ func (s *accState) seal(b *accBatch, id *Identity) {
 		return
 	}
 	b.data, b.full = data, true
+	s.shared.Metrics.BatchSealed(s.tp.Topic, len(data), b.builder.Size(), b.createdNs)
 	if s.shared.Settings.Idempotent {
 		b.baseSequence = opts.BaseSequence
 		s.sequences.next = nextSequence(opts.BaseSequence, len(b.records))
@@ -567,6 +571,7 @@ func (s *accState) split(b *accBatch) bool {
 	if b.buf != nil {
 		s.shared.Buffers.Put(b.buf)
 	}
+	s.shared.Metrics.BatchSplit(s.tp.Topic)
 	s.shared.Logger.Debug("split an oversize batch", "topic", s.tp.Topic, "partition", s.tp.Partition, "records", len(b.records))
 	return true
 }

@@ -283,6 +283,7 @@ func (s *connState) onReauthDone(c actor.Context, m *reauthDone) {
 	}
 	s.armIdle(c) // an idle check that came during the exchange did not re-arm
 	s.armReauth(c, m.session)
+	s.flushSink(c) // batches that arrived during the exchange waited for it
 }
 
 // stopReauth ends the timer and any exchange with the link.

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kastor-go/kastor/internal/metrics"
 	"github.com/kastor-go/kastor/internal/queue"
 	"github.com/kastor-go/kastor/messages"
 )
@@ -41,6 +42,9 @@ type Completer struct {
 	OnRecord func(md messages.RecordMetadata, err error)
 	// Release returns a batch's reserved buffer memory, once per batch after its callbacks.
 	Release func(reserved int64)
+	// Metrics counts completed batches (nil: not counted). Set it before the first push: the
+	// completion goroutine reads it after taking the queue (whose lock orders it after the set).
+	Metrics *metrics.Recorder
 
 	logger *slog.Logger
 
@@ -122,6 +126,7 @@ func (c *Completer) run() {
 }
 
 func (c *Completer) complete(item *completion) {
+	c.Metrics.BatchCompleted(item.tp.Topic, len(item.records), item.err)
 	reserved := int64(0)
 	for i := range item.records {
 		r := &item.records[i]

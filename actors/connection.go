@@ -466,6 +466,7 @@ func readFrame(r io.Reader) ([]byte, error) {
 }
 
 func (s *connState) onLinkUp(c actor.Context, m *linkUp) {
+	s.shared.Metrics.ConnectionOpened()
 	s.status = connReady
 	s.shared.logConnUp(s.cfg.Node, s.cfg.Addr)
 	s.apis = m.apis
@@ -681,6 +682,7 @@ func (s *connState) fail(c actor.Context, err error) {
 	s.stopIdle()
 	s.stopTimer()
 	s.answerAll(c, err)
+	s.shared.Metrics.ConnectionFailed(err)
 	s.status = connFailed
 	s.shared.logConnDown(s.cfg.Node, s.cfg.Addr, wasUp, err)
 	if sup, ok := c.(interface{ EscalateFailure(reason, message any) }); ok {
@@ -701,6 +703,7 @@ func (f *ConnectionFailure) Error() string { return f.Err.Error() }
 func (f *ConnectionFailure) Unwrap() error { return f.Err }
 
 func (s *connState) closeLink() {
+	s.shared.Metrics.ConnectionClosed(s.status == connReady || s.status == connReauth)
 	s.stopReauth()
 	if s.link != nil {
 		s.link.close()

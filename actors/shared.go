@@ -12,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/kastor-go/kastor/bufferpool"
+	"github.com/kastor-go/kastor/internal/metrics"
 	"github.com/kastor-go/kastor/messages"
 	"github.com/kastor-go/kastor/wire"
 )
@@ -54,6 +55,8 @@ type Shared struct {
 	Memory    *bufferpool.Budget
 	Buffers   *bufferpool.Buffers
 	Completer *Completer
+	// Metrics counts what the actors do (nil: nothing is counted); see internal/metrics.
+	Metrics *metrics.Recorder
 	// Dispatcher runs every kastor mailbox; stop it once the actors have stopped.
 	Dispatcher *Dispatcher
 	// Goroutines counts every goroutine kastor starts, so Close can wait for all of them.

@@ -47,6 +47,7 @@ type sinkCore struct {
 type sinkRequest struct {
 	batches []*messages.Batch
 	req     *wire.ProduceRequest // its topic ids say which topic a v13 response (ids only) means
+	sentNs  int64                // when it was written (metrics; 0 without them)
 }
 
 type sinkAnswer struct {
@@ -320,6 +321,7 @@ func (s *connState) applySink(c actor.Context, e sinkEffects) {
 		c.Send(a.to, a.done)
 	}
 	for _, r := range e.write {
+		r.sentNs = s.shared.Metrics.RequestSent(r.batches)
 		s.write(c, &messages.Call{Req: r.req, Tag: r})
 	}
 	if e.queueFlush {
@@ -343,8 +345,10 @@ func (s *connState) flushSink(c actor.Context) {
 	s.applySink(c, s.sink.flush(time.Now().UnixNano(), s.status == connReady, s.shared.Cluster().Topics))
 }
 
-// sinkDone hands a produce request's outcome to the core.
+// sinkDone hands a produce request's outcome to the core. Every request written comes here once:
+// answered, failed with its connection, or refused before it was written.
 func (s *connState) sinkDone(c actor.Context, r *sinkRequest, done *messages.CallDone) {
+	s.shared.Metrics.RequestDone(r.sentNs, r.batches, done.Resp, done.Err)
 	var resp *wire.ProduceResponse
 	if done.Err == nil && done.Resp != nil {
 		resp = done.Resp.(*wire.ProduceResponse)

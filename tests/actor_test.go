@@ -12,9 +12,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.uber.org/goleak"
 
 	"github.com/kastor-go/kastor"
+	"github.com/kastor-go/kastor/internal/metrics"
 	"github.com/kastor-go/kastor/messages"
 	"github.com/kastor-go/kastor/wire"
 )
@@ -336,6 +338,8 @@ func TestActorProduceWaitsForMemory(t *testing.T) {
 	cfg.BufferMemory = 4096 // about 50 records
 	cfg.BatchSize = 1024
 	cfg.Linger = time.Millisecond
+	reader := sdkmetric.NewManualReader()
+	cfg.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	a := startApp(t, sys, cfg, actor.StopDirective)
 
 	const n = 3000
@@ -347,6 +351,10 @@ func TestActorProduceWaitsForMemory(t *testing.T) {
 		}
 	}
 	checkDelivered(t, c, "t", got)
+	// The waits in the actor are counted as waits for buffer memory.
+	if m := collect(t, reader); m.Sum(metrics.BufferWaitTime) <= 0 || m.Sum(metrics.SentMessages) != n {
+		t.Fatalf("bufferpool.wait_time %vs, sent.messages %v; want > 0, %d", m.Sum(metrics.BufferWaitTime), m.Sum(metrics.SentMessages), n)
+	}
 }
 
 // Memory that does not come back within MaxBlock: the waiting Produce messages fail with

@@ -267,6 +267,9 @@ func TestThrottledResponseHoldsTheNextRequest(t *testing.T) {
 	if hw := c.PartitionInfo("t", 0).HighWatermark; hw != 1 {
 		t.Fatalf("high watermark %d, want 1", hw)
 	}
+	if st := p.Stats(); st.ThrottleTimeMax != throttle || st.ThrottleTimeTotal != throttle || st.RecordRetries != 1 {
+		t.Fatalf("Stats: throttle max %v total %v, %d retries; want %v, %v, 1", st.ThrottleTimeMax, st.ThrottleTimeTotal, st.RecordRetries, throttle, throttle)
+	}
 }
 
 // MESSAGE_TOO_LARGE from a real limit: a batch of several records is split (again and again if

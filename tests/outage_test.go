@@ -108,6 +108,7 @@ func TestAllBrokersDownLongerThanDeliveryTimeout(t *testing.T) {
 	if md.Offset < 1 && md.Partition == 0 {
 		t.Logf("written at %d@%d", md.Partition, md.Offset)
 	}
+	checkStatsSettled(t, p, 52, 50)
 }
 
 // Close while every broker is down returns when its context ends, fails every record with an
@@ -140,5 +141,9 @@ func TestCloseWhileBrokersAreDown(t *testing.T) {
 		if err := comp.get(i).err; !errors.Is(err, kastor.ErrProducerClosed) {
 			t.Fatalf("record %d: got %v, want ErrProducerClosed", i, err)
 		}
+	}
+	checkStatsSettled(t, p, 101, 100)
+	if st := p.Stats(); st.Connections != 0 {
+		t.Fatalf("%d connections open after Close", st.Connections)
 	}
 }

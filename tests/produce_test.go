@@ -342,6 +342,10 @@ func TestBufferExhaustionThenCloseWithExpiredContext(t *testing.T) {
 	if !errors.Is(blockedErr, kastor.ErrTimeout) {
 		t.Fatalf("after %d sends: got %v, want ErrTimeout", i, blockedErr)
 	}
+	// The send that blocked waited MaxBlock for memory; the buffer is spent.
+	if st := p.Stats(); st.BufferWaits == 0 || st.BufferWaitTimeTotal < 250*time.Millisecond || st.BufferAvailableBytes >= 1000 {
+		t.Fatalf("Stats: %d waits for memory, %v in all, %d bytes available", st.BufferWaits, st.BufferWaitTimeTotal, st.BufferAvailableBytes)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()

@@ -268,6 +268,13 @@ func TestSASL(t *testing.T) {
 				if strings.Contains(err.Error(), saslPassword) {
 					t.Fatalf("the error shows the password: %v", err)
 				}
+				// Metrics: refused logins count as authentication failures, not connections.
+				if st := bad.Stats(); st.AuthenticationFailures == 0 || st.ConnectionCreations != 0 || st.Connections != 0 {
+					t.Fatalf("refused login: %d authentication failures, %d connections created", st.AuthenticationFailures, st.ConnectionCreations)
+				}
+				if st := p.Stats(); st.AuthenticationFailures != 0 || st.ConnectionCreations == 0 {
+					t.Fatalf("accepted login: %d authentication failures, %d connections created", st.AuthenticationFailures, st.ConnectionCreations)
+				}
 			})
 		}
 	}

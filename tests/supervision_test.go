@@ -43,6 +43,7 @@ func TestPanicInAccumulatorLosesNothing(t *testing.T) {
 		}
 	}
 	checkLog(t, c, "t", n, comp, true)
+	checkStatsSettled(t, p, n, 1)
 }
 
 // A bug in a connection actor (a panic while handling a request) restarts it; the request it was
@@ -72,6 +73,7 @@ func TestPanicInConnectionLosesNothing(t *testing.T) {
 		}
 	}
 	checkLog(t, c, "t", n, comp, true)
+	checkStatsSettled(t, p, n, 0)
 }
 
 // A bug in the sender restarts it (after a backoff) with empty state and new sinks: every
@@ -105,6 +107,7 @@ func TestPanicInSenderLosesNothing(t *testing.T) {
 		}
 	}
 	checkLog(t, c, "t", n, comp, true)
+	checkStatsSettled(t, p, n, 0)
 }
 
 // A panic after the record joined its batch: the record is not failed by the recovery (that would
@@ -130,4 +133,5 @@ func TestPanicAfterAppendCompletesTheRecordOnce(t *testing.T) {
 		}
 	}
 	checkLog(t, c, "t", n, comp, true)
+	checkStatsSettled(t, p, n, 0)
 }
