@@ -411,7 +411,8 @@ func (s *accState) send(c actor.Context, now int64) int64 {
 		b.inflight = true
 		b.attempts++
 		s.sequences.outstanding++
-		c.Send(s.route, &messages.Batch{TP: s.tp, Accumulator: c.Self(), BatchID: b.id, Data: b.data, Records: len(b.records)})
+		c.Send(s.route, &messages.Batch{TP: s.tp, Accumulator: c.Self(), BatchID: b.id, Data: b.data, Records: len(b.records),
+			ExpiresNs: b.oldestNs + int64(set.DeliveryTimeout)})
 		s.sending = nil
 	}
 }

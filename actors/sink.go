@@ -98,7 +98,7 @@ func (k *sinkCore) flush(now int64, writable bool, topics map[string]*TopicInfo)
 		return e
 	}
 	for k.inflight < k.maxInFlight && len(k.pending) > 0 {
-		r := k.nextRequest(topics, &e)
+		r := k.nextRequest(now, topics, &e)
 		if r == nil {
 			continue // every batch taken failed
 		}
@@ -110,13 +110,19 @@ func (k *sinkCore) flush(now int64, writable bool, topics map[string]*TopicInfo)
 
 // nextRequest takes the batches of one request off pending: oldest first, one per partition, as
 // many as fit in maxRequestSize (a lone larger batch still goes, alone: the broker's limits
-// decide). What it skips stays pending, in order.
-func (k *sinkCore) nextRequest(topics map[string]*TopicInfo, e *sinkEffects) *sinkRequest {
+// decide). What it skips stays pending, in order; what expired is answered instead.
+func (k *sinkCore) nextRequest(now int64, topics map[string]*TopicInfo, e *sinkEffects) *sinkRequest {
 	clear(k.chosen)
 	var batches []*messages.Batch
 	rest := k.pending[:0]
 	size := 0
 	for _, b := range k.pending {
+		if b.ExpiresNs != 0 && now >= b.ExpiresNs {
+			// Its accumulator failed it with a delivery timeout: as Java does with an expired
+			// batch that was never drained, it is not written after all.
+			e.answers = append(e.answers, sinkAnswer{b.Accumulator, failed(b, fmt.Errorf("%w: not sent before the delivery timeout", messages.ErrDeliveryTimeout))})
+			continue
+		}
 		_, dup := k.chosen[b.TP]
 		if dup || (len(batches) > 0 && size+len(b.Data) > k.maxRequestSize) {
 			rest = append(rest, b)

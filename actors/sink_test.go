@@ -327,3 +327,23 @@ func TestSinkThrottle(t *testing.T) {
 		t.Fatalf("flush after the throttle wrote %d requests", len(e.write))
 	}
 }
+
+// TestSinkDropsExpiredBatches: a batch whose delivery timeout passed while it waited (the link was
+// down, the window full) is answered, never written: its accumulator failed it already.
+func TestSinkDropsExpiredBatches(t *testing.T) {
+	k := sinkTestCore(nil)
+	old, fresh := sinkBatch("t", 0, 1, 10), sinkBatch("t", 1, 2, 10)
+	old.ExpiresNs, fresh.ExpiresNs = 100, 300
+	k.add(old)
+	k.add(fresh)
+	if e := k.flush(50, false, sinkTopics); len(e.write) != 0 || len(e.answers) != 0 {
+		t.Fatalf("the link is down: wrote %d, answered %d", len(e.write), len(e.answers))
+	}
+	e := k.flush(200, true, sinkTopics)
+	if len(e.answers) != 1 || e.answers[0].done.BatchID != 1 || !errors.Is(e.answers[0].done.Err, messages.ErrDeliveryTimeout) {
+		t.Fatalf("answers %+v, want batch 1 failed with a delivery timeout", e.answers)
+	}
+	if len(e.write) != 1 || !slices.Equal(requestParts(e.write[0]), []string{"t-1#2"}) {
+		t.Fatalf("requests %v, want only the batch still in time", e.write)
+	}
+}

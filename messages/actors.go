@@ -58,6 +58,9 @@ type Batch struct {
 	BatchID uint64
 	Data    []byte
 	Records int
+	// ExpiresNs is when the batch's delivery timeout passes (clock nanoseconds): a sink that has
+	// not written it by then never does (its accumulator failed it already).
+	ExpiresNs int64
 }
 
 // BatchDone is a batch's outcome from the broker. Err nil means written at BaseOffset.
