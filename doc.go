@@ -3,9 +3,10 @@
 // A Producer sends records to Kafka in order per partition and completes every record exactly
 // once, with its offset or with an error. Send blocks until the record is acknowledged; SendAsync
 // returns once the record is accepted and calls back later. Behind them, a metadata actor keeps the
-// cluster view, one accumulator actor per partition builds batches, a sender actor drains them to
-// one connection actor per broker; the per-record work (partitioning, memory accounting) runs on
-// the caller's goroutine, so no single actor sees every record.
+// cluster view, one accumulator actor per partition builds batches and hands them to the produce
+// connection of the partition's leader (one per broker), which fills requests and hands each
+// result back; the per-record work (partitioning, memory accounting) runs on the caller's
+// goroutine, so no single actor sees every record.
 //
 // An application built on protoactor-go can instead spawn the producer as a child of its own actor
 // (Props) and produce by message: Produce is answered with Delivered, Flush with Flushed, Close
