@@ -4,7 +4,7 @@ package actors
 // partition's batches (open, queued, in flight, done but waiting for an older one), the wake-up
 // timer (linger, retry backoff, delivery timeout) and its records' completions. Takes records and
 // flush markers from its Inbox (poked by inboxReady); also receives Route, RouteLost, BatchDone,
-// AbortPartition and Reannounce. Seals a batch when it is ready and hands it to the sink of the
+// AbortPartition and identityNews (the producer identity to seal with). Seals a batch when it is ready and hands it to the sink of the
 // partition's leader (Batch); asks the sender for that sink (PartitionReady) when it has none;
 // pushes completions, in batch order, to the Completer.
 
@@ -57,8 +57,10 @@ type accState struct {
 	// PartitionReady is out.
 	route      *actor.PID
 	routeAsked bool
-	abortErr   error
-	sequences  sequenceState // idempotence; see sequences.go
+	// identity is the producer id and epoch to seal with (idempotence), as the sender last said.
+	identity  *Identity
+	abortErr  error
+	sequences sequenceState // idempotence; see sequences.go
 	// sealScratch is where compressed batches are sealed before being copied out at their size.
 	sealScratch []byte
 
@@ -151,7 +153,8 @@ func (a *Accumulator) Receive(c actor.Context) {
 	case *accWake:
 		s.timerAt = 0
 		s.update(c)
-	case *messages.Reannounce:
+	case *identityNews:
+		s.identity = m.id
 		s.update(c)
 	case *messages.AbortPartition:
 		s.abort(m.Err)
@@ -388,9 +391,7 @@ func (s *accState) send(c actor.Context, now int64) int64 {
 		if s.sequences.outstanding >= set.MaxInFlight && s.abortErr == nil {
 			return 0 // a BatchDone makes room
 		}
-		// One identity for the whole step: an epoch bump published meanwhile must not split the
-		// check from the seal.
-		id := s.shared.Identity()
+		id := s.identity
 		if s.route == nil || (set.Idempotent && id == nil) {
 			if !s.routeAsked {
 				s.routeAsked = true

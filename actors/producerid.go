@@ -45,7 +45,7 @@ type identityEffects struct {
 	retryAfter time.Duration
 	// publish: the new identity to publish; then the partitions waiting for one are routed.
 	publish *Identity
-	// wake: accumulators to send Reannounce (a newer identity is out, or theirs is already newer).
+	// wake: accumulators to send the current identity (theirs is already newer than they think).
 	wake []*actor.PID
 	// fail: the producer's fatal error, to record and announce (AbortPartition to every
 	// accumulator, ProducerFailed to the parent); stop the retry timer.
@@ -231,14 +231,15 @@ func (s *senderState) applyIdentity(c actor.Context, e identityEffects, fallback
 		s.retryTimer = time.AfterFunc(e.retryAfter, func() { root.Send(self, &initProducerIDRetry{gen: gen}) })
 	}
 	if e.publish != nil {
-		// Published before anyone is woken: a woken accumulator reads it.
-		s.shared.identity.Store(e.publish)
-	}
-	for _, w := range e.wake {
-		c.Send(w, &messages.Reannounce{})
-	}
-	if e.publish != nil {
+		// Every accumulator seals with it from now on (a new epoch starts every partition over).
+		s.kept.identity = e.publish
+		s.shared.RangeAccumulators(func(_ messages.TopicPartition, pid *actor.PID) {
+			c.Send(pid, &identityNews{id: e.publish})
+		})
 		s.routeWaiting(c)
+	}
+	for _, w := range e.wake { // registered already, as a rule: a second news costs one update
+		c.Send(w, &identityNews{id: s.ident.current})
 	}
 }
 

@@ -35,7 +35,15 @@ type senderState struct {
 	ident      identityCore // idempotence; see producerid.go
 	retryTimer *time.Timer  // the identity core's InitProducerId retry
 	restarted  bool         // this instance replaces one that panicked
+	// kept outlives a restart: a restarted sender picks up the identity its predecessor had.
+	kept *senderKept
 }
+
+type senderKept struct{ identity *Identity }
+
+// identityNews gives an accumulator the producer identity to seal its batches with: with every
+// Route, and whenever the identity changes. Sender → accumulator.
+type identityNews struct{ id *Identity }
 
 type routeWait struct {
 	acc  *actor.PID
@@ -48,14 +56,15 @@ type Sender struct{ st *senderState }
 // NewSenderProps returns props for the sender actor.
 func NewSenderProps(shared *Shared, metadata *actor.PID) *actor.Props {
 	instances := 0 // the producer runs on the actor's goroutine, at spawn and at each restart
+	kept := &senderKept{}
 	return actor.PropsFromProducer(func() actor.Actor {
 		set := shared.Settings
 		instances++
-		return &Sender{st: &senderState{shared: shared, metadata: metadata, restarted: instances > 1,
+		return &Sender{st: &senderState{shared: shared, metadata: metadata, restarted: instances > 1, kept: kept,
 			nodes: map[int32]*nodeState{}, parked: map[messages.TopicPartition]*actor.PID{},
 			waiting: map[messages.TopicPartition]routeWait{},
-			// A restarted sender picks up what its predecessor published.
-			ident: identityCore{current: shared.Identity(), fatal: shared.Fatal(),
+			// A restarted sender picks up its predecessor's identity and fatal state.
+			ident: identityCore{current: kept.identity, fatal: shared.Fatal(),
 				retryBackoff: set.RetryBackoff, retryBackoffMax: set.RetryBackoffMax}}}
 	}, supervision(shared.Settings), actor.WithDispatcher(shared.Dispatcher))
 }
@@ -123,7 +132,15 @@ func (s *senderState) route(c actor.Context, tp messages.TopicPartition, acc *ac
 		s.waiting[tp] = routeWait{acc: acc, sink: n.sink}
 		return
 	}
-	c.Send(acc, &messages.Route{Sink: n.sink})
+	s.sendRoute(c, acc, n.sink)
+}
+
+// sendRoute tells acc its sink, with the identity to seal its batches with first.
+func (s *senderState) sendRoute(c actor.Context, acc, sink *actor.PID) {
+	if s.shared.Settings.Idempotent {
+		c.Send(acc, &identityNews{id: s.ident.current})
+	}
+	c.Send(acc, &messages.Route{Sink: sink})
 }
 
 func (s *senderState) node(c actor.Context, id int32, addr string) *nodeState {
@@ -146,7 +163,7 @@ func (s *senderState) node(c actor.Context, id int32, addr string) *nodeState {
 // routeWaiting routes the partitions that waited for the producer identity.
 func (s *senderState) routeWaiting(c actor.Context) {
 	for tp, w := range s.waiting {
-		c.Send(w.acc, &messages.Route{Sink: w.sink})
+		s.sendRoute(c, w.acc, w.sink)
 		delete(s.waiting, tp)
 	}
 }

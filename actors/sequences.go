@@ -92,7 +92,7 @@ func (s *accState) sequenceBlocked(c actor.Context, head *accBatch, id *Identity
 			q.bumpAsked = id.Gen
 			c.Send(s.sender, &messages.BumpEpoch{Gen: id.Gen, NewID: q.newIDNeeded, Accumulator: c.Self()})
 		}
-		return true // Reannounce wakes us when a newer identity is published
+		return true // identityNews wakes us when a newer identity is out
 	}
 	s.rebase(id)
 	return false

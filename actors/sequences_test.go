@@ -56,8 +56,10 @@ func TestAccumulatorIdempotentSequences(t *testing.T) {
 	set.Linger = time.Hour // batches are made ready by flushes
 	set.RetryBackoff, set.RetryBackoffMax = time.Millisecond, time.Millisecond
 	e := newEnv(t, set)
-	e.shared.identity.Store(&Identity{ID: 77, Epoch: 3, Gen: 1})
-	acc, sender, sink := e.newRoutedAccumulator(testTP)
+	acc, sender := e.newAccumulator(testTP)
+	sink := e.newProbe()
+	e.sys.Root.Send(acc, &identityNews{id: &Identity{ID: 77, Epoch: 3, Gen: 1}})
+	e.sys.Root.Send(acc, &messages.Route{Sink: sink.pid})
 	rc := newRecorder()
 
 	// The ramp: until the broker accepted a batch of the epoch, one batch is out at a time.
@@ -114,8 +116,7 @@ func TestAccumulatorIdempotentSequences(t *testing.T) {
 	e.settle(t)
 	sink.none(t, quiet)
 	sender.none(t, 0)
-	e.shared.identity.Store(&Identity{ID: 77, Epoch: 4, Gen: 2})
-	e.sys.Root.Send(acc, &messages.Reannounce{})
+	e.sys.Root.Send(acc, &identityNews{id: &Identity{ID: 77, Epoch: 4, Gen: 2}})
 	c2 := nextBatch(t, sink)
 	if c2.BatchID != c.BatchID {
 		t.Fatalf("sent batch %d, want C (%d)", c2.BatchID, c.BatchID)

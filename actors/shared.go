@@ -63,10 +63,10 @@ type Shared struct {
 	Goroutines sync.WaitGroup
 
 	cluster atomic.Pointer[Cluster]
-	// identity is the idempotent producer's id and epoch (nil until InitProducerId answered);
-	// fatal is the error of a producer in a fatal state. Written by the sender only.
-	identity atomic.Pointer[Identity]
-	fatal    atomic.Pointer[error]
+	// fatal is the error of a producer in a fatal state, written by the sender only: callers read
+	// it to refuse a send at once, and an accumulator spawned after the failure to refuse what it
+	// gets.
+	fatal atomic.Pointer[error]
 	// stopCause is the error the accumulators fail what they hold with when they stop (nil:
 	// ErrProducerClosed). Set by the producer actor before a restart stops them.
 	stopCause atomic.Pointer[error]
@@ -101,15 +101,13 @@ func NewShared(s Settings, logger *slog.Logger, memory *bufferpool.Budget, compl
 }
 
 // Identity is an idempotent producer's id and epoch. Gen changes with every new id or epoch, so
-// an accumulator can tell that its sequences belong to an older one.
+// an accumulator can tell that its sequences belong to an older one. It travels by message: the
+// sender sends it (identityNews) with every route and to every accumulator when it changes.
 type Identity struct {
 	ID    int64
 	Epoch int16
 	Gen   uint64
 }
-
-// Identity returns the current producer id and epoch, or nil before the first InitProducerId.
-func (sh *Shared) Identity() *Identity { return sh.identity.Load() }
 
 // Fatal returns the error of a producer in a fatal state, or nil.
 func (sh *Shared) Fatal() error {
@@ -122,11 +120,10 @@ func (sh *Shared) Fatal() error {
 // setFatal records the first fatal error; it reports whether err was the first.
 func (sh *Shared) setFatal(err error) bool { return sh.fatal.CompareAndSwap(nil, &err) }
 
-// ResetProducerState forgets the fatal error and the producer id, so a restarted producer actor
-// starts over with a new id. Producer actor only, while its children are stopped.
+// ResetProducerState forgets the fatal error, so a restarted producer actor starts over (its new
+// sender asks for a new id). Producer actor only, while its children are stopped.
 func (sh *Shared) ResetProducerState() {
 	sh.fatal.Store(nil)
-	sh.identity.Store(nil)
 }
 
 // SetStopCause sets the error accumulators fail their records with when they stop next (nil:

@@ -124,15 +124,11 @@ type PartitionLeader struct {
 	LeaderEpoch int32
 }
 
-// Reannounce tells an accumulator waiting for a newer producer identity (BumpEpoch) that one is
-// published. Sender → accumulator.
-type Reannounce struct{}
-
 // BumpEpoch asks the sender for a producer identity newer than generation Gen: the partition's
 // sequence numbers no longer match the broker's (a batch failed after it was given a sequence,
 // UNKNOWN_PRODUCER_ID, or a gap). The sender bumps the epoch locally (KIP-360), or asks for a new
-// producer id when NewID is set or the epoch is exhausted, then answers Accumulator with
-// Reannounce. Accumulator → sender.
+// producer id when NewID is set or the epoch is exhausted, then sends every accumulator the
+// new identity. Accumulator → sender.
 type BumpEpoch struct {
 	Gen         uint64
 	NewID       bool
