@@ -4,9 +4,9 @@ package actors
 // partition's batches (open, queued, in flight, done but waiting for an older one), the wake-up
 // timer (linger, retry backoff, delivery timeout) and its records' completions. Takes records and
 // flush markers from its Inbox (poked by inboxReady); also receives Route, RouteLost, BatchDone,
-// AbortPartition and identityNews (the producer identity to seal with). Seals a batch when it is ready and hands it to the sink of the
-// partition's leader (Batch); asks the sender for that sink (PartitionReady) when it has none;
-// pushes completions, in batch order, to the Completer.
+// AbortPartition and identityNews (the producer identity to seal with). Seals a batch when it is
+// ready and hands it to the sink of the partition's leader (Batch); asks the sender for that sink
+// (PartitionReady) when it has none; pushes completions, in batch order, to the Completer.
 
 import (
 	"bytes"
@@ -424,10 +424,14 @@ func (s *accState) send(c actor.Context, now int64) int64 {
 func (s *accState) onRouteLost(c actor.Context) {
 	s.route, s.routeAsked = nil, false
 	s.sequences.bumpAsked = 0 // the old sender forgot the request
+	var lost []uint64         // onBatchDone may complete batches, which changes s.batches under a range
 	for _, b := range s.batches {
 		if b.inflight && b.result == nil {
-			s.onBatchDone(c, &messages.BatchDone{BatchID: b.id, Err: errNotSent, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
+			lost = append(lost, b.id)
 		}
+	}
+	for _, id := range lost {
+		s.onBatchDone(c, &messages.BatchDone{BatchID: id, Err: errNotSent, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
 	}
 	s.update(c)
 }
