@@ -217,6 +217,7 @@ type connState struct {
 	sinkGen   uint64
 	// currentBatch is the Batch being handled, so a panic before the core took it can answer it.
 	currentBatch *messages.Batch
+	unwritten    []*sinkRequest // see applySink
 
 	reauth reauthState
 }
@@ -230,6 +231,16 @@ func (s *connState) holds(call *messages.Call) bool {
 	}
 	for _, f := range s.inflight {
 		if f.call == call {
+			return true
+		}
+	}
+	return false
+}
+
+// holdsRequest reports whether the sink's request r is in flight.
+func (s *connState) holdsRequest(r *sinkRequest) bool {
+	for _, f := range s.inflight {
+		if f.call.Tag == r {
 			return true
 		}
 	}
@@ -319,6 +330,15 @@ func (a *Connection) Receive(c actor.Context) {
 			c.Send(b.Accumulator, failed(b, fmt.Errorf("%w (%w: connection to %s panicked before taking the batch)", messages.ErrConnection, messages.ErrInternal, s.cfg.Addr)))
 		}
 		s.currentBatch = nil
+		for _, r := range s.unwritten {
+			if s.holdsRequest(r) {
+				continue // in flight already: shutdown answers it
+			}
+			for _, b := range r.batches {
+				c.Send(b.Accumulator, failed(b, fmt.Errorf("%w (%w: connection to %s panicked before writing the request)", messages.ErrConnection, messages.ErrInternal, s.cfg.Addr)))
+			}
+		}
+		s.unwritten = nil
 		s.shutdown(c)
 	case *actor.Stopping:
 		s.shutdown(c)

@@ -326,9 +326,14 @@ func (s *connState) applySink(c actor.Context, e sinkEffects) {
 	for _, a := range e.answers {
 		c.Send(a.to, a.done)
 	}
-	for _, r := range e.write {
+	// unwritten: requests the core took off pending and not yet handed to write, which a panic
+	// would otherwise leave unanswered (Restarting answers them).
+	s.unwritten = e.write
+	for len(s.unwritten) > 0 {
+		r := s.unwritten[0]
 		r.sentNs = s.shared.Metrics.RequestSent(r.batches)
 		s.write(c, &messages.Call{Req: r.req, Tag: r})
+		s.unwritten = s.unwritten[1:]
 	}
 	if e.queueFlush {
 		c.Send(c.Self(), &flushDue{})
