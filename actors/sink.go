@@ -328,12 +328,13 @@ func (s *connState) applySink(c actor.Context, e sinkEffects) {
 	}
 	// unwritten: requests the core took off pending and not yet handed to write, which a panic
 	// would otherwise leave unanswered (Restarting answers them).
-	s.unwritten = e.write
-	for len(s.unwritten) > 0 {
-		r := s.unwritten[0]
+	for i, r := range e.write {
+		s.unwritten = e.write[i:]
 		r.sentNs = s.shared.Metrics.RequestSent(r.batches)
-		s.write(c, &messages.Call{Req: r.req, Tag: r})
-		s.unwritten = s.unwritten[1:]
+		s.write(c, &messages.Call{Req: r.req, Tag: r}) // may answer r at once (applySink again, writing nothing)
+	}
+	if len(e.write) > 0 {
+		s.unwritten = nil
 	}
 	if e.queueFlush {
 		c.Send(c.Self(), &flushDue{})
