@@ -2,9 +2,9 @@
 // connection. Each is a thin Receive over a plain state struct. They share nothing but immutable
 // messages, the published cluster snapshot (Shared.Cluster) and the buffer pool.
 //
-// No Receive blocks: socket I/O runs on goroutines that report by message, timers are
-// time.AfterFunc sending a message that carries a generation number (stale ones are ignored), and
-// user callbacks run on the completion goroutine.
+// No Receive blocks: socket I/O runs on goroutines that report by message, every timer is a
+// wakeTimer (timer.go), a time.AfterFunc sending the actor a timerFired that carries a generation
+// number (stale ones are ignored), and user callbacks run on the completion goroutine.
 package actors
 
 // The record path's cost budget, in CPU ns per record, for the default workload of
