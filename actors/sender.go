@@ -32,9 +32,9 @@ type senderState struct {
 	// waiting: partitions routed once the producer has an identity (idempotence).
 	waiting    map[messages.TopicPartition]routeWait
 	ident      identityCore // idempotence; see producerid.go
-	retryTimer wakeTimer    // the identity core's InitProducerId retry, of fetch retryGen
-	retryGen   uint64
-	restarted  bool // this instance replaces one that panicked
+	retryTimer wakeTimer    // the identity core's InitProducerId retry
+	retryGen   uint64       // the fetch the retry is for
+	restarted  bool         // this instance replaces one that panicked
 	// kept outlives a restart: a restarted sender picks up the identity its predecessor had.
 	kept *senderKept
 }
