@@ -64,8 +64,8 @@ type accState struct {
 	// sealScratch is where compressed batches are sealed before being copied out at their size.
 	sealScratch []byte
 
-	timer   *time.Timer
-	timerAt int64
+	timer   wakeTimer
+	timerAt int64 // when timer fires (0: not armed)
 
 	current any // the message being handled, so a panic can fail it instead of losing it
 	// currentHeld: the current Append's record is in a batch (or completed) already, so a panic
@@ -94,10 +94,6 @@ func newAccumulator(shared *Shared, tp messages.TopicPartition, sender *actor.PI
 	st := &accState{tp: tp, shared: shared, sender: sender, inbox: newInbox(root)}
 	return actor.PropsFromProducer(func() actor.Actor { return &Accumulator{st: st} }, actor.WithDispatcher(shared.Dispatcher)), st.inbox
 }
-
-type accWake struct{}
-
-var accWakeMsg = &accWake{}
 
 // Receive implements actor.Actor.
 func (a *Accumulator) Receive(c actor.Context) {
@@ -150,9 +146,11 @@ func (a *Accumulator) Receive(c actor.Context) {
 		s.update(c)
 	case *messages.RouteLost:
 		s.onRouteLost(c)
-	case *accWake:
-		s.timerAt = 0
-		s.update(c)
+	case *timerFired:
+		if s.timer.fired(m) {
+			s.timerAt = 0
+			s.update(c)
+		}
 	case *identityNews:
 		s.identity = m.id
 		s.update(c)
@@ -329,8 +327,8 @@ func (s *accState) updateAt(c actor.Context, now int64) {
 }
 
 // arm sets the wake-up for at (0: none). One timer per accumulator, reset rather than made anew
-// for every batch: a wake that was already on its way when the timer was reset or stopped only
-// costs an extra update, which finds nothing due and re-arms.
+// for every batch (see wakeTimer); a wake that was already on its way when the timer was reset or
+// stopped is stale and ignored.
 func (s *accState) arm(c actor.Context, at int64) {
 	if at == 0 {
 		s.stopTimer()
@@ -340,19 +338,11 @@ func (s *accState) arm(c actor.Context, at int64) {
 		return
 	}
 	s.timerAt = at
-	d := time.Duration(at - nowNs())
-	if s.timer == nil {
-		self, root := c.Self(), c.ActorSystem().Root
-		s.timer = time.AfterFunc(d, func() { root.Send(self, accWakeMsg) })
-		return
-	}
-	s.timer.Reset(d)
+	s.timer.arm(c, time.Duration(at-nowNs()))
 }
 
 func (s *accState) stopTimer() {
-	if s.timer != nil {
-		s.timer.Stop()
-	}
+	s.timer.stop()
 	s.timerAt = 0
 }
 

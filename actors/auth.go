@@ -178,7 +178,6 @@ func (sh *Shared) SetupFailure() error {
 // reader, then writes what waited. Nothing in flight fails or is reordered; the actor never blocks.
 
 type (
-	reauthDue  struct{ gen uint64 }
 	reauthDone struct {
 		gen     uint64
 		session time.Duration
@@ -189,7 +188,7 @@ type (
 // reauthState is a connection's re-authentication: the timer to the next one, and while an
 // exchange runs, the channel that hands it the broker's responses and the cancel that ends it.
 type reauthState struct {
-	timer  *time.Timer
+	timer  wakeTimer
 	frames chan []byte
 	cancel context.CancelFunc
 }
@@ -199,16 +198,10 @@ func (s *connState) armReauth(c actor.Context, session time.Duration) {
 	if session <= 0 || s.shared.Settings.Security.SASL == nil {
 		return
 	}
-	if s.reauth.timer != nil {
-		s.reauth.timer.Stop()
-	}
-	delay := time.Duration(float64(session) * (0.85 + 0.1*rand.Float64()))
-	gen, self, root := s.gen, c.Self(), c.ActorSystem().Root
-	s.reauth.timer = time.AfterFunc(delay, func() { root.Send(self, &reauthDue{gen: gen}) })
+	s.reauth.timer.arm(c, time.Duration(float64(session)*(0.85+0.1*rand.Float64())))
 }
 
 func (s *connState) onReauthDue(c actor.Context) {
-	s.reauth.timer = nil
 	if s.status != connReady {
 		return
 	}
@@ -288,11 +281,9 @@ func (s *connState) onReauthDone(c actor.Context, m *reauthDone) {
 
 // stopReauth ends the timer and any exchange with the link.
 func (s *connState) stopReauth() {
-	if s.reauth.timer != nil {
-		s.reauth.timer.Stop()
-	}
+	s.reauth.timer.stop()
 	if s.reauth.cancel != nil {
 		s.reauth.cancel()
 	}
-	s.reauth = reauthState{}
+	s.reauth.frames, s.reauth.cancel = nil, nil
 }

@@ -72,8 +72,6 @@ type (
 		gen  uint64
 		corr int32
 	}
-	idleCheckDue    struct{ gen uint64 }
-	timeoutCheckDue struct{ gen uint64 }
 )
 
 // link is one attempt at a connection: the socket and the goroutines using it. Its goroutines send
@@ -203,18 +201,15 @@ type connState struct {
 	queued   []*messages.Call // waiting for the link to come up
 	inflight []inflightCall   // written or being written, answered in order
 
-	timerGen uint64
-	timer    *time.Timer
+	timer wakeTimer // the earliest request deadline
 
 	lastUsed  time.Time
-	idleGen   uint64
-	idleTimer *time.Timer
+	idleTimer wakeTimer
 
 	current *messages.Call // the Call being handled, so a panic can answer it
 
 	sink      *sinkCore // produce connections only
-	sinkTimer *time.Timer
-	sinkGen   uint64
+	sinkTimer wakeTimer // the end of a throttle or backoff
 	// currentBatch is the Batch being handled, so a panic before the core took it can answer it.
 	currentBatch *messages.Batch
 	unwritten    []*sinkRequest // see applySink
@@ -278,10 +273,16 @@ func (a *Connection) Receive(c actor.Context) {
 		s.currentBatch = nil
 	case *flushDue:
 		s.flushSink(c)
-	case *sinkWake:
-		if m.gen == s.sinkGen {
-			s.sinkTimer = nil
+	case *timerFired:
+		switch {
+		case s.sinkTimer.fired(m):
 			s.flushSink(c)
+		case s.reauth.timer.fired(m):
+			s.onReauthDue(c)
+		case s.timer.fired(m):
+			s.checkTimeouts(c)
+		case s.idleTimer.fired(m):
+			s.checkIdle(c)
 		}
 	case *sinkAddress:
 		s.moveTo(c, m.addr)
@@ -301,22 +302,9 @@ func (a *Connection) Receive(c actor.Context) {
 		if m.gen == s.gen {
 			s.onWritten(c, m.corr)
 		}
-	case *reauthDue:
-		if m.gen == s.gen {
-			s.onReauthDue(c)
-		}
 	case *reauthDone:
 		if m.gen == s.gen {
 			s.onReauthDone(c, m)
-		}
-	case *timeoutCheckDue:
-		if m.gen == s.timerGen {
-			s.checkTimeouts(c)
-		}
-	case *idleCheckDue:
-		if m.gen == s.idleGen {
-			s.idleTimer = nil
-			s.checkIdle(c)
 		}
 	case *actor.Restarting:
 		// The actor system drops the message that panicked: answer its Call here unless it was
@@ -550,12 +538,10 @@ func (s *connState) onLinkUp(c actor.Context, m *linkUp) {
 // armIdle keeps one idle check pending while the link is up; it re-arms itself from lastUsed, so
 // busy connections cost no timer work per request.
 func (s *connState) armIdle(c actor.Context) {
-	if s.cfg.MaxIdle <= 0 || s.idleTimer != nil {
+	if s.cfg.MaxIdle <= 0 || s.idleTimer.isArmed() {
 		return
 	}
-	s.idleGen++
-	gen, self, root := s.idleGen, c.Self(), c.ActorSystem().Root
-	s.idleTimer = time.AfterFunc(time.Until(s.lastUsed.Add(s.cfg.MaxIdle)), func() { root.Send(self, &idleCheckDue{gen: gen}) })
+	s.idleTimer.armAt(c, s.lastUsed.Add(s.cfg.MaxIdle))
 }
 
 // checkIdle closes a link that carried nothing for MaxIdle (connections.max.idle.ms); the next
@@ -573,13 +559,7 @@ func (s *connState) checkIdle(c actor.Context) {
 	s.status = connIdle
 }
 
-func (s *connState) stopIdle() {
-	if s.idleTimer != nil {
-		s.idleTimer.Stop()
-		s.idleTimer = nil
-	}
-	s.idleGen++
-}
+func (s *connState) stopIdle() { s.idleTimer.stop() }
 
 func (s *connState) write(c actor.Context, call *messages.Call) {
 	version, err := s.apis.Pick(call.Req)
@@ -664,13 +644,11 @@ func (s *connState) armTimeout(c actor.Context) {
 			earliest = f.deadline
 		}
 	}
-	s.stopTimer()
 	if earliest.IsZero() {
+		s.stopTimer()
 		return
 	}
-	s.timerGen++
-	gen, self, root := s.timerGen, c.Self(), c.ActorSystem().Root
-	s.timer = time.AfterFunc(time.Until(earliest), func() { root.Send(self, &timeoutCheckDue{gen: gen}) })
+	s.timer.armAt(c, earliest)
 }
 
 func (s *connState) checkTimeouts(c actor.Context) {
@@ -685,12 +663,7 @@ func (s *connState) checkTimeouts(c actor.Context) {
 	s.armTimeout(c)
 }
 
-func (s *connState) stopTimer() {
-	if s.timer != nil {
-		s.timer.Stop()
-		s.timer = nil
-	}
-}
+func (s *connState) stopTimer() { s.timer.stop() }
 
 // fail closes the link, answers every request in flight or queued with err, and reports the
 // failure to the supervisor, which restarts this actor after an exponential, jittered backoff

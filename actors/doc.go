@@ -5,9 +5,9 @@
 // Actors share nothing but messages, the published cluster snapshot (Shared.Cluster), the
 // accumulator registry and the buffer budget.
 //
-// No Receive blocks: socket I/O runs on goroutines that report by message, timers are
-// time.AfterFunc sending a message that carries a generation number (stale ones are ignored), and
-// user callbacks run on the completion goroutine.
+// No Receive blocks: socket I/O runs on goroutines that report by message, every timer is a
+// wakeTimer (timer.go), a time.AfterFunc sending the actor a timerFired that carries a generation
+// number (stale ones are ignored), and user callbacks run on the completion goroutine.
 package actors
 
 // The record path's cost budget, in CPU ns per record, for the default workload of

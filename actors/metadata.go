@@ -26,8 +26,6 @@ import (
 // WatchMetadata subscribes PID to MetadataUpdated. Producer → metadata.
 type WatchMetadata struct{ PID *actor.PID }
 
-type metadataDue struct{ gen uint64 }
-
 type metadataCall struct{ gen uint64 }
 
 var metadataCalls atomic.Uint64
@@ -54,9 +52,8 @@ type metadataState struct {
 	tried     []string  // addresses that failed since the last answer, in order
 	notBefore time.Time // rate limit between requests
 
-	timerGen uint64
-	timer    *time.Timer
-	timerAt  time.Time
+	timer   wakeTimer // the next request: the rate limit's end, or MetadataMaxAge
+	timerAt time.Time
 }
 
 // Metadata is the metadata actor.
@@ -101,9 +98,8 @@ func (a *Metadata) Receive(c actor.Context) {
 		s.request(c)
 	case *messages.LeaderHint:
 		s.applyHint(c, m)
-	case *metadataDue:
-		if m.gen == s.timerGen {
-			s.timer = nil
+	case *timerFired:
+		if s.timer.fired(m) {
 			s.request(c)
 		}
 	case *messages.CallDone:
@@ -111,7 +107,7 @@ func (a *Metadata) Receive(c actor.Context) {
 			s.onResponse(c, m)
 		}
 	case *actor.Stopping, *actor.Restarting:
-		s.stopTimer()
+		s.timer.stop()
 	case *actor.Stopped, *actor.Restart, *actor.Terminated:
 	default:
 		s.shared.Logger.Warn("metadata: unexpected message", "type", fmt.Sprintf("%T", m))
@@ -269,22 +265,11 @@ func buildCluster(resp *wire.MetadataResponse) (*Cluster, bool) {
 }
 
 func (s *metadataState) arm(c actor.Context, at time.Time) {
-	if s.timer != nil && !at.Before(s.timerAt) {
+	if s.timer.isArmed() && !at.Before(s.timerAt) {
 		return // an earlier wake-up is already set; it will re-check
 	}
-	s.stopTimer()
-	s.timerGen++
-	gen, self, root := s.timerGen, c.Self(), c.ActorSystem().Root
 	s.timerAt = at
-	s.timer = time.AfterFunc(time.Until(at), func() { root.Send(self, &metadataDue{gen: gen}) })
-}
-
-func (s *metadataState) stopTimer() {
-	if s.timer != nil {
-		s.timer.Stop()
-		s.timer = nil
-	}
-	s.timerGen++
+	s.timer.armAt(c, at)
 }
 
 // applyHint moves partitions to the leaders a produce response named (KIP-951), when their leader

@@ -41,7 +41,7 @@ type identityEffects struct {
 	// report it with noBroker).
 	fetch    bool
 	fetchGen uint64
-	// retryAfter > 0: arm the retry timer; its initProducerIDRetry carries fetchGen.
+	// retryAfter > 0: arm the retry timer; when it fires, retryDue gets fetchGen.
 	retryAfter time.Duration
 	// publish: the new identity to publish; then the partitions waiting for one are routed.
 	publish *Identity
@@ -65,8 +65,6 @@ const (
 )
 
 type initProducerIDCall struct{ gen uint64 }
-
-type initProducerIDRetry struct{ gen uint64 }
 
 // ready reports whether batches may be sent; when not, the effects start an InitProducerId
 // if none is under way.
@@ -226,9 +224,8 @@ func (s *senderState) applyIdentity(c actor.Context, e identityEffects, fallback
 		c.Send(target.sink, &messages.Call{Req: req, ReplyTo: c.Self(), Tag: &initProducerIDCall{gen: e.fetchGen}})
 	}
 	if e.retryAfter > 0 {
-		s.stopProducerIDTimer()
-		gen, self, root := e.fetchGen, c.Self(), c.ActorSystem().Root
-		s.retryTimer = time.AfterFunc(e.retryAfter, func() { root.Send(self, &initProducerIDRetry{gen: gen}) })
+		s.retryGen = e.fetchGen
+		s.retryTimer.arm(c, e.retryAfter)
 	}
 	if e.publish != nil {
 		// Every accumulator seals with it from now on (a new epoch starts every partition over).
@@ -257,9 +254,4 @@ func (s *senderState) fail(c actor.Context, cause error) {
 	s.applyIdentity(c, s.ident.failWith(cause), nil)
 }
 
-func (s *senderState) stopProducerIDTimer() {
-	if s.retryTimer != nil {
-		s.retryTimer.Stop()
-		s.retryTimer = nil
-	}
-}
+func (s *senderState) stopProducerIDTimer() { s.retryTimer.stop() }

@@ -9,7 +9,6 @@ package actors
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -33,7 +32,8 @@ type senderState struct {
 	// waiting: partitions routed once the producer has an identity (idempotence).
 	waiting    map[messages.TopicPartition]routeWait
 	ident      identityCore // idempotence; see producerid.go
-	retryTimer *time.Timer  // the identity core's InitProducerId retry
+	retryTimer wakeTimer    // the identity core's InitProducerId retry
+	retryGen   uint64       // the fetch the retry is for
 	restarted  bool         // this instance replaces one that panicked
 	// kept outlives a restart: a restarted sender picks up the identity its predecessor had.
 	kept *senderKept
@@ -82,8 +82,10 @@ func (a *Sender) Receive(c actor.Context) {
 		}
 	case *messages.BumpEpoch:
 		s.applyIdentity(c, s.ident.bump(m.Gen, m.NewID, m.Accumulator), nil)
-	case *initProducerIDRetry:
-		s.applyIdentity(c, s.ident.retryDue(m.gen), nil)
+	case *timerFired:
+		if s.retryTimer.fired(m) {
+			s.applyIdentity(c, s.ident.retryDue(s.retryGen), nil)
+		}
 	case *messages.ProducerFailed:
 		s.fail(c, m.Err)
 	case *messages.MetadataUpdated:

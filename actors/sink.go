@@ -308,9 +308,6 @@ func producePartitionResult(resp *wire.ProduceResponse, req *wire.ProduceRequest
 // flushDue: flush the sink once the mailbox's current burst is handled.
 type flushDue struct{}
 
-// sinkWake: the throttle is over; gen tells a stale wake-up from the current one.
-type sinkWake struct{ gen uint64 }
-
 // sinkAddress moves the sink to a broker's new address (the sender saw it change in metadata).
 // The sink is never replaced: accumulators hold its PID, and a stopped actor drops its mailbox.
 type sinkAddress struct{ addr string }
@@ -339,10 +336,8 @@ func (s *connState) applySink(c actor.Context, e sinkEffects) {
 	if e.queueFlush {
 		c.Send(c.Self(), &flushDue{})
 	}
-	if e.wakeAt != 0 && s.sinkTimer == nil {
-		s.sinkGen++
-		gen, self, root := s.sinkGen, c.Self(), c.ActorSystem().Root
-		s.sinkTimer = time.AfterFunc(time.Duration(e.wakeAt-time.Now().UnixNano()), func() { root.Send(self, &sinkWake{gen: gen}) })
+	if e.wakeAt != 0 && !s.sinkTimer.isArmed() {
+		s.sinkTimer.arm(c, time.Duration(e.wakeAt-time.Now().UnixNano()))
 	}
 }
 
@@ -371,10 +366,4 @@ func (s *connState) sinkDone(c actor.Context, r *sinkRequest, done *messages.Cal
 	s.applySink(c, s.sink.done(time.Now().UnixNano(), r, resp, done.Err))
 }
 
-func (s *connState) stopSinkTimer() {
-	if s.sinkTimer != nil {
-		s.sinkTimer.Stop()
-		s.sinkTimer = nil
-	}
-	s.sinkGen++
-}
+func (s *connState) stopSinkTimer() { s.sinkTimer.stop() }
