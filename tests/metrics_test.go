@@ -294,8 +294,17 @@ func checkStatsSettled(t *testing.T, p *kastor.Producer, n, failed int) {
 func TestStatsCloseWithARequestInFlight(t *testing.T) {
 	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
 	var stalled atomic.Bool
-	release := make(chan struct{})
-	t.Cleanup(func() { close(release) }) // before the cluster closes: its stalled handler ends
+	release, resumed := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() {
+		// Before the cluster closes, and waited for: kfake leaks its run goroutine if it closes
+		// while it resumes a slept control.
+		close(release)
+		select {
+		case <-resumed:
+		case <-time.After(10 * time.Second):
+			t.Error("the stalled produce handler did not resume")
+		}
+	})
 	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
 		if stalled.Swap(true) {
 			c.DropControl()
@@ -303,6 +312,7 @@ func TestStatsCloseWithARequestInFlight(t *testing.T) {
 		}
 		c.KeepControl()
 		c.SleepControl(func() { <-release })
+		close(resumed)
 		return nil, nil, false
 	})
 	p := newProducer(t, c, func(cfg *kastor.Config) { cfg.Logger = discardLogger() })
