@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -211,10 +212,7 @@ func (s *senderState) applyIdentity(c actor.Context, e identityEffects, fallback
 	if e.fetch {
 		target := fallback
 		if target == nil {
-			for _, n := range s.nodes {
-				target = n
-				break
-			}
+			target = s.idNode(c)
 		}
 		if target == nil {
 			s.applyIdentity(c, s.ident.noBroker(), nil)
@@ -238,6 +236,25 @@ func (s *senderState) applyIdentity(c actor.Context, e identityEffects, fallback
 	for _, w := range e.wake { // registered already, as a rule: a second news costs one update
 		c.Send(w, &identityNews{id: s.ident.current})
 	}
+}
+
+// idNode picks the broker to ask for a producer id when no partition names one: each retry asks
+// the next broker of the snapshot, so one that is down (or gone) is not asked again and again.
+func (s *senderState) idNode(c actor.Context) *nodeState {
+	brokers := s.shared.Cluster().Brokers
+	if len(brokers) == 0 {
+		for _, n := range s.nodes {
+			return n
+		}
+		return nil
+	}
+	ids := make([]int32, 0, len(brokers))
+	for id := range brokers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	id := ids[s.ident.failures%len(ids)]
+	return s.node(c, id, brokers[id])
 }
 
 func (s *senderState) onProducerIDDone(c actor.Context, m *messages.CallDone, tag *initProducerIDCall) {
