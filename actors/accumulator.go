@@ -58,7 +58,7 @@ type accState struct {
 	route      *actor.PID
 	routeAsked bool
 	// identity is the producer id and epoch to seal with (idempotence), as the sender last said.
-	identity  *Identity
+	identity  *producerIdentity
 	abortErr  error
 	sequences sequenceState // idempotence; see sequences.go
 	// sealScratch is where compressed batches are sealed before being copied out at their size.
@@ -84,19 +84,19 @@ type accState struct {
 	spare    []inboxItem
 }
 
-// Accumulator is the accumulator actor. Its state lives outside the actor instance so a restart
+// accumulatorActor is the accumulator actor. Its state lives outside the actor instance so a restart
 // after a panic keeps every batch.
-type Accumulator struct{ st *accState }
+type accumulatorActor struct{ st *accState }
 
 // newAccumulator returns props for tp's accumulator and its inbox; the caller sets the inbox's PID
 // once spawned, before anyone can push (the accumulator itself never reads it).
 func newAccumulator(shared *Shared, tp messages.TopicPartition, sender *actor.PID, root *actor.RootContext) (*actor.Props, *Inbox) {
 	st := &accState{tp: tp, shared: shared, sender: sender, inbox: newInbox(root)}
-	return actor.PropsFromProducer(func() actor.Actor { return &Accumulator{st: st} }, actor.WithDispatcher(shared.Dispatcher)), st.inbox
+	return actor.PropsFromProducer(func() actor.Actor { return &accumulatorActor{st: st} }, actor.WithDispatcher(shared.Dispatcher)), st.inbox
 }
 
 // Receive implements actor.Actor.
-func (a *Accumulator) Receive(c actor.Context) {
+func (a *accumulatorActor) Receive(c actor.Context) {
 	s := a.st
 	msg := c.Message()
 	switch msg.(type) {
@@ -462,7 +462,7 @@ func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
 	}
 	if retriable && b.attempts <= s.shared.Settings.Retries {
 		s.shared.Metrics.BatchRetried(s.tp.Topic, len(b.records))
-		b.retryNs = nowNs() + int64(Backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, b.attempts))
+		b.retryNs = nowNs() + int64(backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, b.attempts))
 		s.shared.logBatchRetry(s.tp, b.attempts, len(b.records), m.Err)
 	} else {
 		b.result = m
@@ -473,7 +473,7 @@ func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
 // seal seals b when it is first sent: with the producer id, epoch and the partition's next sequence
 // when idempotent, the sequence taken only once the seal succeeded. A batch that cannot be sealed
 // fails.
-func (s *accState) seal(b *accBatch, id *Identity) {
+func (s *accState) seal(b *accBatch, id *producerIdentity) {
 	opts := wire.SealOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}
 	if s.shared.Settings.Idempotent {
 		opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = id.ID, id.Epoch, s.sequences.next

@@ -83,7 +83,7 @@ type roundTripper func(req wire.Request, version int16, resp wire.Response) erro
 // carries its messages until the mechanism is done. It returns the session lifetime the broker
 // granted (0: unlimited). A rejected login wraps ErrAuthentication; a broken connection only
 // ErrConnection.
-func authenticate(ctx context.Context, rt roundTripper, cfg ConnectionConfig, apis wire.BrokerAPIs, mech sasl.Mechanism) (time.Duration, error) {
+func authenticate(ctx context.Context, rt roundTripper, cfg connectionConfig, apis wire.BrokerAPIs, mech sasl.Mechanism) (time.Duration, error) {
 	name := mech.Name()
 	rejected := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %w: SASL %s login to %s: %s", messages.ErrConnection, messages.ErrAuthentication,

@@ -34,8 +34,8 @@ const readBufferSize = 64 << 10
 // maxResponseSize bounds a response frame; a larger size prefix means a corrupt stream.
 const maxResponseSize = 256 << 20
 
-// ConnectionConfig is what a connection actor needs to know.
-type ConnectionConfig struct {
+// connectionConfig is what a connection actor needs to know.
+type connectionConfig struct {
 	Node           int32
 	Addr           string
 	ClientID       string
@@ -49,7 +49,7 @@ type ConnectionConfig struct {
 	// Metadata is the metadata actor, told of leader hints and topics to refresh (sinks only).
 	Metadata *actor.PID
 
-	logger *slog.Logger // the producer's, set by NewConnectionProps for the handshake goroutine
+	logger *slog.Logger // the producer's, set by newConnectionProps for the handshake goroutine
 }
 
 // Connection messages internal to the actor and its goroutines; gen names the link they belong to.
@@ -190,7 +190,7 @@ type inflightCall struct {
 
 // connState is the connection actor's state.
 type connState struct {
-	cfg    ConnectionConfig
+	cfg    connectionConfig
 	shared *Shared
 
 	status   connStatus
@@ -242,23 +242,23 @@ func (s *connState) holdsRequest(r *sinkRequest) bool {
 	return false
 }
 
-// Connection is the connection actor.
-type Connection struct{ st *connState }
+// connectionActor is the connection actor.
+type connectionActor struct{ st *connState }
 
-// NewConnectionProps returns props for a connection actor.
-func NewConnectionProps(shared *Shared, cfg ConnectionConfig) *actor.Props {
+// newConnectionProps returns props for a connection actor.
+func newConnectionProps(shared *Shared, cfg connectionConfig) *actor.Props {
 	cfg.logger = shared.Logger
 	return actor.PropsFromProducer(func() actor.Actor {
 		st := &connState{cfg: cfg, shared: shared}
 		if cfg.Produce {
 			st.sink = newSinkCore(shared.Settings)
 		}
-		return &Connection{st: st}
+		return &connectionActor{st: st}
 	}, actor.WithDispatcher(shared.Dispatcher))
 }
 
 // Receive implements actor.Actor.
-func (a *Connection) Receive(c actor.Context) {
+func (a *connectionActor) Receive(c actor.Context) {
 	s := a.st
 	switch m := c.Message().(type) {
 	case *messages.Call:
@@ -376,7 +376,7 @@ func (s *connState) dial(c actor.Context) {
 
 // handshake dials, starts TLS, exchanges ApiVersions and logs in with SASL (see auth.go), all
 // within the setup timeout. Runs on the dial goroutine.
-func handshake(ctx context.Context, cfg ConnectionConfig, sec Security, l *link) (_ net.Conn, _ wire.BrokerAPIs, session time.Duration, _ error) {
+func handshake(ctx context.Context, cfg connectionConfig, sec Security, l *link) (_ net.Conn, _ wire.BrokerAPIs, session time.Duration, _ error) {
 	dial := cfg.Dial
 	if dial == nil {
 		var d net.Dialer
@@ -436,7 +436,7 @@ func handshake(ctx context.Context, cfg ConnectionConfig, sec Security, l *link)
 }
 
 // roundTrip writes one request and reads its response synchronously (handshake only).
-func roundTrip(conn net.Conn, req wire.Request, version int16, cfg ConnectionConfig, resp wire.Response) error {
+func roundTrip(conn net.Conn, req wire.Request, version int16, cfg connectionConfig, resp wire.Response) error {
 	const corr = 0
 	if _, err := conn.Write(wire.AppendRequest(nil, req, version, corr, cfg.ClientID)); err != nil {
 		return err
@@ -667,7 +667,7 @@ func (s *connState) stopTimer() { s.timer.stop() }
 
 // fail closes the link, answers every request in flight or queued with err, and reports the
 // failure to the supervisor, which restarts this actor after an exponential, jittered backoff
-// (BackoffStrategy, ReconnectBackoff to ReconnectBackoffMax). Calls that arrive meanwhile wait in
+// (backoffStrategy, ReconnectBackoff to ReconnectBackoffMax). Calls that arrive meanwhile wait in
 // the suspended mailbox for the new instance, which dials again.
 func (s *connState) fail(c actor.Context, err error) {
 	wasUp := s.status == connReady || s.status == connReauth
@@ -679,21 +679,21 @@ func (s *connState) fail(c actor.Context, err error) {
 	s.status = connFailed
 	s.shared.logConnDown(s.cfg.Node, s.cfg.Addr, wasUp, err)
 	if sup, ok := c.(interface{ EscalateFailure(reason, message any) }); ok {
-		sup.EscalateFailure(&ConnectionFailure{Addr: s.cfg.Addr, Err: err}, nil)
+		sup.EscalateFailure(&connectionFailure{Addr: s.cfg.Addr, Err: err}, nil)
 	} else {
 		s.status = connIdle // no supervisor to restart us: the next Call dials again
 	}
 }
 
-// ConnectionFailure is how a connection reports a failed link to its supervisor: not a bug, so
-// BackoffStrategy restarts it quietly.
-type ConnectionFailure struct {
+// connectionFailure is how a connection reports a failed link to its supervisor: not a bug, so
+// backoffStrategy restarts it quietly.
+type connectionFailure struct {
 	Addr string
 	Err  error
 }
 
-func (f *ConnectionFailure) Error() string { return f.Err.Error() }
-func (f *ConnectionFailure) Unwrap() error { return f.Err }
+func (f *connectionFailure) Error() string { return f.Err.Error() }
+func (f *connectionFailure) Unwrap() error { return f.Err }
 
 func (s *connState) closeLink() {
 	s.shared.Metrics.ConnectionClosed(s.status == connReady || s.status == connReauth)

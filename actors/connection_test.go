@@ -17,12 +17,12 @@ import (
 )
 
 func (e *env) newConnection(dial func(ctx context.Context, network, addr string) (net.Conn, error), requestTimeout time.Duration) *actor.PID {
-	return e.newConnectionConfig(ConnectionConfig{Dial: dial, RequestTimeout: requestTimeout})
+	return e.newConnectionConfig(connectionConfig{Dial: dial, RequestTimeout: requestTimeout})
 }
 
-func (e *env) newConnectionConfig(cfg ConnectionConfig) *actor.PID {
+func (e *env) newConnectionConfig(cfg connectionConfig) *actor.PID {
 	cfg.Node, cfg.Addr, cfg.ClientID, cfg.SetupTimeout = 1, "b1:9092", "kastor-test", 2*time.Second
-	return e.spawn(NewConnectionProps(e.shared, cfg))
+	return e.spawn(newConnectionProps(e.shared, cfg))
 }
 
 func metadataCallFor(topics ...string) *wire.MetadataRequest {
@@ -210,7 +210,7 @@ func TestConnectionClosesWhenIdle(t *testing.T) {
 	fb := newFakeBroker(t, func(req kmsg.Request) reply {
 		return reply{resp: metadataAnswer(req.(*kmsg.MetadataRequest), nil)}
 	})
-	conn := e.newConnectionConfig(ConnectionConfig{Dial: fb.dial, RequestTimeout: 5 * time.Second, MaxIdle: 30 * time.Millisecond})
+	conn := e.newConnectionConfig(connectionConfig{Dial: fb.dial, RequestTimeout: 5 * time.Second, MaxIdle: 30 * time.Millisecond})
 	caller := e.newProbe()
 	e.sys.Root.Send(conn, &messages.Call{Req: metadataCallFor("a"), ReplyTo: caller.pid, Tag: 1})
 	if done := expectMsg[*messages.CallDone](t, caller); done.Err != nil {

@@ -56,19 +56,19 @@ type metadataState struct {
 	timerAt time.Time
 }
 
-// Metadata is the metadata actor.
-type Metadata struct{ st *metadataState }
+// metadataActor is the metadata actor.
+type metadataActor struct{ st *metadataState }
 
-// NewMetadataProps returns props for the metadata actor.
-func NewMetadataProps(shared *Shared) *actor.Props {
+// newMetadataProps returns props for the metadata actor.
+func newMetadataProps(shared *Shared) *actor.Props {
 	watchers := new([]*actor.PID)
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &Metadata{st: &metadataState{shared: shared, topics: map[string]time.Time{}, watchers: watchers}}
+		return &metadataActor{st: &metadataState{shared: shared, topics: map[string]time.Time{}, watchers: watchers}}
 	}, supervision(shared.Settings), actor.WithDispatcher(shared.Dispatcher))
 }
 
 // Receive implements actor.Actor.
-func (a *Metadata) Receive(c actor.Context) {
+func (a *metadataActor) Receive(c actor.Context) {
 	s := a.st
 	switch m := c.Message().(type) {
 	case *actor.Started:
@@ -175,7 +175,7 @@ func (s *metadataState) connect(c actor.Context) {
 	s.nextAddr++
 	set := s.shared.Settings
 	s.connAddr = addr
-	s.conn = c.SpawnPrefix(NewConnectionProps(s.shared, ConnectionConfig{
+	s.conn = c.SpawnPrefix(newConnectionProps(s.shared, connectionConfig{
 		Node: -1, Addr: addr, ClientID: set.ClientID, Dial: set.Dial, SetupTimeout: set.SetupTimeout,
 		RequestTimeout: set.RequestTimeout, MaxIdle: set.ConnectionsMaxIdle,
 	}), "metadata-")
@@ -193,7 +193,7 @@ func (s *metadataState) onResponse(c actor.Context, m *messages.CallDone) {
 		s.shared.metadataErr.Store(&err)
 		c.Stop(s.conn) // try another broker next time
 		s.conn = nil
-		s.notBefore = time.Now().Add(Backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, s.failures))
+		s.notBefore = time.Now().Add(backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, s.failures))
 		s.request(c)
 		return
 	}
@@ -214,7 +214,7 @@ func (s *metadataState) onResponse(c actor.Context, m *messages.CallDone) {
 	if incomplete {
 		// Unknown topics or leaders: ask again soon (with backoff), not only when someone asks.
 		s.failures++
-		s.notBefore = time.Now().Add(Backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, s.failures))
+		s.notBefore = time.Now().Add(backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, s.failures))
 		s.again = true
 	} else {
 		s.failures = 0

@@ -234,7 +234,7 @@ func TestMetadataActorPublishes(t *testing.T) {
 		return reply{resp: metadataAnswer(req, nil)}
 	})
 	watcher := e.newProbe()
-	meta := e.spawn(NewMetadataProps(e.shared))
+	meta := e.spawn(newMetadataProps(e.shared))
 	e.sys.Root.Send(meta, &WatchMetadata{PID: watcher.pid})
 	e.sys.Root.Send(meta, &messages.RefreshMetadata{Topics: []string{"t"}, Reason: "test"})
 	_, addr := e.waitLeader(t, watcher, tp("t", 0))
@@ -273,7 +273,7 @@ func TestMetadataActorRetriesIncomplete(t *testing.T) {
 		})}
 	})
 	watcher := e.newProbe()
-	meta := e.spawn(NewMetadataProps(e.shared))
+	meta := e.spawn(newMetadataProps(e.shared))
 	e.sys.Root.Send(meta, &WatchMetadata{PID: watcher.pid})
 	e.sys.Root.Send(meta, &messages.RefreshMetadata{Topics: []string{"t"}, Reason: "test"})
 	updates, _ := e.waitLeader(t, watcher, tp("t", 0))
@@ -290,7 +290,7 @@ func TestMetadataActorRefreshesPeriodically(t *testing.T) {
 	e, fb := metadataEnv(t, set, func(req *kmsg.MetadataRequest, _ int) reply {
 		return reply{resp: metadataAnswer(req, nil)}
 	})
-	e.spawn(NewMetadataProps(e.shared))
+	e.spawn(newMetadataProps(e.shared))
 	for range 3 {
 		select {
 		case <-fb.reqs:
@@ -308,7 +308,7 @@ func TestMetadataActorRotatesServers(t *testing.T) {
 	dialed := make(chan string, 64)
 	set.Dial = failingDial(dialed, nil)
 	e := newEnv(t, set)
-	e.spawn(NewMetadataProps(e.shared))
+	e.spawn(newMetadataProps(e.shared))
 	for i, want := range []string{"a:1", "b:2", "a:1"} {
 		select {
 		case got := <-dialed:

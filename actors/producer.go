@@ -69,9 +69,9 @@ type producerState struct {
 // Producer is the producer actor.
 type Producer struct{ st *producerState }
 
-// NewProducerProps returns props for the producer actor; stopped is closed once it and all its
+// newProducerProps returns props for the producer actor; stopped is closed once it and all its
 // children have stopped.
-func NewProducerProps(shared *Shared, stopped chan struct{}) *actor.Props {
+func newProducerProps(shared *Shared, stopped chan struct{}) *actor.Props {
 	return NewProducerPropsWith(shared, ProducerOptions{Stopped: stopped})
 }
 
@@ -94,8 +94,8 @@ func (a *Producer) Receive(c actor.Context) {
 			s.restarted = false
 		}
 		if s.metadata == nil {
-			s.metadata = c.SpawnPrefix(NewMetadataProps(s.shared), "metadata-")
-			s.sender = c.SpawnPrefix(NewSenderProps(s.shared, s.metadata), "sender-")
+			s.metadata = c.SpawnPrefix(newMetadataProps(s.shared), "metadata-")
+			s.sender = c.SpawnPrefix(newSenderProps(s.shared, s.metadata), "sender-")
 			c.Send(s.metadata, &WatchMetadata{PID: s.sender})
 			if s.opts.Hooks != nil {
 				c.Send(s.metadata, &WatchMetadata{PID: c.Self()})

@@ -26,7 +26,7 @@ func TestProducerActorTree(t *testing.T) {
 	set.Dial = fb.dial
 	e := newEnv(t, set)
 	stopped := make(chan struct{})
-	prod := e.spawn(NewProducerProps(e.shared, stopped))
+	prod := e.spawn(newProducerProps(e.shared, stopped))
 
 	spawn := func(tp messages.TopicPartition) *actor.PID {
 		t.Helper()

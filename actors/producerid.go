@@ -24,8 +24,8 @@ import (
 
 // identityCore is the producer-id state machine of one sender instance.
 type identityCore struct {
-	current *Identity // the published identity (nil until the first InitProducerId answered)
-	fatal   error     // the producer's fatal error, once it failed
+	current *producerIdentity // the published identity (nil until the first InitProducerId answered)
+	fatal   error             // the producer's fatal error, once it failed
 	// fetching: an InitProducerId is out, or waiting for its retry. fetchGen tags it, so a late
 	// answer or retry of an older one is ignored.
 	fetching bool
@@ -45,7 +45,7 @@ type identityEffects struct {
 	// retryAfter > 0: arm the retry timer; when it fires, retryDue gets fetchGen.
 	retryAfter time.Duration
 	// publish: the new identity to publish; then the partitions waiting for one are routed.
-	publish *Identity
+	publish *producerIdentity
 	// wake: accumulators to send the current identity (theirs is already newer than they think).
 	wake []*actor.PID
 	// fail: the producer's fatal error, to record and announce (AbortPartition to every
@@ -91,7 +91,7 @@ func (ic *identityCore) noBroker() identityEffects { return ic.retryLater() }
 
 func (ic *identityCore) retryLater() identityEffects {
 	ic.failures++
-	return identityEffects{retryAfter: Backoff(ic.retryBackoff, ic.retryBackoffMax, ic.failures), fetchGen: ic.fetchGen}
+	return identityEffects{retryAfter: backoff(ic.retryBackoff, ic.retryBackoffMax, ic.failures), fetchGen: ic.fetchGen}
 }
 
 // retryDue: the retry timer of fetch gen fired.
@@ -125,7 +125,7 @@ func (ic *identityCore) answered(gen uint64, resp *wire.InitProducerIDResponse, 
 	if ic.current != nil {
 		gen = ic.current.Gen + 1
 	}
-	return ic.publish(&Identity{ID: resp.ProducerID, Epoch: resp.ProducerEpoch, Gen: gen},
+	return ic.publish(&producerIdentity{ID: resp.ProducerID, Epoch: resp.ProducerEpoch, Gen: gen},
 		fmt.Sprintf("producer id %d epoch %d", resp.ProducerID, resp.ProducerEpoch), logDebug)
 }
 
@@ -146,11 +146,11 @@ func (ic *identityCore) bump(gen uint64, newID bool, acc *actor.PID) identityEff
 		e.log, e.logLevel = fmt.Sprintf("asking for a new producer id (producer id %d, epoch %d)", cur.ID, cur.Epoch), logInfo
 		return e
 	}
-	return ic.publish(&Identity{ID: cur.ID, Epoch: cur.Epoch + 1, Gen: cur.Gen + 1},
+	return ic.publish(&producerIdentity{ID: cur.ID, Epoch: cur.Epoch + 1, Gen: cur.Gen + 1},
 		fmt.Sprintf("bumped the producer epoch (producer id %d, epoch %d)", cur.ID, cur.Epoch+1), logInfo)
 }
 
-func (ic *identityCore) publish(id *Identity, log string, level logLevel) identityEffects {
+func (ic *identityCore) publish(id *producerIdentity, log string, level logLevel) identityEffects {
 	ic.current = id
 	e := identityEffects{publish: id, wake: ic.waiters, log: log, logLevel: level}
 	ic.waiters = nil

@@ -60,7 +60,7 @@ func TestIdentityCoreFirstFetch(t *testing.T) {
 	}
 	e = ic.retryDue(3)
 	e = ic.answered(e.fetchGen, initAnswer(77, 3), nil)
-	if e.publish == nil || *e.publish != (Identity{ID: 77, Epoch: 3, Gen: 1}) {
+	if e.publish == nil || *e.publish != (producerIdentity{ID: 77, Epoch: 3, Gen: 1}) {
 		t.Fatalf("answer: %+v, want identity 77/3 generation 1 published", e)
 	}
 	if ok, e := ic.ready(); !ok || e.fetch {
@@ -71,7 +71,7 @@ func TestIdentityCoreFirstFetch(t *testing.T) {
 func TestIdentityCoreBumps(t *testing.T) {
 	a, b := actor.NewPID("local", "acc-a"), actor.NewPID("local", "acc-b")
 	ic := newIdentityCore()
-	ic.current = &Identity{ID: 77, Epoch: 3, Gen: 1}
+	ic.current = &producerIdentity{ID: 77, Epoch: 3, Gen: 1}
 
 	// A bump for an older generation: already newer, wake the asker at once.
 	if e := ic.bump(0, false, a); len(e.wake) != 1 || e.wake[0] != a || e.publish != nil {
@@ -79,7 +79,7 @@ func TestIdentityCoreBumps(t *testing.T) {
 	}
 	// A local bump (KIP-360): epoch + 1, a new generation, the asker woken after the publish.
 	e := ic.bump(1, false, a)
-	if e.publish == nil || *e.publish != (Identity{ID: 77, Epoch: 4, Gen: 2}) || len(e.wake) != 1 || e.wake[0] != a {
+	if e.publish == nil || *e.publish != (producerIdentity{ID: 77, Epoch: 4, Gen: 2}) || len(e.wake) != 1 || e.wake[0] != a {
 		t.Fatalf("local bump: %+v", e)
 	}
 	// The broker does not know the id: fetch a new one; bumps meanwhile wait for it.
@@ -94,11 +94,11 @@ func TestIdentityCoreBumps(t *testing.T) {
 		t.Fatalf("bump during a fetch: %+v, want it to wait", e)
 	}
 	e = ic.answered(e.fetchGen, initAnswer(88, 0), nil)
-	if e.publish == nil || *e.publish != (Identity{ID: 88, Epoch: 0, Gen: 3}) || len(e.wake) != 2 {
+	if e.publish == nil || *e.publish != (producerIdentity{ID: 88, Epoch: 0, Gen: 3}) || len(e.wake) != 2 {
 		t.Fatalf("new id answered: %+v, want 88/0 generation 3 and both waiters woken", e)
 	}
 	// An exhausted epoch also needs a new id.
-	ic.current = &Identity{ID: 88, Epoch: math.MaxInt16, Gen: 3}
+	ic.current = &producerIdentity{ID: 88, Epoch: math.MaxInt16, Gen: 3}
 	if e := ic.bump(3, false, a); !e.fetch {
 		t.Fatalf("bump at the last epoch: %+v, want a fetch", e)
 	}

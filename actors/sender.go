@@ -39,28 +39,28 @@ type senderState struct {
 	kept *senderKept
 }
 
-type senderKept struct{ identity *Identity }
+type senderKept struct{ identity *producerIdentity }
 
 // identityNews gives an accumulator the producer identity to seal its batches with: with every
 // Route, and whenever the identity changes. Sender → accumulator.
-type identityNews struct{ id *Identity }
+type identityNews struct{ id *producerIdentity }
 
 type routeWait struct {
 	acc  *actor.PID
 	sink *actor.PID
 }
 
-// Sender is the sender actor.
-type Sender struct{ st *senderState }
+// senderActor is the sender actor.
+type senderActor struct{ st *senderState }
 
-// NewSenderProps returns props for the sender actor.
-func NewSenderProps(shared *Shared, metadata *actor.PID) *actor.Props {
+// newSenderProps returns props for the sender actor.
+func newSenderProps(shared *Shared, metadata *actor.PID) *actor.Props {
 	instances := 0 // the producer runs on the actor's goroutine, at spawn and at each restart
 	kept := &senderKept{}
 	return actor.PropsFromProducer(func() actor.Actor {
 		set := shared.Settings
 		instances++
-		return &Sender{st: &senderState{shared: shared, metadata: metadata, restarted: instances > 1, kept: kept,
+		return &senderActor{st: &senderState{shared: shared, metadata: metadata, restarted: instances > 1, kept: kept,
 			nodes: map[int32]*nodeState{}, parked: map[messages.TopicPartition]*actor.PID{},
 			waiting: map[messages.TopicPartition]routeWait{},
 			// A restarted sender picks up its predecessor's identity and fatal state.
@@ -70,7 +70,7 @@ func NewSenderProps(shared *Shared, metadata *actor.PID) *actor.Props {
 }
 
 // Receive implements actor.Actor.
-func (a *Sender) Receive(c actor.Context) {
+func (a *senderActor) Receive(c actor.Context) {
 	s := a.st
 	switch m := c.Message().(type) {
 	case *messages.PartitionReady:
@@ -150,7 +150,7 @@ func (s *senderState) node(c actor.Context, id int32, addr string) *nodeState {
 	if n == nil {
 		set := s.shared.Settings
 		n = &nodeState{id: id, addr: addr}
-		n.sink = c.SpawnPrefix(NewConnectionProps(s.shared, ConnectionConfig{
+		n.sink = c.SpawnPrefix(newConnectionProps(s.shared, connectionConfig{
 			Node: id, Addr: addr, ClientID: set.ClientID, Dial: set.Dial, SetupTimeout: set.SetupTimeout,
 			RequestTimeout: set.RequestTimeout, MaxIdle: set.ConnectionsMaxIdle, Produce: true, Metadata: s.metadata,
 		}), fmt.Sprintf("produce-%d-", id))

@@ -50,7 +50,7 @@ func (e *env) publishCluster(brokers map[int32]string, topics map[string]*TopicI
 // newSender spawns the sender with a probe as its metadata actor.
 func (e *env) newSender() (snd *actor.PID, meta *probe) {
 	meta = e.newProbe()
-	return e.spawn(NewSenderProps(e.shared, meta.pid)), meta
+	return e.spawn(newSenderProps(e.shared, meta.pid)), meta
 }
 
 func tp(topic string, p int32) messages.TopicPartition {

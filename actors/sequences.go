@@ -34,7 +34,7 @@ const maxInflightPerPartition = 5
 
 // sequenceState is one partition's idempotence state.
 type sequenceState struct {
-	gen         uint64 // the Identity generation the partition's sequences belong to; 0: none yet
+	gen         uint64 // the identity generation the partition's sequences belong to; 0: none yet
 	next        int32  // base sequence of the next new batch
 	outstanding int    // batches handed to the sender whose BatchDone has not come back
 	resetNeeded bool   // our sequences and the broker's no longer agree: start over at 0
@@ -58,7 +58,7 @@ func nextSequence(base int32, n int) int32 {
 // sequenceBlocked reports whether head, the oldest batch neither out nor done, must wait for sequence
 // reasons. When the partition is settled it also does what unblocks it: asks for a newer epoch,
 // or renumbers under one that arrived.
-func (s *accState) sequenceBlocked(c actor.Context, head *accBatch, id *Identity) bool {
+func (s *accState) sequenceBlocked(c actor.Context, head *accBatch, id *producerIdentity) bool {
 	if !s.shared.Settings.Idempotent || s.abortErr != nil {
 		return false
 	}
@@ -101,7 +101,7 @@ func (s *accState) sequenceBlocked(c actor.Context, head *accBatch, id *Identity
 // rebase numbers the partition's unfinished batches from 0 under id. Every one of them that has a
 // sequence was refused by the broker on its last attempt (the head was, and a later batch cannot
 // have been written without it), so renumbering cannot duplicate anything.
-func (s *accState) rebase(id *Identity) {
+func (s *accState) rebase(id *producerIdentity) {
 	seq := int32(0)
 	for _, b := range s.batches {
 		if b.result != nil || b.baseSequence < 0 {

@@ -58,7 +58,7 @@ func TestAccumulatorIdempotentSequences(t *testing.T) {
 	e := newEnv(t, set)
 	acc, sender := e.newAccumulator(testTP)
 	sink := e.newProbe()
-	e.sys.Root.Send(acc, &identityNews{id: &Identity{ID: 77, Epoch: 3, Gen: 1}})
+	e.sys.Root.Send(acc, &identityNews{id: &producerIdentity{ID: 77, Epoch: 3, Gen: 1}})
 	e.sys.Root.Send(acc, &messages.Route{Sink: sink.pid})
 	rc := newRecorder()
 
@@ -116,7 +116,7 @@ func TestAccumulatorIdempotentSequences(t *testing.T) {
 	e.settle(t)
 	sink.none(t, quiet)
 	sender.none(t, 0)
-	e.sys.Root.Send(acc, &identityNews{id: &Identity{ID: 77, Epoch: 4, Gen: 2}})
+	e.sys.Root.Send(acc, &identityNews{id: &producerIdentity{ID: 77, Epoch: 4, Gen: 2}})
 	c2 := nextBatch(t, sink)
 	if c2.BatchID != c.BatchID {
 		t.Fatalf("sent batch %d, want C (%d)", c2.BatchID, c.BatchID)

@@ -100,10 +100,10 @@ func NewShared(s Settings, logger *slog.Logger, memory *bufferpool.Budget, compl
 	return sh
 }
 
-// Identity is an idempotent producer's id and epoch. Gen changes with every new id or epoch, so
+// producerIdentity is an idempotent producer's id and epoch. Gen changes with every new id or epoch, so
 // an accumulator can tell that its sequences belong to an older one. It travels by message: the
 // sender sends it (identityNews) with every route and to every accumulator when it changes.
-type Identity struct {
+type producerIdentity struct {
 	ID    int64
 	Epoch int16
 	Gen   uint64
@@ -256,9 +256,9 @@ type PartitionInfo struct {
 	Err         error
 }
 
-// Backoff returns the wait before attempt n (1-based): min·2^(n-1), capped at max, with ±20 %
+// backoff returns the wait before attempt n (1-based): min·2^(n-1), capped at max, with ±20 %
 // jitter (KIP-580 for retries, KIP-144 for reconnects).
-func Backoff(minD, maxD time.Duration, n int) time.Duration {
+func backoff(minD, maxD time.Duration, n int) time.Duration {
 	d := minD
 	for i := 1; i < n && d < maxD; i++ {
 		if d > maxD/2 { // doubling would pass the cap (or overflow)

@@ -23,7 +23,7 @@ func TestBackoff(t *testing.T) {
 		seen := map[time.Duration]bool{}
 		below, above := false, false
 		for range 300 {
-			d := Backoff(minD, maxD, n)
+			d := backoff(minD, maxD, n)
 			if d < lo || d > hi {
 				t.Fatalf("Backoff(%v, %v, %d) = %v, want within [%v, %v]", minD, maxD, n, d, lo, hi)
 			}
@@ -35,13 +35,13 @@ func TestBackoff(t *testing.T) {
 			t.Errorf("attempt %d: %d distinct waits, below base %v, above %v: no real jitter", n, len(seen), below, above)
 		}
 	}
-	if d := Backoff(minD, maxD, 0); d < minD*8/10 || d > minD*12/10 {
+	if d := backoff(minD, maxD, 0); d < minD*8/10 || d > minD*12/10 {
 		t.Errorf("Backoff for attempt 0 = %v, want about min", d)
 	}
-	if d := Backoff(minD, maxD, 1000); d > maxD*12/10 || d < maxD*8/10 {
+	if d := backoff(minD, maxD, 1000); d > maxD*12/10 || d < maxD*8/10 {
 		t.Errorf("Backoff for attempt 1000 = %v, want about max", d)
 	}
-	if d := Backoff(0, maxD, 5); d != 0 {
+	if d := backoff(0, maxD, 5); d != 0 {
 		t.Errorf("Backoff with min 0 = %v", d)
 	}
 }

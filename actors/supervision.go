@@ -6,8 +6,8 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-// BackoffStrategy is the supervisor strategy of every kastor parent: a child that fails (a panic,
-// or a connection reporting a broken link with ConnectionFailure) is restarted after an
+// backoffStrategy is the supervisor strategy of every kastor parent: a child that fails (a panic,
+// or a connection reporting a broken link with connectionFailure) is restarted after an
 // exponential, capped delay with ±20 % jitter (Backoff), counted over Window: a child that stays
 // healthy for Window starts again from Initial. protoactor-go's own
 // "exponential" strategy grows linearly and has no cap, hence this one.
@@ -15,19 +15,19 @@ import (
 // It never stops a child: a stopped accumulator or connection would leave its peers waiting for
 // answers that never come, so kastor keeps restarting (slowly) instead. Each restart settles the
 // message that failed (see the actors' Restarting handlers), so no record is lost either way.
-type BackoffStrategy struct {
+type backoffStrategy struct {
 	Initial, Max, Window time.Duration
 }
 
 // HandleFailure implements actor.SupervisorStrategy.
-func (s BackoffStrategy) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
+func (s backoffStrategy) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
 	rs *actor.RestartStatistics, reason interface{}, msg interface{}) {
 	if rs.NumberOfFailures(s.Window) == 0 {
 		rs.Reset()
 	}
 	rs.Fail()
-	d := Backoff(s.Initial, s.Max, rs.FailureCount())
-	if _, ok := reason.(*ConnectionFailure); !ok {
+	d := backoff(s.Initial, s.Max, rs.FailureCount())
+	if _, ok := reason.(*connectionFailure); !ok {
 		sys.Logger().Error("kastor: actor panicked; restarting it", "actor", child.Id, "after", d, "reason", reason)
 	}
 	sys.EventStream.Publish(&actor.SupervisorEvent{Child: child, Reason: reason, Directive: actor.RestartDirective})
@@ -36,5 +36,5 @@ func (s BackoffStrategy) HandleFailure(sys *actor.ActorSystem, sup actor.Supervi
 
 // supervision is the strategy kastor parents give their children.
 func supervision(set Settings) actor.PropsOption {
-	return actor.WithSupervisor(BackoffStrategy{Initial: set.ReconnectBackoff, Max: set.ReconnectMax, Window: time.Minute})
+	return actor.WithSupervisor(backoffStrategy{Initial: set.ReconnectBackoff, Max: set.ReconnectMax, Window: time.Minute})
 }

@@ -168,7 +168,7 @@ type txnEffects struct {
 	// far have completed (Java's commit flushes first; an abort waits for the sent batches).
 	flush bool
 	// identity: the new producer id and epoch to stamp on batches (sequences start over).
-	identity *Identity
+	identity *producerIdentity
 	// fail: the producer's fatal error (already wrapping messages.ErrFatal); every later
 	// operation fails with it.
 	fail error
@@ -284,7 +284,7 @@ type txnCore struct {
 	v2Advertised bool // the brokers' protocol, latched into v2 by init and begin
 	v2           bool
 
-	identity *Identity
+	identity *producerIdentity
 	txnCoord *txnNode
 	groups   map[string]*txnNode // group coordinators
 
@@ -619,7 +619,7 @@ func (c *txnCore) pump(now time.Time, e *txnEffects) {
 }
 
 func (c *txnCore) request(op *txnOp) wire.Request {
-	var id Identity
+	var id producerIdentity
 	if c.identity != nil {
 		id = *c.identity
 	}
@@ -737,7 +737,7 @@ func (c *txnCore) publish(id int64, epoch int16, e *txnEffects) {
 	if c.identity != nil {
 		gen = c.identity.Gen + 1
 	}
-	c.identity = &Identity{ID: id, Epoch: epoch, Gen: gen}
+	c.identity = &producerIdentity{ID: id, Epoch: epoch, Gen: gen}
 	e.identity = c.identity
 	e.log, e.logLevel = fmt.Sprintf("transactional producer id %d epoch %d", id, epoch), logDebug
 }
@@ -915,7 +915,7 @@ func (c *txnCore) retryLater(now time.Time, e *txnEffects) {
 	c.failures++
 	c.backingOff = true
 	c.timerGen++
-	e.timer = &txnTimer{at: now.Add(Backoff(c.retryBackoff, c.retryBackoffMax, c.failures)), gen: c.timerGen}
+	e.timer = &txnTimer{at: now.Add(backoff(c.retryBackoff, c.retryBackoffMax, c.failures)), gen: c.timerGen}
 }
 
 // abortable moves the open transaction into AbortableError: it cannot commit, and every pending

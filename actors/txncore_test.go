@@ -97,7 +97,7 @@ func (s *txnScript) initialized() {
 		s.t.Fatalf("InitProducerId %+v", req)
 	}
 	e = s.answer(send, &wire.InitProducerIDResponse{ProducerID: 7, ProducerEpoch: 0}, 5)
-	if e.identity == nil || *e.identity != (Identity{ID: 7, Epoch: 0, Gen: 1}) {
+	if e.identity == nil || *e.identity != (producerIdentity{ID: 7, Epoch: 0, Gen: 1}) {
 		s.t.Fatalf("identity %+v", e.identity)
 	}
 	wantDone(s.t, e, txnDone{"init", nil})
@@ -270,7 +270,7 @@ func TestTxnCoreV2Commit(t *testing.T) {
 		t.Fatalf("EndTxn %+v max v%d", end, send.maxVersion)
 	}
 	e = s.answer(send, &wire.EndTxnResponse{ProducerID: 7, ProducerEpoch: 1}, 5)
-	if e.identity == nil || *e.identity != (Identity{ID: 7, Epoch: 1, Gen: 2}) {
+	if e.identity == nil || *e.identity != (producerIdentity{ID: 7, Epoch: 1, Gen: 2}) {
 		t.Fatalf("identity after EndTxn v5: %+v", e.identity)
 	}
 	wantDone(t, e, txnDone{"commit", nil})
@@ -583,7 +583,7 @@ func TestTxnCoreAbortBumpsEpoch(t *testing.T) {
 			}
 			e = s.answer(send, &wire.InitProducerIDResponse{ProducerID: 7, ProducerEpoch: 1}, 5)
 			wantDone(t, e, txnDone{"abort", nil})
-			if e.identity == nil || *e.identity != (Identity{ID: 7, Epoch: 1, Gen: 2}) {
+			if e.identity == nil || *e.identity != (producerIdentity{ID: 7, Epoch: 1, Gen: 2}) {
 				t.Fatalf("identity %+v", e.identity)
 			}
 			s.wantState(txnReady)
