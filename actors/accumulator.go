@@ -67,6 +67,10 @@ type accState struct {
 	timer   wakeTimer
 	timerAt int64 // when timer fires (0: not armed)
 
+	self *actor.PID // the accumulator's PID, which messages it sends name
+	now  int64      // the time of the step under way (clock nanoseconds)
+	fx   accEffects // what the step under way decided to do
+
 	current any // the message being handled, so a panic can fail it instead of losing it
 	// currentHeld: the current Append's record is in a batch (or completed) already, so a panic
 	// after that point must not complete it a second time.
@@ -95,20 +99,100 @@ func newAccumulator(shared *Shared, tp messages.TopicPartition, sender *actor.PI
 	return actor.PropsFromProducer(func() actor.Actor { return &accumulatorActor{st: st} }, actor.WithDispatcher(shared.Dispatcher)), st.inbox
 }
 
-// Receive implements actor.Actor.
+// accEffects is what an accumulator step decided to do, as data: messages to send and batch
+// outcomes to hand the completer, each in order, and when to wake up next. The actor applies them
+// (apply); a test reads them.
+type accEffects struct {
+	sends       []accSend
+	completions []completion
+	wakeAt      int64 // with wakeSet: when the next deadline is (0: none)
+	wakeSet     bool
+}
+
+type accSend struct {
+	to  *actor.PID
+	msg any
+}
+
+func (fx *accEffects) send(to *actor.PID, msg any) { fx.sends = append(fx.sends, accSend{to, msg}) }
+func (fx *accEffects) complete(item completion)   { fx.completions = append(fx.completions, item) }
+
+// after runs fn on the completion goroutine after the completions before it.
+func (fx *accEffects) after(fn func()) { fx.complete(completion{after: []func(){fn}}) }
+
+// accWakeUp is a step's event for the accumulator's timer.
+type accWakeUp struct{}
+
+var wakeUp = &accWakeUp{}
+
+// step is the accumulator's core: it takes one event at time now and returns what to do. It reads
+// no clock, arms no timer and sends nothing itself; the effects are valid until the next step.
+// Events: *inboxReady (take what the inbox holds), *messages.BatchDone, *messages.Route,
+// *messages.RouteLost, *identityNews, *messages.AbortPartition, wakeUp.
+func (s *accState) step(now int64, msg any) *accEffects {
+	s.now = now
+	switch m := msg.(type) {
+	case *inboxReady:
+		s.drainInbox()
+	case *messages.BatchDone:
+		s.onBatchDone(m)
+	case *messages.Route:
+		s.route, s.routeAsked = m.Sink, false
+		s.update()
+	case *messages.RouteLost:
+		s.onRouteLost()
+	case *accWakeUp:
+		s.update()
+	case *identityNews:
+		s.identity = m.id
+		s.update()
+	case *messages.AbortPartition:
+		s.abort(m.Err)
+		s.update()
+	default:
+		s.shared.Logger.Warn("accumulator: unexpected message", "type", fmt.Sprintf("%T", m))
+	}
+	return &s.fx
+}
+
+// apply carries out fx and empties it.
+func (s *accState) apply(c actor.Context, fx *accEffects) {
+	for i, m := range fx.sends {
+		c.Send(m.to, m.msg)
+		fx.sends[i] = accSend{}
+	}
+	for i := range fx.completions {
+		s.shared.Completer.push(fx.completions[i])
+		fx.completions[i] = completion{}
+	}
+	if fx.wakeSet {
+		s.arm(c, fx.wakeAt)
+	}
+	*fx = accEffects{sends: fx.sends[:0], completions: fx.completions[:0]}
+}
+
+// Receive implements actor.Actor: it feeds the core and applies what it decided. Effects a step
+// decided before it panicked are applied on Restarting, before the message that panicked is
+// settled, as if they had been carried out at once.
 func (a *accumulatorActor) Receive(c actor.Context) {
 	s := a.st
 	msg := c.Message()
 	switch msg.(type) {
 	case *actor.Restarting:
+		s.apply(c, &s.fx)
 		s.stopTimer()
-		s.settleCurrent(c)
+		s.settleCurrent()
+		s.apply(c, &s.fx)
 		return
 	case *actor.Started:
-		s.update(c) // after a restart: re-arm the timer and send what is ready
+		s.self = c.Self()
+		s.now = nowNs()
+		s.update() // after a restart: re-arm the timer and send what is ready
+		s.apply(c, &s.fx)
 		if s.takenPos < len(s.taken) {
 			s.current, s.currentHeld = pokeInbox, false // so a panic here is settled too
-			s.drainInbox(c)                             // what the failed instance took but did not get to
+			s.drainInbox()                              // what the failed instance took but did not get to
+			s.apply(c, &s.fx)
 			s.current = nil
 		}
 		return
@@ -116,50 +200,39 @@ func (a *accumulatorActor) Receive(c actor.Context) {
 		// Close aborts everything before it stops actors; a restart of the producer actor stops
 		// its children with records inside: anything still here is failed, not lost. Batches
 		// first, then what was taken, then what is queued: send order. A stop can also come while
-		// a restart after a panic is pending: the message that panicked is settled first.
+		// a restart after a panic is pending: the message that panicked is settled first. The
+		// completions are pushed before the inbox closes: a pusher that finds it closed counts on
+		// them being queued already.
+		s.apply(c, &s.fx)
 		s.stopTimer()
-		s.settleCurrent(c)
+		s.settleCurrent()
 		err := s.shared.StopCause()
 		s.abort(err)
 		for _, it := range s.taken[s.takenPos:] {
 			s.refuseItem(it, err)
 		}
 		s.taken, s.takenPos = nil, 0
+		s.apply(c, &s.fx)
 		s.inbox.closeWith(func(items []inboxItem) {
 			s.shared.Metrics.RecordsTaken(recordsIn(items))
 			for _, it := range items {
 				s.refuseItem(it, err)
 			}
+			s.apply(c, &s.fx)
 		})
+		s.stopTimer()
 		return
 	case *actor.Stopped, *actor.Restart:
 		return
+	case *timerFired:
+		if !s.timer.fired(msg.(*timerFired)) {
+			return // stale
+		}
+		s.timerAt = 0
+		msg = wakeUp
 	}
 	s.current, s.currentHeld = msg, false
-	switch m := msg.(type) {
-	case *inboxReady:
-		s.drainInbox(c)
-	case *messages.BatchDone:
-		s.onBatchDone(c, m)
-	case *messages.Route:
-		s.route, s.routeAsked = m.Sink, false
-		s.update(c)
-	case *messages.RouteLost:
-		s.onRouteLost(c)
-	case *timerFired:
-		if s.timer.fired(m) {
-			s.timerAt = 0
-			s.update(c)
-		}
-	case *identityNews:
-		s.identity = m.id
-		s.update(c)
-	case *messages.AbortPartition:
-		s.abort(m.Err)
-		s.update(c)
-	default:
-		s.shared.Logger.Warn("accumulator: unexpected message", "type", fmt.Sprintf("%T", m))
-	}
+	s.apply(c, s.step(nowNs(), msg))
 	s.current = nil
 }
 
@@ -168,7 +241,7 @@ func nowNs() int64 { return time.Now().UnixNano() }
 // drainInbox handles what one take from the inbox returned, in order. Records pushed meanwhile
 // sent a new poke, queued behind the messages already waiting, so a stream of records does not
 // starve drains and results.
-func (s *accState) drainInbox(c actor.Context) {
+func (s *accState) drainInbox() {
 	if s.takenPos >= len(s.taken) {
 		s.spare, s.taken = s.taken[:0], s.inbox.take(s.spare)
 		s.shared.Metrics.RecordsTaken(recordsIn(s.taken))
@@ -179,7 +252,7 @@ func (s *accState) drainInbox(c actor.Context) {
 		it := &s.taken[s.takenPos]
 		s.currentHeld = false
 		if it.flush != nil {
-			s.flush(c, it.flush)
+			s.flush(it.flush)
 		} else {
 			s.onAppend(&it.app)
 			appended, lastNs = true, it.app.EnqueuedNs
@@ -190,7 +263,7 @@ func (s *accState) drainInbox(c actor.Context) {
 	if appended {
 		// Once per take, not per record. The callers read the clock microseconds ago; reading it
 		// again costs more than that imprecision matters for linger and delivery timeouts.
-		s.updateAt(c, lastNs)
+		s.updateAt(lastNs)
 	}
 }
 
@@ -209,10 +282,10 @@ func (s *accState) refuseItem(it inboxItem, err error) {
 		return
 	}
 	if it.flush != nil {
-		s.shared.Completer.After(it.flush)
+		s.fx.after(it.flush)
 		return
 	}
-	s.shared.Completer.push(completion{tp: s.tp, err: err, records: []pendingRecord{s.pending(&it.app)}})
+	s.fx.complete(completion{tp: s.tp, err: err, records: []pendingRecord{s.pending(&it.app)}})
 }
 
 // failBatch gives b its outcome, err; it completes in order with the batches before it.
@@ -230,7 +303,7 @@ func (s *accState) onAppend(m *messages.Append) {
 		}
 	}
 	if s.abortErr != nil { // every batch is completed already, so this is in send order
-		s.shared.Completer.push(completion{tp: s.tp, err: s.abortErr, records: []pendingRecord{s.pending(m)}})
+		s.fx.complete(completion{tp: s.tp, err: s.abortErr, records: []pendingRecord{s.pending(m)}})
 		s.currentHeld = true
 		return
 	}
@@ -311,11 +384,11 @@ func (s *accState) readyAt(b *accBatch) int64 {
 
 // update is called after every change: it expires old batches, sends the ready ones, completes
 // finished ones in order, and arms the wake-up timer for the next deadline.
-func (s *accState) update(c actor.Context) { s.updateAt(c, nowNs()) }
+func (s *accState) update() { s.updateAt(s.now) }
 
-func (s *accState) updateAt(c actor.Context, now int64) {
+func (s *accState) updateAt(now int64) {
 	oldest := s.expire(now)
-	next := s.send(c, now)
+	next := s.send(now)
 	s.completeInOrder()
 	// Also wake for the oldest unfinished record's delivery timeout.
 	if oldest != nil {
@@ -323,7 +396,7 @@ func (s *accState) updateAt(c actor.Context, now int64) {
 			next = d
 		}
 	}
-	s.arm(c, next)
+	s.fx.wakeAt, s.fx.wakeSet = next, true
 }
 
 // arm sets the wake-up for at (0: none). One timer per accumulator, reset rather than made anew
@@ -368,7 +441,7 @@ func (s *accState) expire(now int64) *accBatch {
 // send hands the partition's ready batches to its sink, oldest first, while the partition may
 // have more out (MaxInFlight, and the idempotence rules of sequences.go). A batch takes records
 // until this moment. It returns when the head batch will be ready (0: nothing waits on time).
-func (s *accState) send(c actor.Context, now int64) int64 {
+func (s *accState) send(now int64) int64 {
 	set := &s.shared.Settings
 	for {
 		b := s.firstQueued()
@@ -385,11 +458,11 @@ func (s *accState) send(c actor.Context, now int64) int64 {
 		if s.route == nil || (set.Idempotent && id == nil) {
 			if !s.routeAsked {
 				s.routeAsked = true
-				c.Send(s.sender, &messages.PartitionReady{TP: s.tp, Accumulator: c.Self()})
+				s.fx.send(s.sender, &messages.PartitionReady{TP: s.tp, Accumulator: s.self})
 			}
 			return 0
 		}
-		if s.sequenceBlocked(c, b, id) {
+		if s.sequenceBlocked(b, id) {
 			return 0
 		}
 		if b.data == nil {
@@ -402,7 +475,7 @@ func (s *accState) send(c actor.Context, now int64) int64 {
 		b.inflight = true
 		b.attempts++
 		s.sequences.outstanding++
-		c.Send(s.route, &messages.Batch{TP: s.tp, Accumulator: c.Self(), BatchID: b.id, Data: b.data, Records: len(b.records),
+		s.fx.send(s.route, &messages.Batch{TP: s.tp, Accumulator: s.self, BatchID: b.id, Data: b.data, Records: len(b.records),
 			ExpiresNs: b.oldestNs + int64(set.DeliveryTimeout)})
 		s.sending = nil
 	}
@@ -411,7 +484,7 @@ func (s *accState) send(c actor.Context, now int64) int64 {
 // onRouteLost: the sender restarted and its sinks are gone with what their mailboxes held. Every
 // batch still out was answered by now if its sink had it (a stopping sink answers what it holds,
 // before the restarted sender says this): the rest never reached one, and go again.
-func (s *accState) onRouteLost(c actor.Context) {
+func (s *accState) onRouteLost() {
 	s.route, s.routeAsked = nil, false
 	s.sequences.bumpAsked = 0 // the old sender forgot the request
 	var lost []uint64         // onBatchDone may complete batches, which changes s.batches under a range
@@ -421,22 +494,22 @@ func (s *accState) onRouteLost(c actor.Context) {
 		}
 	}
 	for _, id := range lost {
-		s.onBatchDone(c, &messages.BatchDone{BatchID: id, Err: errNotSent, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
+		s.onBatchDone(&messages.BatchDone{BatchID: id, Err: errNotSent, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1})
 	}
-	s.update(c)
+	s.update()
 }
 
 // errNotSent: the batch was handed to a sink that stopped before taking it (the sender restarted).
 // Retriable.
 var errNotSent = fmt.Errorf("%w: the sender restarted before the batch was sent", messages.ErrConnection)
 
-func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
+func (s *accState) onBatchDone(m *messages.BatchDone) {
 	s.sequences.outstanding-- // every Batch handed out comes back exactly once, found here or not
 	b := s.batchByID(m.BatchID)
 	if b == nil || !b.inflight || b.result != nil {
 		// Aborted or expired meanwhile: it has its outcome already. Its return may still unblock
 		// the partition (sequences wait for every batch that was out).
-		s.update(c)
+		s.update()
 		return
 	}
 	b.inflight = false
@@ -445,29 +518,29 @@ func (s *accState) onBatchDone(c actor.Context, m *messages.BatchDone) {
 	}
 	forceRetry := false
 	if s.shared.Settings.Idempotent {
-		m, forceRetry = s.idempotentOutcome(c, b, m)
+		m, forceRetry = s.idempotentOutcome(b, m)
 	}
 	o := classify(m.Err)
 	if o.tooLarge {
 		if len(b.records) > 1 && s.split(b) {
-			s.update(c)
+			s.update()
 			return
 		}
 		m = &messages.BatchDone{BatchID: m.BatchID, Err: fmt.Errorf("%w: %w", messages.ErrRecordTooLarge, m.Err)}
 	}
 	retriable := m.Err != nil && (forceRetry || o.retry)
-	if retriable && nowNs()-b.oldestNs >= int64(s.shared.Settings.DeliveryTimeout) {
+	if retriable && s.now-b.oldestNs >= int64(s.shared.Settings.DeliveryTimeout) {
 		m = &messages.BatchDone{BatchID: m.BatchID, Err: fmt.Errorf("%w: last attempt failed: %w", messages.ErrDeliveryTimeout, m.Err)}
 		retriable = false
 	}
 	if retriable && b.attempts <= s.shared.Settings.Retries {
 		s.shared.Metrics.BatchRetried(s.tp.Topic, len(b.records))
-		b.retryNs = nowNs() + int64(backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, b.attempts))
+		b.retryNs = s.now + int64(backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, b.attempts))
 		s.shared.logBatchRetry(s.tp, b.attempts, len(b.records), m.Err)
 	} else {
 		b.result = m
 	}
-	s.update(c)
+	s.update()
 }
 
 // seal seals b when it is first sent: with the producer id, epoch and the partition's next sequence
@@ -600,7 +673,7 @@ func (s *accState) complete(b *accBatch, r *messages.BatchDone) {
 			s.sequences.resetNeeded = true
 		}
 	}
-	s.shared.Completer.push(item)
+	s.fx.complete(item)
 	// A batch failed while still in flight (expired, aborted) may sit in a request not encoded yet:
 	// its buffer is left to the garbage collector, never recycled under it. Only a batch whose
 	// BatchDone came back (its request was encoded by then) returns its buffer to the pool.
@@ -610,9 +683,9 @@ func (s *accState) complete(b *accBatch, r *messages.BatchDone) {
 	b.buf = nil
 }
 
-func (s *accState) flush(c actor.Context, done func()) {
+func (s *accState) flush(done func()) {
 	if len(s.batches) == 0 {
-		s.shared.Completer.After(done)
+		s.fx.after(done)
 		s.currentHeld = true
 		return
 	}
@@ -621,7 +694,7 @@ func (s *accState) flush(c actor.Context, done func()) {
 	last.after = append(last.after, done)
 	s.currentHeld = true
 	s.flushUpTo = s.nextBatchID
-	s.update(c)
+	s.update()
 }
 
 // abort fails every batch, in order, with err; results that arrive later are ignored.
@@ -641,7 +714,7 @@ func (s *accState) abort(err error) {
 // panicked, so whatever that message was owed is settled here: its record fails (in send order),
 // its batch fails, a batch marked as out but not sent is taken back. The batches themselves are
 // kept for the new instance. It does nothing when no message was being handled.
-func (s *accState) settleCurrent(c actor.Context) {
+func (s *accState) settleCurrent() {
 	err := fmt.Errorf("%w: accumulator for %s-%d panicked", messages.ErrInternal, s.tp.Topic, s.tp.Partition)
 	if b := s.sending; b != nil {
 		b.inflight = false

@@ -22,8 +22,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/asynkron/protoactor-go/actor"
-
 	"github.com/kastor-go/kastor/messages"
 	"github.com/kastor-go/kastor/wire"
 )
@@ -58,7 +56,7 @@ func nextSequence(base int32, n int) int32 {
 // sequenceBlocked reports whether head, the oldest batch neither out nor done, must wait for sequence
 // reasons. When the partition is settled it also does what unblocks it: asks for a newer epoch,
 // or renumbers under one that arrived.
-func (s *accState) sequenceBlocked(c actor.Context, head *accBatch, id *producerIdentity) bool {
+func (s *accState) sequenceBlocked(head *accBatch, id *producerIdentity) bool {
 	if !s.shared.Settings.Idempotent || s.abortErr != nil {
 		return false
 	}
@@ -90,7 +88,7 @@ func (s *accState) sequenceBlocked(c actor.Context, head *accBatch, id *producer
 	if q.resetNeeded && id.Gen == q.gen {
 		if q.bumpAsked != id.Gen {
 			q.bumpAsked = id.Gen
-			c.Send(s.sender, &messages.BumpEpoch{Gen: id.Gen, NewID: q.newIDNeeded, Accumulator: c.Self()})
+			s.fx.send(s.sender, &messages.BumpEpoch{Gen: id.Gen, NewID: q.newIDNeeded, Accumulator: s.self})
 		}
 		return true // identityNews wakes us when a newer identity is out
 	}
@@ -124,7 +122,7 @@ func (s *accState) rebase(id *producerIdentity) {
 
 // idempotentOutcome adapts a broker answer for the idempotent producer before the usual retry
 // rules see it. retry true: try b again whatever the error's class.
-func (s *accState) idempotentOutcome(c actor.Context, b *accBatch, m *messages.BatchDone) (_ *messages.BatchDone, retry bool) {
+func (s *accState) idempotentOutcome(b *accBatch, m *messages.BatchDone) (_ *messages.BatchDone, retry bool) {
 	o := classify(m.Err)
 	b.notWritten = m.Err != nil && !o.maybeWritten
 	switch {
@@ -154,7 +152,7 @@ func (s *accState) idempotentOutcome(c actor.Context, b *accBatch, m *messages.B
 		return m, true
 	case o.fatal:
 		err := fmt.Errorf("%w: %w", messages.ErrFatal, m.Err)
-		c.Send(s.sender, &messages.ProducerFailed{Err: err})
+		s.fx.send(s.sender, &messages.ProducerFailed{Err: err})
 		return &messages.BatchDone{BatchID: m.BatchID, Err: err, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}, false
 	}
 	return m, false
