@@ -115,7 +115,7 @@ type accSend struct {
 }
 
 func (fx *accEffects) send(to *actor.PID, msg any) { fx.sends = append(fx.sends, accSend{to, msg}) }
-func (fx *accEffects) complete(item completion)   { fx.completions = append(fx.completions, item) }
+func (fx *accEffects) complete(item completion)    { fx.completions = append(fx.completions, item) }
 
 // after runs fn on the completion goroutine after the completions before it.
 func (fx *accEffects) after(fn func()) { fx.complete(completion{after: []func(){fn}}) }
