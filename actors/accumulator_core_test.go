@@ -1,0 +1,177 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/kastor-go/kastor/bufferpool"
+	"github.com/kastor-go/kastor/messages"
+	"github.com/kastor-go/kastor/wire"
+)
+
+// The accumulator's core driven step by step: no actor system, no completer goroutine, and a
+// clock that is a number the test sets (milliseconds below, as nanoseconds).
+
+var (
+	coreSelf   = actor.NewPID("nonhost", "acc")
+	coreSender = actor.NewPID("nonhost", "sender")
+	coreSink   = actor.NewPID("nonhost", "sink")
+)
+
+const ms = int64(time.Millisecond)
+
+func newCoreAccumulator(set Settings) *accState {
+	shared := NewShared(set, discardLogger, bufferpool.NewBudget(1<<30), nil)
+	return &accState{tp: testTP, shared: shared, sender: coreSender, inbox: newInbox(nil), self: coreSelf}
+}
+
+// appendAt puts records into the inbox as sends at now would (the inbox's poke is the test's
+// inboxReady step).
+func (s *accState) appendAt(now int64, values ...string) {
+	for _, v := range values {
+		s.inbox.items.Push(inboxItem{app: messages.Append{Record: &messages.Record{Topic: testTP.Topic, Value: []byte(v)},
+			TimestampMs: now / ms, Reserved: int64(len(v)), EnqueuedNs: now, Done: func(messages.RecordMetadata, error) {}}})
+	}
+}
+
+// accSent returns the messages of fx in order, as "kind" strings with what matters about them.
+func accSent(fx *accEffects) []string {
+	var out []string
+	for _, m := range fx.sends {
+		switch v := m.msg.(type) {
+		case *messages.PartitionReady:
+			out = append(out, "ready")
+		case *messages.Batch:
+			out = append(out, fmt.Sprintf("batch %d (%d records)", v.BatchID, v.Records))
+		case *messages.BumpEpoch:
+			out = append(out, "bump")
+		default:
+			out = append(out, fmt.Sprintf("%T", v))
+		}
+	}
+	return out
+}
+
+func expectSent(t *testing.T, fx *accEffects, want ...string) {
+	t.Helper()
+	got := accSent(fx)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("sent %q, want %q", got, want)
+	}
+}
+
+// copyFx takes the effects out of the core (they are reused by the next step).
+func copyFx(fx *accEffects) accEffects {
+	c := accEffects{wakeAt: fx.wakeAt, wakeSet: fx.wakeSet}
+	c.sends = append(c.sends, fx.sends...)
+	c.completions = append(c.completions, fx.completions...)
+	*fx = accEffects{}
+	return c
+}
+
+// TestAccumulatorCoreLinger: a batch waits for linger (the core asks to be woken then), takes the
+// records that come meanwhile, asks for a route when it is ready and goes to the sink once routed.
+func TestAccumulatorCoreLinger(t *testing.T) {
+	set := testSettings()
+	set.Linger = 5 * time.Millisecond
+	s := newCoreAccumulator(set)
+	s.appendAt(0, "a")
+	fx := copyFx(s.step(0, pokeInbox))
+	expectSent(t, &fx)
+	if !fx.wakeSet || fx.wakeAt != 5*ms {
+		t.Fatalf("wake at %d (set %v), want linger's 5 ms", fx.wakeAt, fx.wakeSet)
+	}
+	s.appendAt(2*ms, "b")
+	fx = copyFx(s.step(2*ms, pokeInbox))
+	expectSent(t, &fx)
+	fx = copyFx(s.step(5*ms, wakeUp))
+	expectSent(t, &fx, "ready")
+	fx = copyFx(s.step(5*ms, &messages.Route{Sink: coreSink}))
+	expectSent(t, &fx, "batch 0 (2 records)")
+	if fx.sends[0].to != coreSink {
+		t.Fatalf("batch sent to %v, want the sink", fx.sends[0].to)
+	}
+	// Only the delivery timeout is left to wake for.
+	if want := int64(set.DeliveryTimeout); fx.wakeAt != want {
+		t.Fatalf("wake at %d, want the delivery timeout at %d", fx.wakeAt, want)
+	}
+	fx = copyFx(s.step(7*ms, &messages.BatchDone{BatchID: 0, BaseOffset: 40, LogAppendTime: -1}))
+	if len(fx.completions) != 1 || fx.completions[0].baseOffset != 40 || len(fx.completions[0].records) != 2 {
+		t.Fatalf("completions %+v, want the batch's 2 records at offset 40", fx.completions)
+	}
+	if !fx.wakeSet || fx.wakeAt != 0 {
+		t.Fatalf("wake at %d (set %v) with nothing held, want none", fx.wakeAt, fx.wakeSet)
+	}
+}
+
+// TestAccumulatorCoreRetryBackoff: a retriable error drops the route and holds the batch for the
+// retry backoff (with its ±20 % jitter); at the wake-up the partition asks for a route, and the
+// same batch goes again.
+func TestAccumulatorCoreRetryBackoff(t *testing.T) {
+	set := testSettings()
+	set.RetryBackoff, set.RetryBackoffMax = 100*time.Millisecond, time.Second
+	s := newCoreAccumulator(set)
+	s.step(0, &messages.Route{Sink: coreSink})
+	s.appendAt(0, "a")
+	fx := copyFx(s.step(0, pokeInbox))
+	expectSent(t, &fx, "batch 0 (1 records)")
+	fx = copyFx(s.step(10*ms, &messages.BatchDone{BatchID: 0, Err: fmt.Errorf("%w (t-3)", wire.ErrNotLeaderOrFollower), BaseOffset: -1}))
+	expectSent(t, &fx)
+	if fx.wakeAt < 10*ms+80*ms || fx.wakeAt > 10*ms+120*ms {
+		t.Fatalf("wake at %d, want the retry backoff (80–120 ms after 10 ms)", fx.wakeAt)
+	}
+	retryAt := fx.wakeAt
+	fx = copyFx(s.step(retryAt-1, wakeUp))
+	expectSent(t, &fx)
+	fx = copyFx(s.step(retryAt, wakeUp))
+	expectSent(t, &fx, "ready")
+	fx = copyFx(s.step(retryAt, &messages.Route{Sink: coreSink}))
+	expectSent(t, &fx, "batch 0 (1 records)")
+	fx = copyFx(s.step(retryAt+ms, &messages.BatchDone{BatchID: 0, BaseOffset: 7, LogAppendTime: -1}))
+	if len(fx.completions) != 1 || fx.completions[0].err != nil || fx.completions[0].baseOffset != 7 {
+		t.Fatalf("completions %+v, want the record at offset 7", fx.completions)
+	}
+}
+
+// TestAccumulatorCoreDeliveryTimeout: a record that was never sent fails with ErrDeliveryTimeout
+// exactly when its delivery timeout passes, not before.
+func TestAccumulatorCoreDeliveryTimeout(t *testing.T) {
+	set := testSettings()
+	set.Linger = time.Hour
+	set.DeliveryTimeout = 100 * time.Millisecond
+	s := newCoreAccumulator(set)
+	s.appendAt(0, "a")
+	fx := copyFx(s.step(0, pokeInbox))
+	if fx.wakeAt != 100*ms {
+		t.Fatalf("wake at %d, want the delivery timeout at 100 ms (before linger)", fx.wakeAt)
+	}
+	if fx = copyFx(s.step(100*ms-1, wakeUp)); len(fx.completions) != 0 {
+		t.Fatalf("completed %+v before the delivery timeout", fx.completions)
+	}
+	fx = copyFx(s.step(100*ms, wakeUp))
+	if len(fx.completions) != 1 || !errors.Is(fx.completions[0].err, messages.ErrDeliveryTimeout) {
+		t.Fatalf("completions %+v, want the record failed with ErrDeliveryTimeout", fx.completions)
+	}
+	expectSent(t, &fx)
+}
+
+// TestAccumulatorCoreInFlightLimit: a partition has at most MaxInFlight batches out; the next one
+// goes when an answer comes back.
+func TestAccumulatorCoreInFlightLimit(t *testing.T) {
+	set := testSettings()
+	set.MaxInFlight = 2
+	s := newCoreAccumulator(set)
+	s.step(0, &messages.Route{Sink: coreSink})
+	for i := range 3 {
+		s.appendAt(0, fmt.Sprint(i))
+		s.inbox.items.Push(inboxItem{flush: func() {}}) // each record its own batch
+	}
+	fx := copyFx(s.step(0, pokeInbox))
+	expectSent(t, &fx, "batch 0 (1 records)", "batch 1 (1 records)")
+	fx = copyFx(s.step(ms, &messages.BatchDone{BatchID: 0, BaseOffset: 0, LogAppendTime: -1}))
+	expectSent(t, &fx, "batch 2 (1 records)")
+}
