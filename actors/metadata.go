@@ -40,9 +40,10 @@ type metadataState struct {
 
 	topics map[string]time.Time // topic → last time someone asked for it
 
-	conn     *actor.PID
-	connAddr string
-	nextAddr int
+	conn      *actor.PID // the shell's: the connection it spawned for connAddr
+	connected bool       // the core's view: a connection to connAddr exists
+	connAddr  string
+	nextAddr  int
 
 	inflight  bool
 	again     bool
@@ -54,7 +55,25 @@ type metadataState struct {
 
 	timer   wakeTimer // the next request: the rate limit's end, or MetadataMaxAge
 	timerAt time.Time
+
+	now time.Time   // the time of the step under way
+	fx  metaEffects // what the step under way decided to do
 }
+
+// metaEffects is what a metadata step decided to do, as data; the actor applies it (apply).
+type metaEffects struct {
+	stopConn bool                  // stop the current connection (it failed): before connect
+	connect  string                // open a connection to this address
+	request  *wire.MetadataRequest // send on the connection, tagged with callGen
+	publish  *Cluster              // the new snapshot, then MetadataUpdated to every watcher
+	errSet   bool                  // store err as why metadata is missing (nil: it is not)
+	err      error
+	wakeAt   time.Time // with wakeSet: request again then, unless an earlier wake-up is set
+	wakeSet  bool
+}
+
+// metaRefreshDue is the step's event for the actor's timer.
+type metaRefreshDue struct{}
 
 // metadataActor is the metadata actor.
 type metadataActor struct{ st *metadataState }
@@ -67,23 +86,42 @@ func newMetadataProps(shared *Shared) *actor.Props {
 	}, supervision(shared.Settings), actor.WithDispatcher(shared.Dispatcher))
 }
 
-// Receive implements actor.Actor.
+// Receive implements actor.Actor: it feeds the core (step) and applies what it decided.
 func (a *metadataActor) Receive(c actor.Context) {
 	s := a.st
 	switch m := c.Message().(type) {
+	case *actor.Started, *messages.RefreshMetadata, *messages.LeaderHint, *messages.CallDone:
+		s.apply(c, s.step(time.Now(), m))
+	case *timerFired:
+		if s.timer.fired(m) {
+			s.apply(c, s.step(time.Now(), &metaRefreshDue{}))
+		}
+	case *WatchMetadata:
+		*s.watchers = append(*s.watchers, m.PID)
+	case *actor.Stopping, *actor.Restarting:
+		s.timer.stop()
+	case *actor.Stopped, *actor.Restart, *actor.Terminated:
+	default:
+		s.shared.Logger.Warn("metadata: unexpected message", "type", fmt.Sprintf("%T", m))
+	}
+}
+
+// step is the metadata actor's core: one event at time now in, what to do out. It reads no clock,
+// arms no timer and sends nothing itself; the effects are valid until the next step. It reads the
+// published snapshot (it is its only writer) and logs.
+func (s *metadataState) step(now time.Time, msg any) *metaEffects {
+	s.now = now
+	switch m := msg.(type) {
 	case *actor.Started:
 		// After a restart of the producer actor this is a new metadata actor: keep refreshing the
 		// topics the current snapshot has, so the next one does not drop them.
 		for t := range s.shared.Cluster().Topics {
 			if _, ok := s.topics[t]; !ok {
-				s.topics[t] = time.Now()
+				s.topics[t] = now
 			}
 		}
-		s.request(c) // learn the brokers early
-	case *WatchMetadata:
-		*s.watchers = append(*s.watchers, m.PID)
+		s.request() // learn the brokers early
 	case *messages.RefreshMetadata:
-		now := time.Now()
 		fresh := false
 		for _, t := range m.Topics {
 			if _, ok := s.topics[t]; !ok {
@@ -95,41 +133,73 @@ func (a *metadataActor) Receive(c actor.Context) {
 			s.urgent = true // a new topic is worth asking about at once, rate limit or not
 		}
 		s.shared.Logger.Debug("metadata refresh requested", "topics", m.Topics, "reason", m.Reason)
-		s.request(c)
+		s.request()
 	case *messages.LeaderHint:
-		s.applyHint(c, m)
-	case *timerFired:
-		if s.timer.fired(m) {
-			s.request(c)
-		}
+		s.applyHint(m)
+	case *metaRefreshDue:
+		s.request()
 	case *messages.CallDone:
 		if tag, ok := m.Tag.(*metadataCall); ok && tag.gen == s.callGen {
-			s.onResponse(c, m)
+			s.onResponse(m)
 		}
-	case *actor.Stopping, *actor.Restarting:
-		s.timer.stop()
-	case *actor.Stopped, *actor.Restart, *actor.Terminated:
-	default:
-		s.shared.Logger.Warn("metadata: unexpected message", "type", fmt.Sprintf("%T", m))
 	}
+	return &s.fx
+}
+
+// apply carries out fx and empties it.
+func (s *metadataState) apply(c actor.Context, fx *metaEffects) {
+	if fx.stopConn && s.conn != nil {
+		c.Stop(s.conn) // try another broker next time
+		s.conn = nil
+	}
+	if fx.connect != "" {
+		set := s.shared.Settings
+		s.conn = c.SpawnPrefix(newConnectionProps(s.shared, connectionConfig{
+			Node: -1, Addr: fx.connect, ClientID: set.ClientID, Dial: set.Dial, SetupTimeout: set.SetupTimeout,
+			RequestTimeout: set.RequestTimeout, MaxIdle: set.ConnectionsMaxIdle,
+		}), "metadata-")
+	}
+	if fx.errSet {
+		if fx.err == nil {
+			s.shared.metadataErr.Store(nil)
+		} else {
+			err := fx.err
+			s.shared.metadataErr.Store(&err)
+		}
+	}
+	if fx.publish != nil {
+		s.shared.publish(fx.publish)
+		for _, w := range *s.watchers {
+			c.Send(w, &messages.MetadataUpdated{})
+		}
+	}
+	if fx.request != nil {
+		c.Send(s.conn, &messages.Call{Req: fx.request, ReplyTo: c.Self(), Tag: &metadataCall{gen: s.callGen}})
+	}
+	if fx.wakeSet && (!s.timer.isArmed() || fx.wakeAt.Before(s.timerAt)) {
+		// An earlier wake-up already set re-checks anyway.
+		s.timerAt = fx.wakeAt
+		s.timer.armAt(c, fx.wakeAt)
+	}
+	*fx = metaEffects{}
 }
 
 // request sends a Metadata request for every topic of interest, unless one is in flight (then one
 // more follows it) or the last was too recent (then the timer sends it).
-func (s *metadataState) request(c actor.Context) {
+func (s *metadataState) request() {
 	if s.inflight {
 		s.again = true
 		return
 	}
-	if wait := time.Until(s.notBefore); wait > 0 && !s.urgent {
-		s.arm(c, s.notBefore)
+	if s.now.Before(s.notBefore) && !s.urgent {
+		s.arm(s.notBefore)
 		return
 	}
-	if s.conn == nil {
-		s.connect(c)
+	if !s.connected {
+		s.connect()
 	}
 	req := &wire.MetadataRequest{Topics: []wire.MetadataRequestTopic{}, AllowAutoTopicCreation: true}
-	now := time.Now()
+	now := s.now
 	for _, t := range s.topicsToAsk(now) {
 		name := t
 		req.Topics = append(req.Topics, wire.MetadataRequestTopic{Name: &name})
@@ -137,7 +207,7 @@ func (s *metadataState) request(c actor.Context) {
 	s.inflight, s.again, s.urgent = true, false, false
 	s.callGen = metadataCalls.Add(1) // unique across restarts: an old answer never matches
 	s.notBefore = now.Add(s.shared.Settings.RetryBackoff)
-	c.Send(s.conn, &messages.Call{Req: req, ReplyTo: c.Self(), Tag: &metadataCall{gen: s.callGen}})
+	s.fx.request = req
 }
 
 // topicsToAsk returns the topics of interest, dropping those idle for topicIdle: nobody asked
@@ -159,7 +229,7 @@ func (s *metadataState) topicsToAsk(now time.Time) []string {
 
 // connect opens the metadata connection to the next candidate: known brokers first, then the
 // bootstrap servers, in turn.
-func (s *metadataState) connect(c actor.Context) {
+func (s *metadataState) connect() {
 	var addrs []string
 	cl := s.shared.Cluster()
 	ids := make([]int32, 0, len(cl.Brokers))
@@ -173,15 +243,11 @@ func (s *metadataState) connect(c actor.Context) {
 	addrs = append(addrs, s.shared.Settings.Bootstrap...)
 	addr := addrs[s.nextAddr%len(addrs)]
 	s.nextAddr++
-	set := s.shared.Settings
-	s.connAddr = addr
-	s.conn = c.SpawnPrefix(newConnectionProps(s.shared, connectionConfig{
-		Node: -1, Addr: addr, ClientID: set.ClientID, Dial: set.Dial, SetupTimeout: set.SetupTimeout,
-		RequestTimeout: set.RequestTimeout, MaxIdle: set.ConnectionsMaxIdle,
-	}), "metadata-")
+	s.connAddr, s.connected = addr, true
+	s.fx.connect = addr
 }
 
-func (s *metadataState) onResponse(c actor.Context, m *messages.CallDone) {
+func (s *metadataState) onResponse(m *messages.CallDone) {
 	s.inflight = false
 	if m.Err != nil {
 		s.failures++
@@ -189,16 +255,15 @@ func (s *metadataState) onResponse(c actor.Context, m *messages.CallDone) {
 		if !slices.Contains(s.tried, s.connAddr) {
 			s.tried = append(s.tried, s.connAddr)
 		}
-		err := fmt.Errorf("no broker reachable: tried %s: %w%s", strings.Join(s.tried, ", "), m.Err, closedHint(m.Err))
-		s.shared.metadataErr.Store(&err)
-		c.Stop(s.conn) // try another broker next time
-		s.conn = nil
-		s.notBefore = time.Now().Add(backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, s.failures))
-		s.request(c)
+		s.fx.errSet = true
+		s.fx.err = fmt.Errorf("no broker reachable: tried %s: %w%s", strings.Join(s.tried, ", "), m.Err, closedHint(m.Err))
+		s.fx.stopConn, s.connected = true, false // try another broker next time
+		s.notBefore = s.now.Add(backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, s.failures))
+		s.request()
 		return
 	}
 	s.tried = s.tried[:0]
-	s.shared.metadataErr.Store(nil)
+	s.fx.errSet, s.fx.err = true, nil
 	resp := m.Resp.(*wire.MetadataResponse)
 	cl, incomplete := buildCluster(resp)
 	for name, t := range cl.Topics {
@@ -207,23 +272,20 @@ func (s *metadataState) onResponse(c actor.Context, m *messages.CallDone) {
 		}
 	}
 	s.shared.logClusterChanges(s.shared.Cluster(), cl)
-	s.shared.publish(cl)
-	for _, w := range *s.watchers {
-		c.Send(w, &messages.MetadataUpdated{})
-	}
+	s.fx.publish = cl
 	if incomplete {
 		// Unknown topics or leaders: ask again soon (with backoff), not only when someone asks.
 		s.failures++
-		s.notBefore = time.Now().Add(backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, s.failures))
+		s.notBefore = s.now.Add(backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, s.failures))
 		s.again = true
 	} else {
 		s.failures = 0
 	}
 	if s.again {
-		s.request(c)
+		s.request()
 		return
 	}
-	s.arm(c, time.Now().Add(s.shared.Settings.MetadataMaxAge))
+	s.arm(s.now.Add(s.shared.Settings.MetadataMaxAge))
 }
 
 // buildCluster turns a response into a snapshot; incomplete reports a topic or partition that is
@@ -264,18 +326,17 @@ func buildCluster(resp *wire.MetadataResponse) (*Cluster, bool) {
 	return cl, incomplete
 }
 
-func (s *metadataState) arm(c actor.Context, at time.Time) {
-	if s.timer.isArmed() && !at.Before(s.timerAt) {
-		return // an earlier wake-up is already set; it will re-check
+// arm asks to request again at at (the shell keeps an earlier wake-up that is already set).
+func (s *metadataState) arm(at time.Time) {
+	if !s.fx.wakeSet || at.Before(s.fx.wakeAt) {
+		s.fx.wakeAt, s.fx.wakeSet = at, true
 	}
-	s.timerAt = at
-	s.timer.armAt(c, at)
 }
 
 // applyHint moves partitions to the leaders a produce response named (KIP-951), when their leader
 // epoch is newer than the snapshot's, and publishes the patched snapshot. The refresh the sender
 // also asked for follows as usual and has the last word.
-func (s *metadataState) applyHint(c actor.Context, m *messages.LeaderHint) {
+func (s *metadataState) applyHint(m *messages.LeaderHint) {
 	old := s.shared.Cluster()
 	next := &Cluster{Brokers: old.Brokers, Topics: old.Topics}
 	changed := false
@@ -317,10 +378,7 @@ func (s *metadataState) applyHint(c actor.Context, m *messages.LeaderHint) {
 		return
 	}
 	s.shared.logClusterChanges(old, next)
-	s.shared.publish(next)
-	for _, w := range *s.watchers {
-		c.Send(w, &messages.MetadataUpdated{})
-	}
+	s.fx.publish = next
 }
 
 // closedHint explains a connection the broker closed before answering: the usual cause is a client

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -119,32 +120,17 @@ func TestBuildClusterIncomplete(t *testing.T) {
 	})
 }
 
-// sendRecorder is an actor.Context that records what a state method sends; any other use panics.
-type sendRecorder struct {
-	actor.Context
-	sent []sentMsg
-}
-
-type sentMsg struct {
-	to  *actor.PID
-	msg any
-}
-
-func (c *sendRecorder) Send(pid *actor.PID, msg any) { c.sent = append(c.sent, sentMsg{pid, msg}) }
-
 // TestMetadataApplyHint: a LeaderHint with a newer leader epoch moves the partition in a new
-// snapshot (the old one is left untouched and marked updated) and tells the watchers; stale or
-// unusable hints change nothing.
+// snapshot (the old one is left untouched) that the step publishes, which tells the watchers;
+// stale or unusable hints change nothing. Driven through the core's step, with no actor system.
 func TestMetadataApplyHint(t *testing.T) {
 	sh := NewShared(testSettings(), discardLogger, bufferpool.NewBudget(1), nil)
 	old := &Cluster{Brokers: map[int32]string{1: "b1:9092", 3: "b3:9092"},
 		Topics: map[string]*TopicInfo{"t": {ID: [16]byte{1}, Partitions: []PartitionInfo{{Leader: 1, LeaderEpoch: 5}, {Leader: 1, LeaderEpoch: 5}, {Leader: 1, LeaderEpoch: 5}}}}}
 	sh.publish(old)
-	watcher := actor.NewPID("nonhost", "watcher")
-	s := &metadataState{shared: sh, watchers: &[]*actor.PID{watcher}}
-	c := &sendRecorder{}
+	s := &metadataState{shared: sh, watchers: &[]*actor.PID{}}
 
-	s.applyHint(c, &messages.LeaderHint{
+	fx := s.step(time.Unix(1000, 0), &messages.LeaderHint{
 		Leaders: []messages.PartitionLeader{
 			{TP: tp("t", 0), Leader: 2, LeaderEpoch: 6}, // new leader, address in the hint
 			{TP: tp("t", 1), Leader: 2, LeaderEpoch: 4}, // stale epoch
@@ -154,14 +140,12 @@ func TestMetadataApplyHint(t *testing.T) {
 		},
 		Endpoints: map[int32]string{2: "b2:9093"},
 	})
-	cl := sh.Cluster()
-	if cl == old {
-		t.Fatalf("no new snapshot published")
+	cl := fx.publish
+	if cl == nil || cl == old {
+		t.Fatalf("no new snapshot to publish")
 	}
-	select {
-	case <-old.Updated():
-	default:
-		t.Errorf("the old snapshot's Updated channel is open")
+	if fx.request != nil || fx.connect != "" || fx.wakeSet {
+		t.Errorf("a hint asked for more than a publish: %+v", fx)
 	}
 	want := []PartitionInfo{{Leader: 2, LeaderEpoch: 6}, {Leader: 1, LeaderEpoch: 5}, {Leader: 3, LeaderEpoch: 6}}
 	for p, w := range want {
@@ -175,18 +159,63 @@ func TestMetadataApplyHint(t *testing.T) {
 	if old.Topics["t"].Partitions[0].Leader != 1 || len(old.Brokers) != 2 {
 		t.Errorf("the old snapshot was modified: %+v %v", old.Topics["t"].Partitions, old.Brokers)
 	}
-	if len(c.sent) != 1 || !c.sent[0].to.Equal(watcher) {
-		t.Fatalf("sent %+v, want one MetadataUpdated to the watcher", c.sent)
+	if sh.Cluster() != old {
+		t.Errorf("the step published by itself")
 	}
-	if _, ok := c.sent[0].msg.(*messages.MetadataUpdated); !ok {
-		t.Fatalf("sent a %T, want *messages.MetadataUpdated", c.sent[0].msg)
-	}
+	*fx = metaEffects{}
 
 	// A hint that changes nothing publishes nothing.
-	c.sent = nil
-	s.applyHint(c, &messages.LeaderHint{Leaders: []messages.PartitionLeader{{TP: tp("t", 0), Leader: 4, LeaderEpoch: 6}}})
-	if sh.Cluster() != cl || len(c.sent) != 0 {
-		t.Errorf("a useless hint published a snapshot or told the watchers")
+	fx = s.step(time.Unix(1001, 0), &messages.LeaderHint{Leaders: []messages.PartitionLeader{{TP: tp("t", 0), Leader: 4, LeaderEpoch: 6}}})
+	if fx.publish != nil {
+		t.Errorf("a useless hint asked for a snapshot to be published")
+	}
+}
+
+// TestMetadataCoreRequestSchedule: the core asks the first bootstrap server at start, holds a
+// second request back for the rate limit (asking to be woken at its end) unless a new topic comes,
+// moves to the next address after a failure, and after an answer publishes it and asks to be woken
+// for MetadataMaxAge. Driven step by step with a number for a clock.
+func TestMetadataCoreRequestSchedule(t *testing.T) {
+	set := testSettings()
+	set.Bootstrap = []string{"boot1:9092", "boot2:9092"}
+	set.RetryBackoff, set.RetryBackoffMax = 100*time.Millisecond, 100*time.Millisecond
+	s := &metadataState{shared: NewShared(set, discardLogger, bufferpool.NewBudget(1), nil), watchers: &[]*actor.PID{}, topics: map[string]time.Time{}}
+	t0 := time.Unix(1000, 0)
+	fx := s.step(t0, &actor.Started{})
+	if fx.connect != "boot1:9092" || fx.request == nil {
+		t.Fatalf("start: connect %q, request %v; want boot1 and a request", fx.connect, fx.request)
+	}
+	*fx = metaEffects{}
+	// A refresh while one is out waits for it.
+	if fx = s.step(t0, &messages.RefreshMetadata{Topics: []string{"t"}}); fx.request != nil {
+		t.Fatal("a second request while one is out")
+	}
+	// The first fails: the next address, at once (the new topic skips the rate limit).
+	fx = s.step(t0.Add(10*time.Millisecond), &messages.CallDone{Tag: &metadataCall{gen: s.callGen}, Err: errors.New("refused")})
+	if !fx.stopConn || fx.connect != "boot2:9092" || !fx.errSet || fx.err == nil {
+		t.Fatalf("after a failure: %+v, want the connection stopped, boot2 dialled and the cause kept", fx)
+	}
+	if fx.request == nil || len(fx.request.Topics) != 1 || *fx.request.Topics[0].Name != "t" {
+		t.Fatalf("after a failure: request %+v, want one for t", fx.request)
+	}
+	*fx = metaEffects{}
+	// The answer: published, the cause cleared, the next refresh at MetadataMaxAge.
+	answeredAt := t0.Add(20 * time.Millisecond)
+	topicT := "t"
+	resp := &wire.MetadataResponse{Brokers: []wire.MetadataBroker{{NodeID: 1, Host: "b1", Port: 9092}},
+		Topics: []wire.MetadataTopic{{Name: &topicT, Partitions: []wire.MetadataPartition{{Partition: 0, Leader: 1}}}}}
+	fx = s.step(answeredAt, &messages.CallDone{Tag: &metadataCall{gen: s.callGen}, Resp: resp})
+	if fx.publish == nil || fx.publish.Brokers[1] != "b1:9092" || !fx.errSet || fx.err != nil {
+		t.Fatalf("after the answer: %+v, want the snapshot published and the cause cleared", fx)
+	}
+	if !fx.wakeSet || !fx.wakeAt.Equal(answeredAt.Add(set.MetadataMaxAge)) {
+		t.Fatalf("after the answer: wake at %v, want MetadataMaxAge later", fx.wakeAt)
+	}
+	*fx = metaEffects{}
+	// A refresh of a known topic inside the rate limit waits for its end.
+	fx = s.step(answeredAt.Add(time.Millisecond), &messages.RefreshMetadata{Topics: []string{"t"}})
+	if fx.request != nil || !fx.wakeSet || fx.wakeAt.Sub(answeredAt) > 100*time.Millisecond {
+		t.Fatalf("inside the rate limit: request %v, wake at %v; want none and a wake-up at the limit's end", fx.request, fx.wakeAt)
 	}
 }
 
