@@ -64,7 +64,11 @@ type Cluster struct {
 	addrs       []string // the brokers' addresses at start: bootstrap servers for producers and readers
 	readTimeout time.Duration
 	closing     chan struct{}
-	closeOnce   sync.Once
+	// sleepers counts SlowProduce delays under way (guarded by mu): Close waits for them to
+	// resume before it closes kfake. sleepersDone is signalled as each ends.
+	sleepers     int
+	sleepersDone *sync.Cond
+	closeOnce    sync.Once
 
 	listeners   *listeners
 	controlOnce sync.Once
@@ -104,6 +108,7 @@ func Start(opts ...Option) (*Cluster, error) {
 		down:        map[int32]bool{},
 		removed:     map[int32]bool{},
 	}
+	c.sleepersDone = sync.NewCond(&c.mu)
 	// kfake numbers its first brokers 0..n-1 in the order ListenAddrs lists them.
 	for i, a := range c.addrs {
 		c.ports[int32(i)] = portOf(a)
@@ -143,7 +148,21 @@ func (c *Cluster) delayProduce(kmsg.Request) (kmsg.Response, error, bool) {
 	}
 	c.mu.Unlock()
 	if delay > 0 {
-		// Sleeping inside SleepControl lets kfake serve other connections meanwhile.
+		// Sleeping inside SleepControl lets kfake serve other connections meanwhile. Close waits
+		// for it to resume: kfake leaks its run goroutine if it closes while resuming one.
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, nil, false
+		}
+		c.sleepers++
+		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			c.sleepers--
+			c.mu.Unlock()
+			c.sleepersDone.Broadcast()
+		}()
 		c.kf.SleepControl(func() {
 			t := time.NewTimer(delay)
 			defer t.Stop()
@@ -171,6 +190,11 @@ func (c *Cluster) Close() {
 			cancel()
 		}
 		close(c.closing)
+		c.mu.Lock()
+		for c.sleepers > 0 {
+			c.sleepersDone.Wait()
+		}
+		c.mu.Unlock()
 		c.kf.Close()
 	})
 }
