@@ -1,7 +1,7 @@
 package actors
 
-// The sender's idempotence part: it owns the producer identity (id and epoch, published in Shared
-// for the accumulators to stamp on batches) and the producer's fatal state. No produce request
+// The sender's idempotence part: it owns the producer identity (id and epoch, sent to the
+// accumulators, which stamp it on their batches) and the producer's fatal state. No produce request
 // leaves before the first InitProducerId answered; epoch bumps are local (KIP-360) unless the
 // epoch is exhausted or a partition found the broker no longer knows the id.
 //
@@ -24,7 +24,7 @@ import (
 
 // identityCore is the producer-id state machine of one sender instance.
 type identityCore struct {
-	current *producerIdentity // the published identity (nil until the first InitProducerId answered)
+	current *producerIdentity // the current identity (nil until the first InitProducerId answered)
 	fatal   error             // the producer's fatal error, once it failed
 	// fetching: an InitProducerId is out, or waiting for its retry. fetchGen tags it, so a late
 	// answer or retry of an older one is ignored.
