@@ -130,6 +130,25 @@ func TestSinkRequestContents(t *testing.T) {
 	}
 }
 
+// TestSinkBatchTooBigForTheRequestHoldsItsPartition: a batch left for the next request because
+// the request is full keeps its partition's later batches behind it (found as a bug: a small later
+// batch went ahead, and the broker answered OUT_OF_ORDER_SEQUENCE_NUMBER).
+func TestSinkBatchTooBigForTheRequestHoldsItsPartition(t *testing.T) {
+	k := sinkTestCore(func(s *Settings) { s.MaxRequestSize = 100; s.MaxInFlight = 10 })
+	for _, b := range []*messages.Batch{sinkBatch("t", 0, 1, 40), sinkBatch("t", 1, 2, 70), sinkBatch("t", 1, 3, 5), sinkBatch("t", 2, 4, 5)} {
+		k.add(b)
+	}
+	e := k.flush(0, true, sinkTopics)
+	var got [][]string
+	for _, r := range e.write {
+		got = append(got, requestParts(r))
+	}
+	want := [][]string{{"t-0#1", "t-2#4"}, {"t-1#2"}, {"t-1#3"}}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("requests %v, want %v", got, want)
+	}
+}
+
 // TestSinkProduceRequest: a request groups its partitions by topic, in first-seen order, carries
 // each batch's bytes as they are, the topic ids of the snapshot, acks and the request timeout.
 func TestSinkProduceRequest(t *testing.T) {

@@ -451,3 +451,36 @@ func (a ackCounter) OnAcknowledgement(_ kastor.RecordMetadata, err error) {
 		a.n.Add(1)
 	}
 }
+
+// Full requests keep each partition's order: with MaxRequestSize holding only a few batches, a
+// batch left for the next request must hold its partition's later (smaller) batches behind it.
+// Without idempotence nothing at the broker would catch a reordering, so the log is checked.
+// (Found as a bug: OUT_OF_ORDER_SEQUENCE_NUMBER retries with 1,000 partitions.)
+func TestFullRequestsKeepPartitionOrder(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(16, "t"))
+	p := newProducer(t, c, func(cfg *kastor.Config) {
+		cfg.EnableIdempotence = false
+		cfg.BatchSize = 4 << 10
+		cfg.MaxRequestSize = 12 << 10
+		cfg.Linger = 20 * time.Millisecond
+	})
+	const n = 6000
+	comp := newCompletions()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < n; i++ {
+		// Keys of 1 B to 3 KB make batches of very different sizes (the value names the record).
+		key := make([]byte, 1+rng.IntN(3000))
+		key[0] = byte(i % 16)
+		p.SendAsync(context.Background(), &kastor.Record{Topic: "t", Key: key, Value: value(i)}, comp.callback(i))
+	}
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	comp.wait(t, time.Minute)
+	for i := 0; i < n; i++ {
+		if err := comp.get(i).err; err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	checkLog(t, c, "t", n, comp, true)
+}
