@@ -18,6 +18,15 @@ type connFailureLog struct {
 	// downSince: connections (connKey) that failed since they were last up, and since when, so
 	// the next success is logged as a recovery.
 	downSince map[string]time.Time
+	// now is the clock (nil: time.Now); tests set their own.
+	now func() time.Time
+}
+
+func (l *connFailureLog) clock() time.Time {
+	if l.now != nil {
+		return l.now()
+	}
+	return time.Now()
 }
 
 type connFailureEntry struct {
@@ -62,8 +71,8 @@ func (sh *Shared) logTopicError(topic string, err error) {
 // due reports whether key may warn now (its last warning is at least every old), and how many
 // times it was held back since.
 func (l *connFailureLog) due(key string, every time.Duration) (warn bool, suppressed int) {
-	now := time.Now()
 	l.mu.Lock()
+	now := l.clock()
 	defer l.mu.Unlock()
 	if l.last == nil {
 		l.last = map[string]connFailureEntry{}
@@ -86,7 +95,7 @@ func (l *connFailureLog) down(key string) {
 		l.downSince = map[string]time.Time{}
 	}
 	if _, ok := l.downSince[key]; !ok {
-		l.downSince[key] = time.Now()
+		l.downSince[key] = l.clock()
 	}
 }
 
@@ -110,6 +119,6 @@ func (l *connFailureLog) first(key string) bool {
 	if _, ok := l.last[key]; ok {
 		return false
 	}
-	l.last[key] = connFailureEntry{at: time.Now()}
+	l.last[key] = connFailureEntry{at: l.clock()}
 	return true
 }
