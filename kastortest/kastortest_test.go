@@ -273,11 +273,18 @@ func TestOnlyBrokerDownBrieflyRecovers(t *testing.T) {
 	p := c.NewProducer(t, debug)
 	s := newSender(t, p, "t")
 	s.send(200)
+	closes := p.Stats().ConnectionCloses
 	if err := c.BrokerDown(0); err != nil {
 		t.Fatal(err)
 	}
 	s.send(200)
-	time.Sleep(200 * time.Millisecond)
+	// Back up once the producer has lost its connection, so the records sent meanwhile waited.
+	for deadline := time.Now().Add(10 * time.Second); p.Stats().ConnectionCloses == closes; {
+		if time.Now().After(deadline) {
+			t.Fatal("the producer did not notice the broker going down")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if err := c.BrokerUp(0); err != nil {
 		t.Fatal(err)
 	}
