@@ -284,16 +284,6 @@ func (r *Recorder) RequestDone(sentNs int64, batches []*messages.Batch, resp wir
 	}
 }
 
-// RequestAbandoned takes a produce request out of flight without an answer (its connection was
-// stopped by a restart): no latency is recorded for it.
-func (r *Recorder) RequestAbandoned(batches []*messages.Batch) {
-	if r == nil {
-		return
-	}
-	r.requestsInFlight.Add(-1)
-	r.recordsInFlight.Add(-int64(countRecords(batches)))
-}
-
 // BufferWaited records a send's wait for buffer memory, which began at start.
 func (r *Recorder) BufferWaited(start time.Time) {
 	if r == nil {

@@ -28,7 +28,6 @@ func TestNilRecorder(t *testing.T) {
 		t.Fatalf("RequestSent on nil = %d, want 0", ns)
 	}
 	r.RequestDone(0, nil, nil, nil)
-	r.RequestAbandoned(nil)
 	r.BufferWaited(time.Now())
 	r.ConnectionOpened()
 	r.ConnectionClosed(true)
