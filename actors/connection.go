@@ -671,9 +671,6 @@ func (s *connState) stopTimer() { s.timer.stop() }
 // the suspended mailbox for the new instance, which dials again.
 func (s *connState) fail(c actor.Context, err error) {
 	wasUp := s.status == connReady || s.status == connReauth
-	s.closeLink()
-	s.stopIdle()
-	s.stopTimer()
 	s.answerAll(c, err)
 	s.shared.Metrics.ConnectionFailed(err)
 	s.status = connFailed
@@ -719,16 +716,8 @@ func (s *connState) moveTo(c actor.Context, addr string) {
 	if s.status != connDialing {
 		s.shared.logConnClosed(s.cfg.Node, old, "the broker moved to "+addr)
 	}
-	s.closeLink()
-	s.stopIdle()
-	s.stopTimer()
-	err := fmt.Errorf("%w: broker %d moved from %s to %s", messages.ErrConnection, s.cfg.Node, old, addr)
-	inflight := s.inflight
-	s.inflight = nil
 	s.status = connIdle
-	for _, f := range inflight {
-		s.answer(c, f.call, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version, Err: err})
-	}
+	s.dropLink(c, fmt.Errorf("%w: broker %d moved from %s to %s", messages.ErrConnection, s.cfg.Node, old, addr))
 	if len(s.queued) > 0 {
 		s.dial(c)
 	}
@@ -740,9 +729,6 @@ func (s *connState) shutdown(c actor.Context) {
 	if s.status == connReady || s.status == connReauth {
 		s.shared.logConnClosed(s.cfg.Node, s.cfg.Addr, "stopped")
 	}
-	s.stopTimer()
-	s.stopIdle()
-	s.closeLink()
 	s.answerAll(c, fmt.Errorf("%w: connection to %s stopped", messages.ErrConnection, s.cfg.Addr))
 	s.status = connIdle
 }
@@ -777,19 +763,31 @@ func (s *connState) answer(c actor.Context, call *messages.Call, done *messages.
 	c.Send(call.ReplyTo, done)
 }
 
-// answerAll answers every request in flight or queued with err, and fails the sink's pending
-// batches: none is left without an answer.
+// answerAll closes the link and answers everything the connection holds with err: requests in
+// flight or queued, and the sink's pending batches. None is left without an answer.
 func (s *connState) answerAll(c actor.Context, err error) {
 	if s.sink != nil {
 		s.stopSinkTimer()
 		// Not written: the batches go back to their partitions, which retry them after a backoff.
+		// First, so the answers to the requests in flight find nothing left to flush.
 		s.applySink(c, s.sink.dropPending(fmt.Errorf("%w (not sent: %v)", messages.ErrConnection, err)))
 	}
-	for _, f := range s.inflight {
-		s.answer(c, f.call, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version, Err: err})
-	}
+	s.dropLink(c, err)
 	for _, call := range s.queued {
 		s.answer(c, call, &messages.CallDone{Tag: call.Tag, Node: s.cfg.Node, Err: err})
 	}
-	s.inflight, s.queued = nil, nil
+	s.queued = nil
+}
+
+// dropLink closes the link and answers the requests written on it with err (they may have been
+// written). Queued Calls and the sink's pending batches stay for the next link.
+func (s *connState) dropLink(c actor.Context, err error) {
+	s.closeLink()
+	s.stopIdle()
+	s.stopTimer()
+	inflight := s.inflight
+	s.inflight = nil
+	for _, f := range inflight {
+		s.answer(c, f.call, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version, Err: err})
+	}
 }
