@@ -270,23 +270,8 @@ func TestOAuthBearer(t *testing.T) {
 	b := newOAuthBroker(t, c.ListenAddrs()[0], 500*time.Millisecond, false)
 	var fetched atomic.Int32
 	p := oauthProducer(t, c, b, &fetched, nil)
-	comp := newCompletions()
 	const rounds, perRound = 15, 40
-	for r := 0; r < rounds; r++ {
-		for i := r * perRound; i < (r+1)*perRound; i++ {
-			p.SendAsync(context.Background(), &kastor.Record{Topic: "oauth", Key: []byte(strconv.Itoa(i % 5)), Value: value(i)}, comp.callback(i))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err := p.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	comp.wait(t, time.Minute)
-	for i, r := range comp.results {
-		if r.err != nil {
-			t.Fatalf("record %d: %v", i, r.err)
-		}
-	}
+	sendAcrossSessions(t, p, "oauth", rounds, perRound, 5)
 	b.check(t)
 	b.mu.Lock()
 	reauthed := 0

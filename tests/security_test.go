@@ -374,6 +374,29 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 }
 
+// sendAcrossSessions sends rounds × perRound records (nkeys distinct keys), a round
+// every 100 ms, so the traffic spans several broker sessions (their lifetime is the broker's wall
+// clock), then waits for every record and fails on any error.
+func sendAcrossSessions(t *testing.T, p *kastor.Producer, topic string, rounds, perRound, nkeys int) {
+	t.Helper()
+	comp := newCompletions()
+	for r := 0; r < rounds; r++ {
+		for i := r * perRound; i < (r+1)*perRound; i++ {
+			p.SendAsync(context.Background(), &kastor.Record{Topic: topic, Key: []byte(strconv.Itoa(i % nkeys)), Value: value(i)}, comp.callback(i))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	comp.wait(t, time.Minute)
+	for i, r := range comp.results {
+		if r.err != nil {
+			t.Fatalf("record %d: %v", i, r.err)
+		}
+	}
+}
+
 // TestSASLReauthentication (KIP-368): kfake grants 400ms sessions; while records flow for several
 // sessions, every connection logs in again on its socket, and every record still completes once,
 // in order.
@@ -390,23 +413,8 @@ func TestSASLReauthentication(t *testing.T) {
 	p := newProducer(t, c, func(cfg *kastor.Config) {
 		cfg.SASL = sasl.ScramSHA256{User: saslUser, Pass: saslPassword}
 	})
-	comp := newCompletions()
 	const rounds, perRound = 16, 50
-	for r := 0; r < rounds; r++ {
-		for i := r * perRound; i < (r+1)*perRound; i++ {
-			p.SendAsync(context.Background(), &kastor.Record{Topic: "reauth", Key: []byte(strconv.Itoa(i % 7)), Value: value(i)}, comp.callback(i))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err := p.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	comp.wait(t, time.Minute)
-	for i, r := range comp.results {
-		if r.err != nil {
-			t.Fatalf("record %d: %v", i, r.err)
-		}
-	}
+	sendAcrossSessions(t, p, "reauth", rounds, perRound, 7)
 	// Two connections (metadata, produce) over 1.6s of 400ms sessions: each logs in again about
 	// every 360ms.
 	t.Logf("%d SASL handshakes", handshakes.Load())
