@@ -165,6 +165,16 @@ type Config struct {
 	// prints "actor system started" at Info to stderr by default) goes to your logger, and a dead
 	// letter's goroutine does not outlive Shutdown long enough to trip goleak.
 	ActorSystem *actor.ActorSystem
+	// TransactionalID makes the producer transactional (transactional.id): its records are sent
+	// inside transactions (InitTransactions, BeginTransaction, CommitTransaction, ...) and
+	// committed or aborted atomically across partitions. A producer with the same id fences this
+	// one. A transactional producer is idempotent: EnableIdempotence = false with a
+	// TransactionalID is an error. Default "" (not transactional).
+	TransactionalID string
+	// TransactionTimeout is how long the transaction coordinator waits for a transaction to end
+	// before it aborts it (transaction.timeout.ms); the broker caps it at its
+	// transaction.max.timeout.ms. Default 60s.
+	TransactionTimeout time.Duration
 
 	fromDefaults bool
 }
@@ -193,6 +203,7 @@ func DefaultConfig() Config {
 		ReconnectBackoff:                 50 * time.Millisecond,
 		ReconnectBackoffMax:              time.Second,
 		SocketConnectionSetupTimeout:     10 * time.Second,
+		TransactionTimeout:               60 * time.Second,
 		fromDefaults:                     true,
 	}
 }
@@ -231,6 +242,12 @@ func (c *Config) Validate() error {
 		if c.Retries == 0 {
 			add("Retries must be above 0 while EnableIdempotence is true (the default); %s", off)
 		}
+	}
+	if c.TransactionalID != "" && !c.EnableIdempotence {
+		add("EnableIdempotence must be true with a TransactionalID (a transactional producer is idempotent)")
+	}
+	if c.TransactionalID != "" && (c.TransactionTimeout < time.Millisecond || c.TransactionTimeout.Milliseconds() > math.MaxInt32) {
+		add("TransactionTimeout %v must be between 1ms and %dms", c.TransactionTimeout, math.MaxInt32)
 	}
 	if c.BatchSize < 1 {
 		add("BatchSize %d must be at least 1", c.BatchSize)

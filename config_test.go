@@ -106,3 +106,33 @@ func TestValidateIdempotenceRequirements(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateTransactional(t *testing.T) {
+	base := DefaultConfig()
+	base.BootstrapServers = []string{"127.0.0.1:9092"}
+	base.TransactionalID = "copier"
+	if err := base.Validate(); err != nil {
+		t.Fatalf("a transactional config with the defaults: %v", err)
+	}
+	cases := []struct {
+		field  string
+		change func(*Config)
+	}{
+		{"EnableIdempotence must be true with a TransactionalID", func(c *Config) { c.EnableIdempotence = false }},
+		{"TransactionTimeout", func(c *Config) { c.TransactionTimeout = 0 }},
+		{"TransactionTimeout", func(c *Config) { c.TransactionTimeout = 1 << 62 }},
+	}
+	for _, tc := range cases {
+		c := base
+		tc.change(&c)
+		if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%s: got %v", tc.field, err)
+		}
+	}
+	// Without a transactional id the timeout is not used.
+	c := base
+	c.TransactionalID, c.TransactionTimeout = "", 0
+	if err := c.Validate(); err != nil {
+		t.Errorf("TransactionTimeout 0 without a TransactionalID: %v", err)
+	}
+}

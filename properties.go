@@ -206,8 +206,8 @@ func isSecurityKey(key string) bool {
 	return key == "security.protocol" || strings.HasPrefix(key, "sasl.") || strings.HasPrefix(key, "ssl.")
 }
 
-// applyIdempotenceRule is Java's: an explicit enable.idempotence=true conflicts loudly, an implicit
-// one gives way.
+// applyIdempotenceRule is Java's: an explicit enable.idempotence=true (or a transactional.id)
+// conflicts loudly, an implicit one gives way.
 func applyIdempotenceRule(cfg *Config, given map[string]string) error {
 	if !cfg.EnableIdempotence {
 		return nil
@@ -227,6 +227,9 @@ func applyIdempotenceRule(cfg *Config, given map[string]string) error {
 	}
 	if key, explicit := given["enable.idempotence"]; explicit {
 		return fmt.Errorf("%w: %s=true conflicts with %s", ErrInvalidProperties, key, strings.Join(conflicts, ", "))
+	}
+	if cfg.TransactionalID != "" { // a transactional producer is idempotent: nothing gives way
+		return fmt.Errorf("%w: %s (a transactional producer is idempotent) conflicts with %s", ErrInvalidProperties, given["transactional.id"], strings.Join(conflicts, ", "))
 	}
 	cfg.EnableIdempotence = false
 	return nil
@@ -285,6 +288,8 @@ var propertySetters = map[string]func(c *Config, v string) (want string){
 		return ""
 	},
 	"linger.ms":                          msSetter(func(c *Config) *time.Duration { return &c.Linger }),
+	"transactional.id":                   func(c *Config, v string) string { c.TransactionalID = v; return "" },
+	"transaction.timeout.ms":             msSetter(func(c *Config) *time.Duration { return &c.TransactionTimeout }),
 	"max.block.ms":                       msSetter(func(c *Config) *time.Duration { return &c.MaxBlock }),
 	"request.timeout.ms":                 msSetter(func(c *Config) *time.Duration { return &c.RequestTimeout }),
 	"delivery.timeout.ms":                msSetter(func(c *Config) *time.Duration { return &c.DeliveryTimeout }),
@@ -352,10 +357,7 @@ var ignoredProperties = map[string]bool{
 
 // unsupportedProperties have a meaning kastor cannot honour; ignoring them would change what the
 // user asked for.
-var unsupportedProperties = map[string]string{
-	"transactional.id":       "kastor has no transactions",
-	"transaction.timeout.ms": "kastor has no transactions",
-}
+var unsupportedProperties = map[string]string{}
 
 func boolSetter(field func(*Config) *bool) func(*Config, string) string {
 	return func(c *Config, v string) string {

@@ -58,6 +58,8 @@ func TestConfigFromPropertiesEveryKey(t *testing.T) {
 		{map[string]string{"reconnect.backoff.max.ms": "2000"}, func(c *Config) { c.ReconnectBackoffMax = 2 * time.Second }},
 		{map[string]string{"socket.connection.setup.timeout.ms": "3000"}, func(c *Config) { c.SocketConnectionSetupTimeout = 3 * time.Second }},
 		{map[string]string{"partitioner.ignore.keys": "true"}, func(c *Config) { c.PartitionerIgnoreKeys = true }},
+		{map[string]string{"transactional.id": "copier", "transaction.timeout.ms": "30000"},
+			func(c *Config) { c.TransactionalID = "copier"; c.TransactionTimeout = 30 * time.Second }},
 		// librdkafka's names.
 		{map[string]string{"queue.buffering.max.ms": "15"}, func(c *Config) { c.Linger = 15 * time.Millisecond }},
 		{map[string]string{"message.timeout.ms": "90000"}, func(c *Config) { c.DeliveryTimeout = 90 * time.Second }},
@@ -137,7 +139,8 @@ func TestPropertiesErrors(t *testing.T) {
 		{map[string]string{"bootstrap.servers": " , "}, []string{"bootstrap.servers"}},
 		{map[string]string{"linger.ms": "5", "queue.buffering.max.ms": "6"}, []string{"linger.ms and queue.buffering.max.ms"}},
 		{map[string]string{"compression.type": "zstd", "compression.zstd.level": "3", "compression.level": "4"}, []string{"compression.zstd.level and compression.level"}},
-		{map[string]string{"transactional.id": "t"}, []string{"transactional.id is not supported"}},
+		{map[string]string{"transactional.id": "t", "acks": "1"}, []string{"transactional.id (a transactional producer is idempotent) conflicts with acks=1"}},
+		{map[string]string{"transaction.timeout.ms": "1m"}, []string{`transaction.timeout.ms="1m"`}},
 		{map[string]string{"enable.idempotence": "true", "acks": "1"}, []string{"enable.idempotence=true conflicts with acks=1"}},
 		{map[string]string{"enable.idempotence": "true", "retries": "0"}, []string{"enable.idempotence=true conflicts with retries=0"}},
 		{map[string]string{"enable.idempotence": "true", "max.in.flight.requests.per.connection": "6"}, []string{"enable.idempotence=true conflicts with max.in.flight.requests.per.connection=6"}},

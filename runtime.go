@@ -204,7 +204,8 @@ func newProducer(cfg Config, sys *actor.ActorSystem) *Producer {
 		MaxInFlight: cfg.MaxInFlightRequestsPerConnection, MetadataMaxAge: cfg.MetadataMaxAge,
 		ReconnectBackoff: cfg.ReconnectBackoff, ReconnectMax: cfg.ReconnectBackoffMax,
 		SetupTimeout: cfg.SocketConnectionSetupTimeout, Dial: cfg.Dialer, ConnectionsMaxIdle: cfg.ConnectionsMaxIdle,
-		Security: actors.Security{TLS: cfg.TLS, SASL: cfg.SASL},
+		Security:        actors.Security{TLS: cfg.TLS, SASL: cfg.SASL},
+		TransactionalID: cfg.TransactionalID, TransactionTimeout: cfg.TransactionTimeout,
 	}, logger, p.memory, completer)
 	p.shared.Metrics = completer.Metrics
 	return p
@@ -385,6 +386,9 @@ func (p *Producer) advance(e *sendEntry) (stage, error) {
 	}
 	if !e.reserved && !p.reserve(e) {
 		return stageMemory, nil
+	}
+	if g := p.shared.Txn; g != nil {
+		return p.deliverInTransaction(g, e)
 	}
 	if !p.deliver(e) {
 		return stageAccumulator, nil
@@ -733,7 +737,10 @@ func (p *Producer) close(ctx context.Context) error {
 	select {
 	case <-p.stopped: // closed by a Close message, or stopped: nothing is left
 	default:
-		err = p.Flush(ctx)
+		err = p.closeTransaction(ctx)
+		if err == nil {
+			err = p.Flush(ctx)
+		}
 		if err != nil {
 			abort := fmt.Errorf("%w before the record completed (%v)", ErrProducerClosed, context.Cause(ctx))
 			p.shared.RangeAccumulators(func(_ TopicPartition, pid *actor.PID) {

@@ -57,6 +57,9 @@ type accState struct {
 	// PartitionReady is out.
 	route      *actor.PID
 	routeAsked bool
+	// txnOpen: a transactional producer's batches may be sent (the partition is in the open
+	// transaction); txnAsked: a txnGateAsk is out. See txn.go.
+	txnOpen, txnAsked bool
 	// identity is the producer id and epoch to seal with (idempotence), as the sender last said.
 	identity  *producerIdentity
 	abortErr  error
@@ -148,6 +151,12 @@ func (s *accState) step(now int64, msg any) *accEffects {
 		s.update()
 	case *messages.AbortPartition:
 		s.abort(m.Err)
+		s.update()
+	case *txnGateOpen:
+		s.txnOpen, s.txnAsked = m.open, false
+		s.update()
+	case *txnAbortUndrained:
+		s.abortUndrained(m.err)
 		s.update()
 	default:
 		s.shared.Logger.Warn("accumulator: unexpected message", "type", fmt.Sprintf("%T", m))
@@ -454,6 +463,13 @@ func (s *accState) send(now int64) int64 {
 		if s.sequences.outstanding >= set.MaxInFlight && s.abortErr == nil {
 			return 0 // a BatchDone makes room
 		}
+		if s.shared.Txn != nil && !s.txnOpen && s.abortErr == nil {
+			if !s.txnAsked { // held until the partition is in the transaction
+				s.txnAsked = true
+				s.fx.send(s.shared.Txn.pid.Load(), &txnGateAsk{tp: s.tp, acc: s.self})
+			}
+			return 0
+		}
 		id := s.identity
 		if s.route == nil || (set.Idempotent && id == nil) {
 			if !s.routeAsked {
@@ -551,6 +567,7 @@ func (s *accState) seal(b *accBatch, id *producerIdentity) {
 	if s.shared.Settings.Idempotent {
 		opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = id.ID, id.Epoch, s.sequences.next
 	}
+	opts.Transactional = s.shared.Txn != nil
 	data, err := s.sealWith(&b.builder, opts)
 	if err != nil {
 		s.failBatch(b, fmt.Errorf("kastor: sealing batch for %s-%d: %w", s.tp.Topic, s.tp.Partition, err))
@@ -618,7 +635,8 @@ func (s *accState) split(b *accBatch) bool {
 		// the batches after it are numbered after that range. Neither half was written.
 		seq := b.baseSequence
 		for _, nb := range parts {
-			data, err := s.sealWith(&nb.builder, wire.SealOptions{ProducerID: rb.ProducerID, ProducerEpoch: rb.ProducerEpoch, BaseSequence: seq})
+			data, err := s.sealWith(&nb.builder, wire.SealOptions{ProducerID: rb.ProducerID, ProducerEpoch: rb.ProducerEpoch, BaseSequence: seq,
+				Transactional: s.shared.Txn != nil})
 			if err != nil {
 				s.shared.Logger.Warn("cannot split an oversize batch", "topic", s.tp.Topic, "partition", s.tp.Partition, "err", err)
 				for _, x := range parts {
@@ -672,6 +690,9 @@ func (s *accState) complete(b *accBatch, r *messages.BatchDone) {
 			// Its sequence is now a hole or a write we cannot account for: start over (KIP-360).
 			s.sequences.resetNeeded = true
 		}
+		if s.shared.Txn != nil { // the transaction cannot commit
+			s.fx.send(s.shared.Txn.pid.Load(), &txnBatchFailed{err: r.Err, bump: b.baseSequence >= 0})
+		}
 	}
 	s.fx.complete(item)
 	// A batch failed while still in flight (expired, aborted) may sit in a request not encoded yet:
@@ -708,6 +729,17 @@ func (s *accState) abort(err error) {
 		}
 	}
 	s.completeInOrder()
+}
+
+// abortUndrained fails, with err, every batch of an aborted transaction that was never sent. A
+// batch that was sent keeps going (its transaction's end waits for it): it has a sequence the
+// broker may have taken.
+func (s *accState) abortUndrained(err error) {
+	for _, b := range s.batches {
+		if b.result == nil && !b.inflight && b.baseSequence < 0 {
+			s.failBatch(b, err)
+		}
+	}
 }
 
 // settleCurrent runs on Restarting and on Stopping. The actor system drops the message that

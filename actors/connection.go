@@ -563,6 +563,9 @@ func (s *connState) stopIdle() { s.idleTimer.stop() }
 
 func (s *connState) write(c actor.Context, call *messages.Call) {
 	version, err := s.apis.Pick(call.Req)
+	if call.MaxVersion > 0 && version > call.MaxVersion {
+		version = call.MaxVersion
+	}
 	if err == nil {
 		err = wire.CheckRequestVersion(call.Req, version) // zstd below Produce v7
 	}

@@ -96,6 +96,9 @@ func (a *Producer) Receive(c actor.Context) {
 		if s.metadata == nil {
 			s.metadata = c.SpawnPrefix(newMetadataProps(s.shared), "metadata-")
 			s.sender = c.SpawnPrefix(newSenderProps(s.shared, s.metadata), "sender-")
+			if g := s.shared.Txn; g != nil {
+				g.setActor(c.SpawnPrefix(newTxnProps(s.shared, s.sender), "txn-"), c.ActorSystem().Root)
+			}
 			c.Send(s.metadata, &WatchMetadata{PID: s.sender})
 			if s.opts.Hooks != nil {
 				c.Send(s.metadata, &WatchMetadata{PID: c.Self()})

@@ -179,6 +179,11 @@ func (s *senderState) identityReady(c actor.Context, n *nodeState) bool {
 	if !s.shared.Settings.Idempotent {
 		return true
 	}
+	if s.shared.Txn != nil {
+		// The transaction actor gets the identity (InitProducerId with the transactional id) and
+		// sends it (txnIdentity); the partition waits for it.
+		return s.ident.current != nil && s.ident.fatal == nil
+	}
 	ok, e := s.ident.ready()
 	s.applyIdentity(c, e, n)
 	return ok

@@ -81,7 +81,14 @@ func (a *senderActor) Receive(c actor.Context) {
 			s.onProducerIDDone(c, m, tag)
 		}
 	case *messages.BumpEpoch:
+		if s.shared.Txn != nil {
+			// A transactional producer's epoch moves with its transactions (txn.go): the partition
+			// waits for the identity the transaction actor sends after the abort.
+			break
+		}
 		s.applyIdentity(c, s.ident.bump(m.Gen, m.NewID, m.Accumulator), nil)
+	case *txnIdentity:
+		s.applyIdentity(c, s.ident.publish(m.id, "", logNone), nil)
 	case *timerFired:
 		if s.retryTimer.fired(m) {
 			s.applyIdentity(c, s.ident.retryDue(s.retryGen), nil)

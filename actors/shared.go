@@ -44,6 +44,10 @@ type Settings struct {
 	ConnectionsMaxIdle time.Duration
 	Dial               func(ctx context.Context, network, address string) (net.Conn, error)
 	Security           Security
+	// TransactionalID makes the producer transactional (txn.go); TransactionTimeout is the
+	// coordinator's transaction.timeout.ms for it.
+	TransactionalID    string
+	TransactionTimeout time.Duration
 }
 
 // Shared is what the actors of one producer share. Everything in it is safe for concurrent use:
@@ -80,6 +84,11 @@ type Shared struct {
 	// that waited for metadata in vain reports. Written by the metadata actor only.
 	metadataErr atomic.Pointer[error]
 	connLog     connFailureLog
+	// Txn is the record path's view of the transaction (txn.go); nil unless transactional.
+	Txn *TxnGate
+	// produceCap caps the Produce version (0: none): the classic transaction protocol must not
+	// send the versions that announce transactions v2. Written by the transaction actor.
+	produceCap atomic.Int32
 }
 
 // MetadataErr returns why metadata could not be fetched lately (every broker tried and the last
@@ -96,6 +105,9 @@ func NewShared(s Settings, logger *slog.Logger, memory *bufferpool.Budget, compl
 	sh := &Shared{Settings: s, Logger: logger, Memory: memory, Completer: completer,
 		Buffers: bufferpool.NewBuffers(s.BatchSize + wire.AppendSlack), Dispatcher: NewDispatcher(300)}
 	sh.accumulators.Store(&map[string][]*Inbox{})
+	if s.TransactionalID != "" {
+		sh.Txn = newTxnGate()
+	}
 	sh.cluster.Store(&Cluster{Topics: map[string]*TopicInfo{}, Brokers: map[int32]string{}, updated: make(chan struct{})})
 	return sh
 }

@@ -32,6 +32,8 @@ type sinkCore struct {
 	maxRequestSize int
 	acks           int16
 	timeoutMillis  int32
+	// transactionalID names a transactional producer's requests (empty: none).
+	transactionalID string
 
 	pending     []*messages.Batch // arrival order; a partition's batches stay in its send order
 	inflight    int               // produce requests written and not answered
@@ -67,7 +69,7 @@ type sinkEffects struct {
 
 func newSinkCore(set Settings) *sinkCore {
 	return &sinkCore{maxInFlight: max(set.MaxInFlight, 1), maxRequestSize: set.MaxRequestSize, acks: set.Acks,
-		timeoutMillis: int32(set.RequestTimeout.Milliseconds()), chosen: map[messages.TopicPartition]struct{}{}}
+		timeoutMillis: int32(set.RequestTimeout.Milliseconds()), transactionalID: set.TransactionalID, chosen: map[messages.TopicPartition]struct{}{}}
 }
 
 // add takes a batch an accumulator handed over.
@@ -149,6 +151,9 @@ func (k *sinkCore) nextRequest(now int64, topics map[string]*TopicInfo, e *sinkE
 
 func (k *sinkCore) produceRequest(batches []*messages.Batch, topics map[string]*TopicInfo) *wire.ProduceRequest {
 	req := &wire.ProduceRequest{Acks: k.acks, TimeoutMillis: k.timeoutMillis, Topics: make([]wire.ProduceTopic, 0, 1)}
+	if k.transactionalID != "" {
+		req.TransactionalID = &k.transactionalID
+	}
 	for _, b := range batches {
 		i := -1
 		for j := range req.Topics {
@@ -330,7 +335,7 @@ func (s *connState) applySink(c actor.Context, e sinkEffects) {
 	for i, r := range e.write {
 		s.unwritten = e.write[i:]
 		r.sentNs = s.shared.Metrics.RequestSent(r.batches)
-		s.write(c, &messages.Call{Req: r.req, Tag: r}) // may answer r at once (applySink again, writing nothing)
+		s.write(c, &messages.Call{Req: r.req, Tag: r, MaxVersion: int16(s.shared.produceCap.Load())}) // may answer r at once (applySink again, writing nothing)
 	}
 	if len(e.write) > 0 {
 		s.unwritten = nil

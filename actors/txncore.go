@@ -508,6 +508,16 @@ func (c *txnCore) onClose(reply any, e *txnEffects) {
 	c.closed = true
 }
 
+// needBump: a batch that had a sequence failed, so its partition's sequences start over under a
+// new epoch once the transaction ends (KIP-360: InitProducerId with the current identity after
+// the abort; with v2 every EndTxn bumps the epoch anyway).
+func (c *txnCore) needBump() {
+	switch c.state {
+	case txnInTransaction, txnCommitting, txnAborting, txnAbortableError:
+		c.bumpEpoch = true
+	}
+}
+
 func (c *txnCore) onRecordFailed(err error, e *txnEffects) {
 	switch c.state {
 	case txnInTransaction, txnCommitting, txnAbortableError:

@@ -96,6 +96,9 @@ type Call struct {
 	Req     wire.Request
 	ReplyTo *actor.PID
 	Tag     any
+	// MaxVersion, when above 0, caps the version the connection negotiates (the classic
+	// transaction protocol must not use the versions that announce transactions v2).
+	MaxVersion int16
 }
 
 // CallDone is a Call's outcome: the decoded response (nil for acks=0 produce requests, which the
