@@ -237,3 +237,249 @@ func TestTransactionStateErrors(t *testing.T) {
 		t.Fatalf("read_committed: %v", got)
 	}
 }
+
+// committedOffset is the group's committed offset for topic-partition, read with kgo.
+func committedOffset(t *testing.T, c *kfake.Cluster, group, topic string, partition int32) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = group
+	rt := kmsg.NewOffsetFetchRequestTopic()
+	rt.Topic, rt.Partitions = topic, []int32{partition}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ErrorCode != 0 {
+		t.Fatalf("OffsetFetch: error %d", resp.ErrorCode)
+	}
+	for _, rt := range resp.Topics {
+		for _, p := range rt.Partitions {
+			if rt.Topic == topic && p.Partition == partition {
+				return p.Offset
+			}
+		}
+	}
+	t.Fatalf("no offset for %s-%d: %+v", topic, partition, resp)
+	return 0
+}
+
+// Offsets sent in a committed transaction become the group's committed offsets; those of an
+// aborted one do not.
+func TestTransactionSendOffsets(t *testing.T) {
+	for _, protocol := range txnProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			c := txnCluster(t, protocol, kfake.NumBrokers(3), kfake.SeedTopics(1, "out"), kfake.SeedTopics(2, "in"))
+			p := newTxnProducer(t, c, "offsets", nil)
+			ctx := context.Background()
+			if err := p.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			group := kastor.NewConsumerGroupMetadata("copiers")
+			txn := func(value string, offset int64, commit bool) {
+				t.Helper()
+				if err := p.BeginTransaction(); err != nil {
+					t.Fatal(err)
+				}
+				sendAll(t, p, "out", 1, value)
+				offsets := map[kastor.TopicPartition]kastor.OffsetAndMetadata{
+					{Topic: "in", Partition: 0}: {Offset: offset, LeaderEpoch: -1},
+					{Topic: "in", Partition: 1}: {Offset: offset + 1, LeaderEpoch: -1, Metadata: "m"},
+				}
+				if err := p.SendOffsetsToTransaction(ctx, offsets, group); err != nil {
+					t.Fatal(err)
+				}
+				end := p.AbortTransaction
+				if commit {
+					end = p.CommitTransaction
+				}
+				if err := end(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			txn("one", 42, true)
+			txn("two", 99, false)
+			if got := readTxn(t, c, "out", true, "one"); !slices.Equal(got[0], []string{"one"}) {
+				t.Fatalf("read_committed: %v", got)
+			}
+			if o := committedOffset(t, c, "copiers", "in", 0); o != 42 {
+				t.Fatalf("committed offset of in-0: %d, want 42 (the aborted 99 must not count)", o)
+			}
+			if o := committedOffset(t, c, "copiers", "in", 1); o != 43 {
+				t.Fatalf("committed offset of in-1: %d, want 43", o)
+			}
+		})
+	}
+}
+
+// A second producer with the same transactional id fences the first: the first fails for good
+// on its next operation, says why, and nothing it sent becomes visible.
+func TestTransactionFenced(t *testing.T) {
+	for _, protocol := range txnProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			c := txnCluster(t, protocol, kfake.NumBrokers(1), kfake.SeedTopics(1, "out"))
+			ctx := context.Background()
+			first := newTxnProducer(t, c, "same", func(cfg *kastor.Config) { cfg.Logger = discardLogger() })
+			if err := first.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := first.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			sendAll(t, first, "out", 1, "zombie-1")
+
+			second := newTxnProducer(t, c, "same", nil)
+			if err := second.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+
+			// The zombie's next record is refused by the broker, and its commit fails for good.
+			var sendErr error
+			done := make(chan struct{})
+			first.SendAsync(ctx, &kastor.Record{Topic: "out", Value: []byte("zombie-2")}, func(_ kastor.RecordMetadata, err error) {
+				sendErr = err
+				close(done)
+			})
+			err := first.CommitTransaction(ctx)
+			<-done
+			fenced := func(err error) bool {
+				return errors.Is(err, kastor.ErrFatal) && (errors.Is(err, kastor.ErrProducerFenced) ||
+					errors.Is(err, kastor.ErrInvalidProducerEpoch) || errors.Is(err, kastor.ErrInvalidTxnState))
+			}
+			if !fenced(err) {
+				t.Fatalf("commit after being fenced: %v", err)
+			}
+			if sendErr == nil {
+				t.Fatal("the fenced producer's record succeeded")
+			}
+			// It stays failed, and says why.
+			if err := first.BeginTransaction(); !fenced(err) {
+				t.Fatalf("begin after the fence: %v", err)
+			}
+			if _, err := first.Send(ctx, &kastor.Record{Topic: "out", Value: []byte("zombie-3")}); !fenced(err) {
+				t.Fatalf("send after the fence: %v", err)
+			}
+			if err := first.AbortTransaction(ctx); !fenced(err) {
+				t.Fatalf("abort after the fence: %v", err)
+			}
+
+			if err := second.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			sendAll(t, second, "out", 1, "live")
+			if err := second.CommitTransaction(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := readTxn(t, c, "out", true, "live"); !slices.Equal(got[0], []string{"live"}) {
+				t.Fatalf("read_committed: %v", got)
+			}
+		})
+	}
+}
+
+// Close with an open transaction aborts it: its records never become visible to read_committed,
+// and do not hold back what others commit after it (an open transaction would, until it timed
+// out).
+func TestTransactionCloseAborts(t *testing.T) {
+	for _, protocol := range txnProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			c := txnCluster(t, protocol, kfake.NumBrokers(1), kfake.SeedTopics(2, "out"))
+			ctx := context.Background()
+			p := newTxnProducer(t, c, "closing", nil)
+			if err := p.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			sendAll(t, p, "out", 2, "open-0", "open-1")
+			if err := p.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.BeginTransaction(); !errors.Is(err, kastor.ErrProducerClosed) {
+				t.Fatalf("begin after close: %v", err)
+			}
+
+			other := newTxnProducer(t, c, "other", nil)
+			if err := other.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := other.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			sendAll(t, other, "out", 2, "end-0", "end-1")
+			if err := other.CommitTransaction(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got := readTxn(t, c, "out", true, "end-0", "end-1")
+			if !slices.Equal(got[0], []string{"end-0"}) || !slices.Equal(got[1], []string{"end-1"}) {
+				t.Fatalf("read_committed: %v", got)
+			}
+			all := readTxn(t, c, "out", false, "end-0", "end-1")
+			if !slices.Equal(all[0], []string{"open-0", "end-0"}) || !slices.Equal(all[1], []string{"open-1", "end-1"}) {
+				t.Fatalf("read_uncommitted: %v", all)
+			}
+		})
+	}
+}
+
+// Records of an aborted transaction that were never sent fail with ErrTransactionAborted, each
+// once; the producer goes on with the next transaction, whose commit sends the records still
+// lingering before it commits.
+func TestTransactionAbortUnsent(t *testing.T) {
+	for _, protocol := range txnProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			c := txnCluster(t, protocol, kfake.NumBrokers(1), kfake.SeedTopics(2, "out"))
+			ctx := context.Background()
+			p := newTxnProducer(t, c, "unsent", func(cfg *kastor.Config) {
+				cfg.Linger = time.Minute // nothing is sent before the abort
+				cfg.DeliveryTimeout = 2 * time.Minute
+			})
+			if err := p.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			comp := newCompletions()
+			for i := range 10 {
+				p.SendAsync(ctx, &kastor.Record{Topic: "out", Partition: kastor.PartitionOf(int32(i % 2)), Value: value(i)}, comp.callback(i))
+			}
+			if err := p.AbortTransaction(ctx); err != nil {
+				t.Fatal(err)
+			}
+			comp.wait(t, 10*time.Second)
+			for i := range 10 {
+				if err := comp.get(i).err; !errors.Is(err, kastor.ErrTransactionAborted) {
+					t.Fatalf("record %d: %v", i, err)
+				}
+			}
+			if err := p.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			// Left to linger for a minute: the commit flushes it first.
+			next := make(chan error, 1)
+			p.SendAsync(ctx, &kastor.Record{Topic: "out", Partition: kastor.PartitionOf(1), Value: []byte("next")},
+				func(_ kastor.RecordMetadata, err error) { next <- err })
+			if err := p.CommitTransaction(ctx); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-next:
+				if err != nil {
+					t.Fatal(err)
+				}
+			default:
+				t.Fatal("the commit returned before its record completed")
+			}
+			if got := readTxn(t, c, "out", true, "next"); !slices.Equal(got[1], []string{"next"}) || len(got[0]) != 0 {
+				t.Fatalf("read_committed: %v", got)
+			}
+		})
+	}
+}
