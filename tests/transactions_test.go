@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -481,5 +482,66 @@ func TestTransactionAbortUnsent(t *testing.T) {
 				t.Fatalf("read_committed: %v", got)
 			}
 		})
+	}
+}
+
+// The same operations as messages, for actor users: each is answered with one TransactionDone;
+// a commit goes behind the Produce messages sent before it (here still waiting for the topic's
+// metadata), so they are in the transaction; a Produce outside a transaction is refused.
+func TestTransactionActorMessages(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "t"), kfake.SeedTopics(1, "in"))
+	sys := newSystem(t)
+	cfg := actorConfig(c)
+	cfg.TransactionalID = "actor"
+	a := startApp(t, sys, cfg, actor.StopDirective)
+	done := func(corr uint64) {
+		t.Helper()
+		if d := next[*kastor.TransactionDone](t, a); d.Correlation != corr || d.Err != nil {
+			t.Fatalf("TransactionDone %+v, want correlation %d and no error", d, corr)
+		}
+	}
+	a.sys.Root.Send(a.pid, &request{&kastor.InitTransactions{Correlation: 1}})
+	done(1)
+	a.sys.Root.Send(a.pid, &request{&kastor.BeginTransaction{Correlation: 2}})
+	done(2)
+	const n = 50
+	a.sys.Root.Send(a.pid, &produceRange{topic: "t", n: n})
+	a.sys.Root.Send(a.pid, &request{&kastor.SendOffsetsToTransaction{Correlation: 3, Group: kastor.NewConsumerGroupMetadata("g"),
+		Offsets: map[kastor.TopicPartition]kastor.OffsetAndMetadata{{Topic: "in", Partition: 0}: {Offset: 7, LeaderEpoch: -1}}}})
+	a.sys.Root.Send(a.pid, &request{&kastor.CommitTransaction{Correlation: 4}})
+	delivered, dones := 0, map[uint64]bool{}
+	for delivered < n || len(dones) < 2 {
+		switch m := next[any](t, a).(type) {
+		case *kastor.Delivered:
+			if m.Err != nil {
+				t.Fatalf("record %d: %v", m.Correlation, m.Err)
+			}
+			if dones[4] {
+				t.Fatalf("record %d answered after the commit", m.Correlation)
+			}
+			delivered++
+		case *kastor.TransactionDone:
+			if m.Err != nil {
+				t.Fatalf("TransactionDone %+v", m)
+			}
+			dones[m.Correlation] = true
+		default:
+			t.Fatalf("unexpected %T", m)
+		}
+	}
+	a.sys.Root.Send(a.pid, &produceRange{topic: "t", from: n, n: 1})
+	if d := next[*kastor.Delivered](t, a); !errors.Is(d.Err, kastor.ErrTransactionState) {
+		t.Fatalf("Produce outside a transaction: %v", d.Err)
+	}
+	all := make([]string, n)
+	for i := range all {
+		all[i] = string(value(i))
+	}
+	got := readTxn(t, c, "t", true, all...)
+	if len(got[0])+len(got[1]) != n {
+		t.Fatalf("read_committed %d records, want %d", len(got[0])+len(got[1]), n)
+	}
+	if o := committedOffset(t, c, "g", "in", 0); o != 7 {
+		t.Fatalf("committed offset %d, want 7", o)
 	}
 }
