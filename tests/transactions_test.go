@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -543,5 +544,115 @@ func TestTransactionActorMessages(t *testing.T) {
 	}
 	if o := committedOffset(t, c, "g", "in", 0); o != 7 {
 		t.Fatalf("committed offset %d, want 7", o)
+	}
+}
+
+// The transaction coordinator moves while a transaction is open, and the first EndTxn is refused
+// with a retriable error: the commit finds the coordinator again, retries, and commits exactly
+// the transaction's records.
+func TestTransactionCoordinatorMovesDuringCommit(t *testing.T) {
+	for _, protocol := range txnProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			c := txnCluster(t, protocol, kfake.NumBrokers(3), kfake.SeedTopics(2, "out"))
+			ctx := context.Background()
+			p := newTxnProducer(t, c, "mover", nil)
+			if err := p.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			sendAll(t, p, "out", 2, values("m", 6)...)
+			before := c.CoordinatorFor("mover")
+			for range 100 {
+				if c.RehashCoordinators(); c.CoordinatorFor("mover") != before {
+					break
+				}
+			}
+			if c.CoordinatorFor("mover") == before {
+				t.Fatal("the coordinator never moved")
+			}
+			refused := 0
+			c.ControlKey(int16(kmsg.EndTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
+				c.KeepControl()
+				if refused > 0 {
+					return nil, nil, false
+				}
+				refused++
+				resp := kmsg.NewPtrEndTxnResponse()
+				resp.ErrorCode = kerr.ConcurrentTransactions.Code
+				return resp, nil, true
+			})
+			if err := p.CommitTransaction(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if refused != 1 {
+				t.Fatalf("EndTxn refused %d times", refused)
+			}
+			got := readTxn(t, c, "out", true, "m-4", "m-5")
+			if !slices.Equal(got[0], []string{"m-0", "m-2", "m-4"}) || !slices.Equal(got[1], []string{"m-1", "m-3", "m-5"}) {
+				t.Fatalf("read_committed: %v", got)
+			}
+		})
+	}
+}
+
+// A batch of the transaction fails for good (the broker refuses the topic): the commit fails
+// with that error and must be aborted; after the abort (which bumps the epoch, the partition's
+// sequences being unknown) the next transaction commits.
+func TestTransactionRecordFailureRequiresAbort(t *testing.T) {
+	for _, protocol := range txnProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			c := txnCluster(t, protocol, kfake.NumBrokers(1), kfake.SeedTopics(1, "out"))
+			ctx := context.Background()
+			p := newTxnProducer(t, c, "failing", func(cfg *kastor.Config) { cfg.Logger = discardLogger() })
+			if err := p.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			sendAll(t, p, "out", 1, "ok-1")
+			c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				preq := req.(*kmsg.ProduceRequest)
+				resp := preq.ResponseKind().(*kmsg.ProduceResponse)
+				for _, rt := range preq.Topics {
+					st := kmsg.NewProduceResponseTopic()
+					st.Topic, st.TopicID = rt.Topic, rt.TopicID
+					for _, rp := range rt.Partitions {
+						sp := kmsg.NewProduceResponseTopicPartition()
+						sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
+						st.Partitions = append(st.Partitions, sp)
+					}
+					resp.Topics = append(resp.Topics, st)
+				}
+				return resp, nil, true
+			})
+			if _, err := p.Send(ctx, &kastor.Record{Topic: "out", Value: []byte("refused")}); !errors.Is(err, kastor.ErrTopicAuthorizationFailed) {
+				t.Fatalf("refused record: %v", err)
+			}
+			if err := p.CommitTransaction(ctx); !errors.Is(err, kastor.ErrTopicAuthorizationFailed) || errors.Is(err, kastor.ErrFatal) {
+				t.Fatalf("commit: %v", err)
+			}
+			if _, err := p.Send(ctx, &kastor.Record{Topic: "out", Value: []byte("late")}); !errors.Is(err, kastor.ErrTransactionState) {
+				t.Fatalf("send after the failed commit: %v", err)
+			}
+			if err := p.BeginTransaction(); !errors.Is(err, kastor.ErrTransactionState) {
+				t.Fatalf("begin before the abort: %v", err)
+			}
+			if err := p.AbortTransaction(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			sendAll(t, p, "out", 1, "ok-2")
+			if err := p.CommitTransaction(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := readTxn(t, c, "out", true, "ok-2"); !slices.Equal(got[0], []string{"ok-2"}) {
+				t.Fatalf("read_committed: %v", got)
+			}
+		})
 	}
 }
