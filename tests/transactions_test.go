@@ -601,8 +601,13 @@ func TestTransactionCoordinatorMovesDuringCommit(t *testing.T) {
 // with that error and must be aborted; after the abort (which bumps the epoch, the partition's
 // sequences being unknown) the next transaction commits.
 func TestTransactionRecordFailureRequiresAbort(t *testing.T) {
-	for _, protocol := range txnProtocols {
-		t.Run(protocol, func(t *testing.T) {
+	for _, tc := range []struct {
+		protocol string
+		code     *kerr.Error
+	}{{"classic", kerr.TopicAuthorizationFailed}, {"v2", kerr.TopicAuthorizationFailed},
+		{"classic", kerr.OutOfOrderSequenceNumber}, {"v2", kerr.OutOfOrderSequenceNumber}} {
+		protocol := tc.protocol
+		t.Run(protocol+"/"+tc.code.Message, func(t *testing.T) {
 			c := txnCluster(t, protocol, kfake.NumBrokers(1), kfake.SeedTopics(1, "out"))
 			ctx := context.Background()
 			p := newTxnProducer(t, c, "failing", func(cfg *kastor.Config) { cfg.Logger = discardLogger() })
@@ -621,17 +626,18 @@ func TestTransactionRecordFailureRequiresAbort(t *testing.T) {
 					st.Topic, st.TopicID = rt.Topic, rt.TopicID
 					for _, rp := range rt.Partitions {
 						sp := kmsg.NewProduceResponseTopicPartition()
-						sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
+						sp.Partition, sp.ErrorCode = rp.Partition, tc.code.Code
 						st.Partitions = append(st.Partitions, sp)
 					}
 					resp.Topics = append(resp.Topics, st)
 				}
 				return resp, nil, true
 			})
-			if _, err := p.Send(ctx, &kastor.Record{Topic: "out", Value: []byte("refused")}); !errors.Is(err, kastor.ErrTopicAuthorizationFailed) {
+			refused := kastor.KafkaError{Code: tc.code.Code}
+			if _, err := p.Send(ctx, &kastor.Record{Topic: "out", Value: []byte("refused")}); !errors.Is(err, &refused) {
 				t.Fatalf("refused record: %v", err)
 			}
-			if err := p.CommitTransaction(ctx); !errors.Is(err, kastor.ErrTopicAuthorizationFailed) || errors.Is(err, kastor.ErrFatal) {
+			if err := p.CommitTransaction(ctx); !errors.Is(err, &refused) || errors.Is(err, kastor.ErrFatal) {
 				t.Fatalf("commit: %v", err)
 			}
 			if _, err := p.Send(ctx, &kastor.Record{Topic: "out", Value: []byte("late")}); !errors.Is(err, kastor.ErrTransactionState) {
