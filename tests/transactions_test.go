@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -133,6 +134,23 @@ func TestTransactionCommitAndAbort(t *testing.T) {
 	for _, protocol := range txnProtocols {
 		t.Run(protocol, func(t *testing.T) {
 			c := txnCluster(t, protocol, kfake.NumBrokers(2), kfake.SeedTopics(3, "out"))
+			// Every Produce request names the transactional id, and the classic protocol never
+			// sends the versions that announce transactions v2 (12+).
+			var mu sync.Mutex
+			var produceVersions []int16
+			var produceIDs []string
+			c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				c.KeepControl()
+				mu.Lock()
+				defer mu.Unlock()
+				produceVersions = append(produceVersions, req.GetVersion())
+				id := "<none>"
+				if tid := req.(*kmsg.ProduceRequest).TransactionID; tid != nil {
+					id = *tid
+				}
+				produceIDs = append(produceIDs, id)
+				return nil, nil, false
+			})
 			p := newTxnProducer(t, c, "commit-abort", nil)
 			ctx := context.Background()
 			if err := p.InitTransactions(ctx); err != nil {
@@ -186,6 +204,16 @@ func TestTransactionCommitAndAbort(t *testing.T) {
 			}
 			if n != 1015 {
 				t.Fatalf("read_uncommitted: %v", uncommitted)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for i, v := range produceVersions {
+				if produceIDs[i] != "commit-abort" || (protocol == "classic" && v > 11) || (protocol == "v2" && v < 12) {
+					t.Fatalf("Produce v%d with transactional id %q", v, produceIDs[i])
+				}
+			}
+			if len(produceVersions) == 0 {
+				t.Fatal("no Produce request seen")
 			}
 		})
 	}
