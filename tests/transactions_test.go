@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -689,4 +690,100 @@ func TestTransactionRecordFailureRequiresAbort(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Ten transactions, every third aborted, each of records sent by four goroutines at once to three
+// partitions: read_committed holds exactly the committed records, each once, and each
+// goroutine's records of a partition in the order it sent them.
+func TestTransactionsConcurrentSenders(t *testing.T) {
+	for _, protocol := range txnProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			c := txnCluster(t, protocol, kfake.NumBrokers(3), kfake.SeedTopics(3, "out"))
+			ctx := context.Background()
+			p := newTxnProducer(t, c, "busy", func(cfg *kastor.Config) { cfg.Logger = discardLogger() })
+			if err := p.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			const txns, senders, perSender = 10, 4, 50
+			var want []string
+			var mu sync.Mutex
+			for n := range txns {
+				if err := p.BeginTransaction(); err != nil {
+					t.Fatal(err)
+				}
+				commit := n%3 != 2
+				var wg sync.WaitGroup
+				var failed sync.Map
+				for g := range senders {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := range perSender {
+							v := fmt.Sprintf("t%02d-g%d-%03d", n, g, i)
+							p.SendAsync(ctx, &kastor.Record{Topic: "out", Partition: kastor.PartitionOf(int32(i % 3)), Value: []byte(v)},
+								func(_ kastor.RecordMetadata, err error) {
+									if err != nil && commit {
+										failed.Store(v, err)
+									}
+								})
+							if commit {
+								mu.Lock()
+								want = append(want, v)
+								mu.Unlock()
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				end := p.AbortTransaction
+				if commit {
+					end = p.CommitTransaction
+				}
+				if err := end(ctx); err != nil {
+					t.Fatalf("transaction %d: %v", n, err)
+				}
+				failed.Range(func(k, v any) bool {
+					t.Fatalf("record %v of a committed transaction: %v", k, v)
+					return false
+				})
+			}
+			if err := p.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			sendAll(t, p, "out", 3, "end-0", "end-1", "end-2")
+			if err := p.CommitTransaction(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got := readTxn(t, c, "out", true, "end-0", "end-1", "end-2")
+			var all []string
+			for part, vs := range got {
+				last := map[string]string{} // per transaction and goroutine: the last value seen
+				for _, v := range vs {
+					if strings.HasPrefix(v, "end-") {
+						continue
+					}
+					all = append(all, v)
+					key := v[:len("t00-g0")]
+					if prev, ok := last[key]; ok && prev >= v {
+						t.Fatalf("partition %d: %s after %s", part, v, prev)
+					}
+					last[key] = v
+				}
+			}
+			slices.Sort(all)
+			slices.Sort(want)
+			if !slices.Equal(all, want) {
+				t.Fatalf("read_committed holds %d records, want %d (first differences: %v)", len(all), len(want), firstDiff(all, want))
+			}
+		})
+	}
+}
+
+func firstDiff(a, b []string) string {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return fmt.Sprintf("at %d: %s vs %s", i, a[i], b[i])
+		}
+	}
+	return fmt.Sprintf("lengths %d vs %d", len(a), len(b))
 }
