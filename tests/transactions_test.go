@@ -233,6 +233,17 @@ func TestTransactionStateErrors(t *testing.T) {
 		t.Fatalf("BeginTransaction without a TransactionalID: %v", err)
 	}
 
+	// A transactional producer is idempotent: turning idempotence off is a config error (Java's).
+	cfg := kastor.DefaultConfig()
+	cfg.BootstrapServers = c.ListenAddrs()
+	cfg.TransactionalID, cfg.EnableIdempotence = "states", false
+	if _, err := kastor.New(cfg); !errors.Is(err, kastor.ErrInvalidConfig) || !strings.Contains(err.Error(), "TransactionalID") {
+		t.Fatalf("New with a TransactionalID and no idempotence: %v", err)
+	}
+	if _, _, err := kastor.ParseProperties(map[string]string{"bootstrap.servers": "k:9092", "transactional.id": "t", "acks": "1"}); !errors.Is(err, kastor.ErrInvalidProperties) {
+		t.Fatalf("transactional.id with acks=1: %v", err)
+	}
+
 	p := newTxnProducer(t, c, "states", nil)
 	if err := p.BeginTransaction(); !errors.Is(err, kastor.ErrTransactionState) {
 		t.Fatalf("BeginTransaction before InitTransactions: %v", err)
@@ -786,4 +797,46 @@ func firstDiff(a, b []string) string {
 		}
 	}
 	return fmt.Sprintf("lengths %d vs %d", len(a), len(b))
+}
+
+// BenchmarkTransactionRecordPath is BenchmarkRecordPath's kastor/idempotent case next to the same
+// records sent inside one transaction each b.N (begin, SendAsync b.N times, commit): the cost of
+// the transaction gate on the record path. Run with
+//
+//	go test ./tests -run xxx -bench TransactionRecordPath -benchmem -count 5
+func BenchmarkTransactionRecordPath(b *testing.B) {
+	value := make([]byte, 100)
+	b.Run("idempotent", func(b *testing.B) {
+		benchKastor(b, value, func(cfg *kastor.Config) {})
+	})
+	b.Run("transactional", func(b *testing.B) {
+		c := benchCluster(b)
+		cfg := kastor.DefaultConfig()
+		cfg.BootstrapServers = c.ListenAddrs()
+		cfg.TransactionalID = "bench"
+		p, err := kastor.New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close(context.Background())
+		ctx := context.Background()
+		if err := p.InitTransactions(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := p.BeginTransaction(); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := p.Send(ctx, &kastor.Record{Topic: "bench", Value: value}); err != nil { // warm up
+			b.Fatal(err)
+		}
+		measureAsync(b, func(done func(error)) {
+			cb := func(_ kastor.RecordMetadata, err error) { done(err) }
+			for i := 0; i < b.N; i++ {
+				p.SendAsync(ctx, &kastor.Record{Topic: "bench", Value: value}, cb)
+			}
+			if err := p.CommitTransaction(ctx); err != nil {
+				b.Error(err)
+			}
+		})
+	})
 }
