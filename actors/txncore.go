@@ -700,7 +700,7 @@ func (c *txnCore) onAnswered(now time.Time, a txnAnswered, e *txnEffects) {
 		}
 		c.started = true
 		e.allow = append(e.allow, op.tps...)
-		if len(c.pendingAdd) > 0 && c.state == txnInTransaction {
+		if len(c.pendingAdd) > 0 && (c.state == txnInTransaction || c.state == txnCommitting) {
 			c.enqueue(&txnOp{kind: opAddPartitions})
 		}
 	case opAddOffsets:
