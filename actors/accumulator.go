@@ -147,13 +147,18 @@ func (s *accState) step(now int64, msg any) *accEffects {
 	case *accWakeUp:
 		s.update()
 	case *identityNews:
-		s.identity = m.id
+		if s.identity == nil || m.id == nil || m.id.Gen >= s.identity.Gen {
+			s.identity = m.id // never an older one: a transaction's gate may have brought a newer one
+		}
 		s.update()
 	case *messages.AbortPartition:
 		s.abort(m.Err)
 		s.update()
 	case *txnGateOpen:
 		s.txnOpen, s.txnAsked = m.open, false
+		if m.id != nil && (s.identity == nil || m.id.Gen > s.identity.Gen) {
+			s.identity = m.id // the transaction's, which the sender's news may not have brought yet
+		}
 		s.update()
 	case *txnAbortUndrained:
 		s.abortUndrained(m.err)

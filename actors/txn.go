@@ -181,8 +181,13 @@ type (
 		acc *actor.PID
 	}
 	// txnGateOpen: whether the accumulator may send its batches (the partition is in the open
-	// transaction). Transaction actor → accumulator.
-	txnGateOpen struct{ open bool }
+	// transaction), and the identity to seal them with: a new epoch (v2's every EndTxn, an abort's
+	// bump) reaches the accumulators through the sender, one hop more than this message, so it
+	// could come after the next transaction's records. Transaction actor → accumulator.
+	txnGateOpen struct {
+		open bool
+		id   *producerIdentity
+	}
 	// txnAbortUndrained: fail every batch not sent yet with err. Transaction actor → accumulator.
 	txnAbortUndrained struct{ err error }
 	// txnIdentity: the transactional producer's identity. Transaction actor → sender.
@@ -247,7 +252,7 @@ func (a *txnActor) Receive(c actor.Context) {
 		s.step(c, txnRecordFailed{err: m.err})
 	case *txnGateAsk:
 		if s.allowed[m.tp] {
-			c.Send(m.acc, &txnGateOpen{open: true})
+			c.Send(m.acc, &txnGateOpen{open: true, id: s.core.identity})
 		}
 		s.opened[m.tp] = m.acc
 	case *txnFlushDone:
@@ -397,7 +402,7 @@ func (s *txnActorState) apply(c actor.Context, e txnEffects) {
 	for _, tp := range e.allow {
 		s.allowed[tp] = true
 		if acc := s.opened[tp]; acc != nil {
-			c.Send(acc, &txnGateOpen{open: true})
+			c.Send(acc, &txnGateOpen{open: true, id: core.identity})
 		}
 	}
 	switch core.state {
