@@ -224,7 +224,7 @@ type txnActorState struct {
 	allowed  map[messages.TopicPartition]bool
 	opened   map[messages.TopicPartition]*actor.PID // told open, or waiting for the allowance
 	flushes  uint64
-	refusing error // what the gate was last told to refuse records with
+	refusing txnState // the core's state the gate was last told about
 }
 
 type txnActor struct{ st *txnActorState }
@@ -367,15 +367,17 @@ func (s *txnActorState) apply(c actor.Context, e txnEffects) {
 		// The sender records it, fails every partition's batches and tells the producer actor.
 		c.Send(s.sender, &messages.ProducerFailed{Err: e.fail})
 	}
-	var refuse error // why the gate refuses records, whatever else it says
-	switch core.state {
-	case txnFatalError:
-		refuse = core.lastErr
-	case txnAbortableError:
-		refuse = fmt.Errorf("%w: the transaction must be aborted: %w", ErrTransactionState, core.lastErr)
-	}
-	if refuse != s.refusing {
-		s.refusing = refuse
+	// Why the gate refuses records, whatever else it says: told once per change of state (the
+	// core's error only changes with it: the first error of a transaction stays its cause).
+	if core.state != s.refusing {
+		s.refusing = core.state
+		var refuse error
+		switch core.state {
+		case txnFatalError:
+			refuse = core.lastErr
+		case txnAbortableError:
+			refuse = fmt.Errorf("%w: the transaction must be aborted: %w", ErrTransactionState, core.lastErr)
+		}
 		s.shared.Txn.setErr(refuse)
 	}
 	if e.identity != nil {
