@@ -192,6 +192,34 @@ func (p *Producer) closeTransaction(ctx context.Context) error {
 	return nil
 }
 
+// abortTransactionAsync is closeTransaction for the producer actor's Close message: it hands the
+// abort over and runs then once it is done, waiting on a goroutine of its own.
+func (p *Producer) abortTransactionAsync(then func()) {
+	g := p.shared.Txn
+	if g == nil {
+		then()
+		return
+	}
+	select {
+	case <-g.Ready():
+	default:
+		then() // the transaction actor never started: there is nothing open
+		return
+	}
+	op := &actors.TxnOp{Kind: actors.TxnClose, Reply: make(chan error, 1)}
+	g.End(func() { g.Send(op) })
+	go func() {
+		select {
+		case err := <-op.Reply:
+			if err != nil {
+				p.logger.Warn("kastor: aborting the open transaction on close failed", "err", err)
+			}
+		case <-p.stopped:
+		}
+		then()
+	}()
+}
+
 func (p *Producer) txnGate() (*actors.TxnGate, error) {
 	g := p.shared.Txn
 	if g == nil {

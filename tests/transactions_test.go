@@ -954,3 +954,47 @@ func TestTransactionsUnderFaults(t *testing.T) {
 		})
 	}
 }
+
+// The Close message of actor users aborts an open transaction too: what it sent never becomes
+// visible to read_committed, and does not hold back what others commit after it.
+func TestTransactionActorCloseAborts(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	sys := newSystem(t)
+	cfg := actorConfig(c)
+	cfg.TransactionalID = "actor-close"
+	a := startApp(t, sys, cfg, actor.StopDirective)
+	a.sys.Root.Send(a.pid, &request{&kastor.InitTransactions{Correlation: 1}})
+	a.sys.Root.Send(a.pid, &request{&kastor.BeginTransaction{Correlation: 2}})
+	for range 2 {
+		if d := next[*kastor.TransactionDone](t, a); d.Err != nil {
+			t.Fatal(d.Err)
+		}
+	}
+	a.sys.Root.Send(a.pid, &produceRange{topic: "t", n: 10})
+	for range 10 {
+		if d := next[*kastor.Delivered](t, a); d.Err != nil {
+			t.Fatal(d.Err)
+		}
+	}
+	a.sys.Root.Send(a.pid, &request{&kastor.Close{}})
+	next[*kastor.Closed](t, a)
+
+	other := newTxnProducer(t, c, "other", nil)
+	ctx := context.Background()
+	if err := other.InitTransactions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	sendAll(t, other, "t", 1, "end")
+	if err := other.CommitTransaction(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := readTxn(t, c, "t", true, "end"); !slices.Equal(got[0], []string{"end"}) {
+		t.Fatalf("read_committed: %v", got)
+	}
+	if all := readTxn(t, c, "t", false, "end"); len(all[0]) != 11 {
+		t.Fatalf("read_uncommitted: %v", all)
+	}
+}
