@@ -146,6 +146,7 @@ type Producer struct {
 	noReply     messages.Completion
 	unanswered  atomic.Uint64 // fire-and-forget records that failed
 	txnRunner   txnRunner     // actor users' transactional operations (transactions.go)
+	txnPending  txnPending    // the transactional operation a cancelled wait left running
 	lastFailLog atomic.Int64  // unix ns of the last such failure logged
 }
 

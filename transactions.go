@@ -161,11 +161,14 @@ func (p *Producer) endTransaction(ctx context.Context, kind actors.TxnOpKind) er
 	if err := p.txnReady(ctx, g); err != nil {
 		return err
 	}
+	if reply := p.txnPending.take(kind); reply != nil {
+		return p.txnWait(ctx, kind, reply) // the same operation, which a cancelled wait left running
+	}
 	op := &actors.TxnOp{Kind: kind, Reply: make(chan error, 1)}
 	// Closing the gate first: every record admitted is in its accumulator before the operation
 	// reaches the transaction actor, so the commit's flush covers it.
 	g.End(func() { g.Send(op) })
-	return p.txnWait(ctx, op.Reply)
+	return p.txnWait(ctx, kind, op.Reply)
 }
 
 // closeTransaction aborts an open transaction as Close begins (Java's behaviour). A failed abort
@@ -182,7 +185,7 @@ func (p *Producer) closeTransaction(ctx context.Context) error {
 	}
 	op := &actors.TxnOp{Kind: actors.TxnClose, Reply: make(chan error, 1)}
 	g.End(func() { g.Send(op) })
-	err := p.txnWait(ctx, op.Reply)
+	err := p.txnWait(ctx, actors.TxnClose, op.Reply)
 	if err != nil && ctx.Err() != nil {
 		return err
 	}
@@ -252,20 +255,56 @@ func (p *Producer) txnCall(ctx context.Context, op *actors.TxnOp) error {
 	if err := p.txnReady(ctx, g); err != nil {
 		return err
 	}
+	if reply := p.txnPending.take(op.Kind); reply != nil {
+		return p.txnWait(ctx, op.Kind, reply) // the same operation, which a cancelled wait left running
+	}
 	op.Reply = make(chan error, 1)
 	g.Send(op)
-	return p.txnWait(ctx, op.Reply)
+	return p.txnWait(ctx, op.Kind, op.Reply)
 }
 
-func (p *Producer) txnWait(ctx context.Context, reply chan error) error {
+// txnWait waits for an operation's answer. When ctx ends first, an InitTransactions, commit or
+// abort goes on, and the next call of the same operation waits for its answer (Java's).
+func (p *Producer) txnWait(ctx context.Context, kind actors.TxnOpKind, reply chan error) error {
 	select {
 	case err := <-reply:
 		return err
 	case <-p.stopped:
 		return ErrProducerClosed
 	case <-ctx.Done():
-		return fmt.Errorf("kastor: stopped waiting, the operation goes on (call it again to wait for its result): %w", context.Cause(ctx))
+		switch kind {
+		case actors.TxnInit, actors.TxnCommit, actors.TxnAbort:
+			p.txnPending.keep(kind, reply)
+			return fmt.Errorf("kastor: stopped waiting, the operation goes on (call it again to wait for its result): %w", context.Cause(ctx))
+		}
+		return fmt.Errorf("kastor: stopped waiting, the operation goes on: %w", context.Cause(ctx))
 	}
+}
+
+// txnPending is the operation a cancelled wait left running, whose answer the next call of the
+// same operation waits for. Any other transactional call forgets it.
+type txnPending struct {
+	mu    sync.Mutex
+	kind  actors.TxnOpKind
+	reply chan error // nil: none
+}
+
+// take forgets the pending operation and returns its answer channel if it is of kind.
+func (t *txnPending) take(kind actors.TxnOpKind) chan error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	reply, same := t.reply, t.kind == kind
+	t.reply = nil
+	if same {
+		return reply
+	}
+	return nil
+}
+
+func (t *txnPending) keep(kind actors.TxnOpKind, reply chan error) {
+	t.mu.Lock()
+	t.kind, t.reply = kind, reply
+	t.mu.Unlock()
 }
 
 // deliverInTransaction pushes e into its accumulator inside the open transaction (refused outside

@@ -998,3 +998,42 @@ func TestTransactionActorCloseAborts(t *testing.T) {
 		t.Fatalf("read_uncommitted: %v", all)
 	}
 }
+
+// A commit whose caller stops waiting goes on, and calling CommitTransaction again waits for its
+// result (Java's): the transaction commits once.
+func TestTransactionCommitAgainAfterTimeout(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "out"))
+	p := newTxnProducer(t, c, "slow-commit", nil)
+	ctx := context.Background()
+	if err := p.InitTransactions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	sendAll(t, p, "out", 1, "once")
+	var endTxns atomic.Int32
+	c.ControlKey(int16(kmsg.EndTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		endTxns.Add(1)
+		c.SleepControl(func() { time.Sleep(300 * time.Millisecond) })
+		return nil, nil, false
+	})
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := p.CommitTransaction(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("commit with a short deadline: %v", err)
+	}
+	if err := p.CommitTransaction(ctx); err != nil {
+		t.Fatalf("commit again: %v", err)
+	}
+	if n := endTxns.Load(); n != 1 {
+		t.Fatalf("%d EndTxn requests, want 1", n)
+	}
+	if got := readTxn(t, c, "out", true, "once"); !slices.Equal(got[0], []string{"once"}) {
+		t.Fatalf("read_committed: %v", got)
+	}
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatalf("begin after the commit: %v", err)
+	}
+}
