@@ -1037,3 +1037,58 @@ func TestTransactionCommitAgainAfterTimeout(t *testing.T) {
 		t.Fatalf("begin after the commit: %v", err)
 	}
 }
+
+// A transactional producer that failed for good (here: InitTransactions refused with
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED) escalates to its supervisor; restarted, it starts
+// uninitialized, and InitTransactions, a transaction and its commit work.
+func TestTransactionActorRestartedBySupervisor(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.InitProducerID}, Err: kerr.TransactionalIDAuthorizationFailed, TopLevel: true, Count: 1})
+	sys := newSystem(t)
+	cfg := actorConfig(c)
+	cfg.Logger = discardLogger()
+	cfg.TransactionalID = "restarted"
+	a := startApp(t, sys, cfg, actor.RestartDirective)
+
+	a.sys.Root.Send(a.pid, &request{&kastor.InitTransactions{Correlation: 1}})
+	if d := next[*kastor.TransactionDone](t, a); !errors.Is(d.Err, kastor.ErrFatal) || !errors.Is(d.Err, kastor.ErrTransactionalIDAuthorizationFailed) {
+		t.Fatalf("InitTransactions: %v", d.Err)
+	}
+	select {
+	case reason := <-a.failures:
+		if err, ok := reason.(error); !ok || !errors.Is(err, kastor.ErrTransactionalIDAuthorizationFailed) {
+			t.Fatalf("the supervisor saw %v", reason)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the failure never reached the supervisor")
+	}
+	// Until the restart is applied the producer may still say it failed.
+	for try := 0; ; try++ {
+		a.sys.Root.Send(a.pid, &request{&kastor.InitTransactions{Correlation: 2}})
+		d := next[*kastor.TransactionDone](t, a)
+		if d.Err == nil {
+			break
+		}
+		if !errors.Is(d.Err, kastor.ErrFatal) || try > 100 {
+			t.Fatalf("InitTransactions after the restart: %v", d.Err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	a.sys.Root.Send(a.pid, &request{&kastor.BeginTransaction{Correlation: 3}})
+	if d := next[*kastor.TransactionDone](t, a); d.Err != nil {
+		t.Fatal(d.Err)
+	}
+	a.sys.Root.Send(a.pid, &produceRange{topic: "t", n: 5})
+	a.sys.Root.Send(a.pid, &request{&kastor.CommitTransaction{Correlation: 4}})
+	for range 5 {
+		if d := next[*kastor.Delivered](t, a); d.Err != nil {
+			t.Fatal(d.Err)
+		}
+	}
+	if d := next[*kastor.TransactionDone](t, a); d.Err != nil || d.Correlation != 4 {
+		t.Fatalf("commit: %+v", d)
+	}
+	if got := readTxn(t, c, "t", true, string(value(4))); len(got[0]) != 5 {
+		t.Fatalf("read_committed: %v", got)
+	}
+}
