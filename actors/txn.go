@@ -41,8 +41,9 @@ type TxnGate struct {
 	err       error // the abortable or fatal error records fail with (nil: none)
 	announced map[messages.TopicPartition]struct{}
 	// pid is the transaction actor, set by the producer actor when it spawns it (ready is closed
-	// then, the first time).
+	// then, the first time); operations go through producer, whose PID outlives a restart.
 	pid       atomic.Pointer[actor.PID]
+	producer  *actor.PID
 	root      *actor.RootContext
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -52,10 +53,10 @@ func newTxnGate() *TxnGate {
 	return &TxnGate{announced: map[messages.TopicPartition]struct{}{}, ready: make(chan struct{})}
 }
 
-func (g *TxnGate) setActor(pid *actor.PID, root *actor.RootContext) {
+func (g *TxnGate) setActor(pid, producer *actor.PID, root *actor.RootContext) {
 	g.pid.Store(pid)
 	g.readyOnce.Do(func() {
-		g.root = root // the same system's root every time
+		g.root, g.producer = root, producer // the same every time
 		close(g.ready)
 	})
 }
@@ -128,8 +129,8 @@ func (g *TxnGate) End(send func()) {
 	g.mu.Unlock()
 }
 
-// Send hands the transaction actor an operation (after Ready).
-func (g *TxnGate) Send(op *TxnOp) { g.root.Send(g.pid.Load(), op) }
+// Send hands the transaction actor an operation (after Ready), through the producer actor.
+func (g *TxnGate) Send(op *TxnOp) { g.root.Send(g.producer, op) }
 
 // reset forgets the transaction: a restarted producer actor has a new transaction actor, which
 // needs InitTransactions again.
@@ -276,6 +277,18 @@ func (a *txnActor) Receive(c actor.Context) {
 	case *actor.Stopping:
 		s.timer.stop()
 		s.featureTimer.stop()
+		// A restart of the producer replaces this actor: what waits here is answered now.
+		err := s.shared.StopCause()
+		if err == nil {
+			err = messages.ErrProducerClosed
+		}
+		for _, ev := range s.held {
+			s.answer(ev, err)
+		}
+		s.held = nil
+		for _, d := range s.core.abandon(err) {
+			s.reply(d)
+		}
 	case *actor.Started, *actor.Stopped, *actor.Restarting, *actor.Restart, *actor.Terminated:
 	default:
 		s.shared.Logger.Warn("transactions: unexpected message", "type", fmt.Sprintf("%T", m))
@@ -414,19 +427,44 @@ func (s *txnActorState) apply(c actor.Context, e txnEffects) {
 		s.closeGates(c)
 	}
 	for _, d := range e.done {
-		switch r := d.reply.(type) {
-		case chan error:
-			r <- d.err
-		case nil:
-		default:
-			s.shared.Logger.Warn("transactions: unexpected reply token", "type", fmt.Sprintf("%T", r))
-		}
+		s.reply(d)
 	}
 	if e.reject != nil {
 		// The record was admitted by the gate before the core's state moved on (an error, or the
 		// producer failed): its batch waits held, and the abort or the failure fails it.
 		s.shared.Logger.Debug("transactions: a record's partition was refused", "err", e.reject)
 	}
+}
+
+func (s *txnActorState) reply(d txnDone) {
+	switch r := d.reply.(type) {
+	case chan error:
+		select {
+		case r <- d.err:
+		default: // answered already (buffered, capacity 1)
+		}
+	case nil:
+	default:
+		s.shared.Logger.Warn("transactions: unexpected reply token", "type", fmt.Sprintf("%T", r))
+	}
+}
+
+// answer fails a held operation (one waiting for the brokers' protocol).
+func (s *txnActorState) answer(ev txnEvent, err error) {
+	var reply any
+	switch ev := ev.(type) {
+	case txnInit:
+		reply = ev.reply
+	case txnBegin:
+		reply = ev.reply
+	case txnSendOffsets:
+		reply = ev.reply
+	case txnCommit:
+		reply = ev.reply
+	case txnAbort:
+		reply = ev.reply
+	}
+	s.reply(txnDone{reply: reply, err: err})
 }
 
 // closeGates tells every accumulator opened (or waiting) in the last transaction that it must
