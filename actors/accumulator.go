@@ -38,9 +38,13 @@ type accBatch struct {
 	// notWritten: the broker refused the last attempt, so the batch is known not to be in the log
 	// (after a timeout or a broken connection it may be).
 	notWritten bool
-	retryNs    int64               // not ready before this (retry backoff)
-	result     *messages.BatchDone // outcome, held until every older batch completed
-	after      []func()            // flush waiters
+	// bufferShared: a sink answered it with an error, so the request that carried it may still be
+	// in a writer that reads buf where the batch was sealed (frames share batches, see
+	// requestFrame); buf is left to the garbage collector, never recycled.
+	bufferShared bool
+	retryNs      int64               // not ready before this (retry backoff)
+	result       *messages.BatchDone // outcome, held until every older batch completed
+	after        []func()            // flush waiters
 }
 
 // accState is the accumulator's state; every method runs on the actor's goroutine.
@@ -515,6 +519,7 @@ func (s *accState) onBatchDone(m *messages.BatchDone) {
 	b.inflight = false
 	if m.Err != nil {
 		s.route = nil // ask again: the leader may have moved, or its connection failed
+		b.bufferShared = true
 	}
 	forceRetry := false
 	if s.shared.Settings.Idempotent {
@@ -637,7 +642,7 @@ func (s *accState) split(b *accBatch) bool {
 			break
 		}
 	}
-	if b.buf != nil {
+	if b.buf != nil && !b.bufferShared {
 		s.shared.Buffers.Put(b.buf)
 	}
 	s.shared.Metrics.BatchSplit(s.tp.Topic)
@@ -674,10 +679,11 @@ func (s *accState) complete(b *accBatch, r *messages.BatchDone) {
 		}
 	}
 	s.fx.complete(item)
-	// A batch failed while still in flight (expired, aborted) may sit in a request not encoded yet:
+	// A batch failed while still in flight (expired, aborted) may sit in a request not written yet:
 	// its buffer is left to the garbage collector, never recycled under it. Only a batch whose
-	// BatchDone came back (its request was encoded by then) returns its buffer to the pool.
-	if b.buf != nil && !b.inflight {
+	// BatchDone came back returns its buffer to the pool, and only if no failed request of it may
+	// still be in a writer (bufferShared).
+	if b.buf != nil && !b.inflight && !b.bufferShared {
 		s.shared.Buffers.Put(b.buf)
 	}
 	b.buf = nil
@@ -726,6 +732,7 @@ func (s *accState) settleCurrent() {
 	case *messages.BatchDone:
 		if b := s.batchByID(m.BatchID); b != nil && b.result == nil {
 			b.inflight = false
+			b.bufferShared = b.bufferShared || m.Err != nil
 			s.failBatch(b, err)
 		}
 	case *inboxReady:

@@ -44,6 +44,12 @@ func (req *ProduceRequest) ExpectsResponse() bool { return req.Acks != 0 }
 
 // AppendTo appends the request body encoded at version. It does not allocate beyond growing dst.
 func (req *ProduceRequest) AppendTo(dst []byte, version int16) []byte {
+	return req.appendTo(dst, version, nil)
+}
+
+// appendTo appends the body; with cuts, record batches of MinSharedRecords bytes or more are left
+// out after their length, and listed in cuts instead.
+func (req *ProduceRequest) appendTo(dst []byte, version int16, cuts *[]recordsCut) []byte {
 	flex := version >= 9
 	dst = apiAppendNullableString(dst, req.TransactionalID, flex)
 	dst = AppendInt16(dst, req.Acks)
@@ -60,7 +66,16 @@ func (req *ProduceRequest) AppendTo(dst []byte, version int16) []byte {
 		for j := range t.Partitions {
 			p := &t.Partitions[j]
 			dst = AppendInt32(dst, p.Partition)
-			dst = apiAppendNullableBytes(dst, p.Records, flex)
+			if cuts != nil && len(p.Records) >= MinSharedRecords {
+				if flex {
+					dst = AppendUvarint(dst, uint32(len(p.Records))+1)
+				} else {
+					dst = AppendInt32(dst, int32(len(p.Records)))
+				}
+				*cuts = append(*cuts, recordsCut{at: len(dst), records: p.Records})
+			} else {
+				dst = apiAppendNullableBytes(dst, p.Records, flex)
+			}
 			if flex {
 				dst = AppendEmptyTags(dst)
 			}
