@@ -146,8 +146,8 @@ func AppendRequestShared(dst []byte, pieces [][]byte, req Request, version int16
 	}
 	start := len(dst)
 	dst = appendRequestHeader(dst, req, version, correlationID, clientID)
-	var cuts []recordsCut
-	dst = produce.appendTo(dst, version, &cuts)
+	var room [16]recordsCut // a request has a batch per partition of one broker: rarely more
+	dst, cuts := produce.appendTo(dst, version, room[:0], true)
 	size := len(dst) - start - 4
 	from := start
 	for _, c := range cuts {

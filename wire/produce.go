@@ -44,12 +44,13 @@ func (req *ProduceRequest) ExpectsResponse() bool { return req.Acks != 0 }
 
 // AppendTo appends the request body encoded at version. It does not allocate beyond growing dst.
 func (req *ProduceRequest) AppendTo(dst []byte, version int16) []byte {
-	return req.appendTo(dst, version, nil)
+	dst, _ = req.appendTo(dst, version, nil, false)
+	return dst
 }
 
-// appendTo appends the body; with cuts, record batches of MinSharedRecords bytes or more are left
-// out after their length, and listed in cuts instead.
-func (req *ProduceRequest) appendTo(dst []byte, version int16, cuts *[]recordsCut) []byte {
+// appendTo appends the body; with share, record batches of MinSharedRecords bytes or more are left
+// out after their length, and appended to cuts instead.
+func (req *ProduceRequest) appendTo(dst []byte, version int16, cuts []recordsCut, share bool) ([]byte, []recordsCut) {
 	flex := version >= 9
 	dst = apiAppendNullableString(dst, req.TransactionalID, flex)
 	dst = AppendInt16(dst, req.Acks)
@@ -66,13 +67,13 @@ func (req *ProduceRequest) appendTo(dst []byte, version int16, cuts *[]recordsCu
 		for j := range t.Partitions {
 			p := &t.Partitions[j]
 			dst = AppendInt32(dst, p.Partition)
-			if cuts != nil && len(p.Records) >= MinSharedRecords {
+			if share && len(p.Records) >= MinSharedRecords {
 				if flex {
 					dst = AppendUvarint(dst, uint32(len(p.Records))+1)
 				} else {
 					dst = AppendInt32(dst, int32(len(p.Records)))
 				}
-				*cuts = append(*cuts, recordsCut{at: len(dst), records: p.Records})
+				cuts = append(cuts, recordsCut{at: len(dst), records: p.Records})
 			} else {
 				dst = apiAppendNullableBytes(dst, p.Records, flex)
 			}
@@ -87,7 +88,7 @@ func (req *ProduceRequest) appendTo(dst []byte, version int16, cuts *[]recordsCu
 	if flex {
 		dst = AppendEmptyTags(dst)
 	}
-	return dst
+	return dst, cuts
 }
 
 // ProduceRecordError points at one record that made its batch fail (v8+, KIP-467).
