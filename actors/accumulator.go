@@ -30,6 +30,7 @@ type accBatch struct {
 
 	full     bool   // takes no more records
 	urgent   bool   // holds a record someone waits for: ready without lingering
+	waiters  int    // records a Send waits for (see completion.waitersOnly)
 	data     []byte // sealed bytes, once sent
 	inflight bool
 	attempts int
@@ -327,7 +328,10 @@ func (s *accState) onAppend(m *messages.Append) {
 		b.builder.Append(m.TimestampMs, r.Key, r.Value, r.Headers)
 	}
 	b.records = append(b.records, s.pending(m))
-	b.urgent = b.urgent || m.Urgent
+	if m.Urgent {
+		b.urgent = true
+		b.waiters++
+	}
 	s.currentHeld = true
 	faultinject.AccumulatorAppended(s.tp)
 	if m.EnqueuedNs < b.oldestNs {
@@ -669,7 +673,7 @@ func (s *accState) completeInOrder() {
 
 func (s *accState) complete(b *accBatch, r *messages.BatchDone) {
 	item := completion{tp: s.tp, records: b.records, err: r.Err, baseOffset: r.BaseOffset,
-		logAppendTime: r.LogAppendTime, after: b.after}
+		logAppendTime: r.LogAppendTime, after: b.after, waitersOnly: b.waiters == len(b.records)}
 	if r.Err != nil {
 		s.shared.logBatchFailed(s.tp, len(b.records), r.Err)
 		item.baseOffset, item.logAppendTime = -1, -1

@@ -23,7 +23,8 @@ type Append struct {
 	Done       Completion
 	// Urgent: a caller waits for this record (Send), so its batch is ready at once instead of
 	// after linger, as franz-go's ProduceSync does. Records that join it before it is drained
-	// still ride along.
+	// still ride along. Done is then kastor's own hand-off to the waiting caller, which never
+	// blocks, so it may run on whichever goroutine completes the batch.
 	Urgent bool
 }
 
