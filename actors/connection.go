@@ -86,6 +86,9 @@ type link struct {
 	// vectored: the socket takes vectored writes (plain TCP), so record batches need not be
 	// copied into the frames (see requestFrame). Set at linkUp; the actor's alone.
 	vectored bool
+	// writerDone is closed when the writer goroutine returns: from then on nothing reads the
+	// frames written on this link, nor the batches they share. Made at linkUp.
+	writerDone chan struct{}
 
 	mu     sync.Mutex
 	conn   net.Conn
@@ -483,6 +486,7 @@ func (s *connState) onLinkUp(c actor.Context, m *linkUp) {
 	s.apis = m.apis
 	l := s.link
 	_, l.vectored = m.conn.(*net.TCPConn)
+	l.writerDone = make(chan struct{})
 	s.shared.Goroutines.Add(2)
 	go func() { // reader
 		defer s.shared.Goroutines.Done()
@@ -499,6 +503,7 @@ func (s *connState) onLinkUp(c actor.Context, m *linkUp) {
 	}()
 	go func() { // writer
 		defer s.shared.Goroutines.Done()
+		defer close(l.writerDone)
 		var batch []outFrame
 		var bufs net.Buffers
 		var ok bool
@@ -580,6 +585,9 @@ func (s *connState) write(c actor.Context, call *messages.Call) {
 		expectsResponse = false
 	}
 	frame := encodeFrame(call.Req, version, s.corr, s.cfg.ClientID, s.link.vectored)
+	if r, ok := call.Tag.(*sinkRequest); ok {
+		r.writerDone = s.link.writerDone
+	}
 	s.inflight = append(s.inflight, inflightCall{call: call, corr: s.corr, version: version,
 		deadline: time.Now().Add(s.cfg.RequestTimeout)})
 	if !expectsResponse {
@@ -740,9 +748,9 @@ func (s *connState) shutdown(c actor.Context) {
 // requestFrame is an encoded request on its way to the writer: the bytes encoded (head) and the
 // frame as pieces for one vectored write. On a plain TCP link a produce request's record batches
 // are pieces of their own, read where the accumulators sealed them instead of copied (see
-// wire.AppendRequestShared); a batch whose request failed on its link is therefore never recycled
-// (accBatch.bufferShared), as the old writer may still be reading it. Frames are reused once
-// written.
+// wire.AppendRequestShared); a batch whose request failed with its link therefore goes back with
+// the link's writerDone (BatchDone.WriterDone), and its buffer is reused only once that writer
+// stopped. Frames are reused once written.
 type requestFrame struct {
 	head   []byte
 	pieces [][]byte

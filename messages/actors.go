@@ -72,6 +72,9 @@ type BatchDone struct {
 	BaseOffset     int64
 	LogAppendTime  int64
 	LogStartOffset int64
+	// WriterDone, on a batch whose request failed with its connection, is closed once that
+	// connection's writer stopped: until then it may still be reading the batch's bytes.
+	WriterDone <-chan struct{}
 }
 
 // AbortPartition asks an accumulator to fail every record it holds (queued or in flight) with Err,
