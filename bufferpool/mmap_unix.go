@@ -4,7 +4,8 @@ package bufferpool
 
 import (
 	"sync"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Chunks are never unmapped: a stray read of a buffer after its pool closed (a message a stopped
@@ -29,7 +30,7 @@ func mapChunk(n int) (chunk []byte, mapped bool) {
 	if chunk != nil {
 		return chunk, true
 	}
-	chunk, err := syscall.Mmap(-1, 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	chunk, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE|mapPopulate)
 	if err != nil {
 		return make([]byte, n), false
 	}
@@ -38,7 +39,7 @@ func mapChunk(n int) (chunk []byte, mapped bool) {
 
 // releaseChunk gives a mapped chunk's pages back to the system and keeps the mapping for reuse.
 func releaseChunk(chunk []byte) {
-	_ = syscall.Madvise(chunk, syscall.MADV_DONTNEED)
+	_ = unix.Madvise(chunk, unix.MADV_DONTNEED)
 	spare.Lock()
 	if spare.chunks == nil {
 		spare.chunks = map[int][][]byte{}
