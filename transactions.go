@@ -326,40 +326,36 @@ func (p *Producer) deliverInTransaction(g *actors.TxnGate, e *sendEntry) (stage,
 // transactionMessage runs a transactional message of an actor user on its own goroutine (the
 // operation waits for the cluster) and answers the sender with TransactionDone. Commit, abort and
 // offsets go behind the sender's earlier Produce messages first (waitingroom.go).
-func (p *Producer) transactionMessage(msg any, sender *actor.PID) bool {
+func (p *Producer) transactionMessage(msg any, sender *actor.PID) {
 	var run func() error
-	corr, ordered := uint64(0), true
+	ordered := true
 	switch m := msg.(type) {
 	case *messages.InitTransactions:
-		corr, ordered = m.Correlation, false
+		ordered = false
 		run = func() error { return p.InitTransactions(context.Background()) }
 	case *messages.BeginTransaction:
-		corr, ordered = m.Correlation, false
+		ordered = false
 		run = p.BeginTransaction
 	case *messages.SendOffsetsToTransaction:
-		corr = m.Correlation
 		run = func() error { return p.SendOffsetsToTransaction(context.Background(), m.Offsets, m.Group) }
 	case *messages.CommitTransaction:
-		corr = m.Correlation
 		run = func() error { return p.CommitTransaction(context.Background()) }
 	case *messages.AbortTransaction:
-		corr = m.Correlation
 		run = func() error { return p.AbortTransaction(context.Background()) }
 	default:
-		return false
+		return
 	}
 	start := func() {
 		p.txnRunner.run(func() {
 			err := run()
 			if sender != nil {
-				p.sys.Root.Send(sender, &messages.TransactionDone{Correlation: corr, Request: msg, Err: err})
+				p.sys.Root.Send(sender, &messages.TransactionDone{Correlation: txnCorrelation(msg), Request: msg, Err: err})
 			}
 		})
 	}
 	if !ordered || !p.pushControl(laneItem{kind: itemTransaction, run: start}) {
 		start() // not ordered, or the producer stopped: the operation says so
 	}
-	return true
 }
 
 func txnCorrelation(msg any) uint64 {
