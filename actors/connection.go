@@ -248,6 +248,13 @@ func (s *connState) holdsRequest(r *sinkRequest) bool {
 	return false
 }
 
+// connectionTo is the configuration of a connection to the broker at addr (node -1: not known
+// yet), everything else from the producer's settings.
+func connectionTo(set Settings, node int32, addr string) connectionConfig {
+	return connectionConfig{Node: node, Addr: addr, ClientID: set.ClientID, Dial: set.Dial, SetupTimeout: set.SetupTimeout,
+		RequestTimeout: set.RequestTimeout, MaxIdle: set.ConnectionsMaxIdle}
+}
+
 // connectionActor is the connection actor.
 type connectionActor struct{ st *connState }
 

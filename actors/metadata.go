@@ -153,11 +153,7 @@ func (s *metadataState) apply(c actor.Context, fx *metaEffects) {
 		s.conn = nil
 	}
 	if fx.connect != "" {
-		set := s.shared.Settings
-		s.conn = c.SpawnPrefix(newConnectionProps(s.shared, connectionConfig{
-			Node: -1, Addr: fx.connect, ClientID: set.ClientID, Dial: set.Dial, SetupTimeout: set.SetupTimeout,
-			RequestTimeout: set.RequestTimeout, MaxIdle: set.ConnectionsMaxIdle,
-		}), "metadata-")
+		s.conn = c.SpawnPrefix(newConnectionProps(s.shared, connectionTo(s.shared.Settings, -1, fx.connect)), "metadata-")
 	}
 	if fx.errSet {
 		if fx.err == nil {

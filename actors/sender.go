@@ -155,12 +155,10 @@ func (s *senderState) sendRoute(c actor.Context, acc, sink *actor.PID) {
 func (s *senderState) node(c actor.Context, id int32, addr string) *nodeState {
 	n := s.nodes[id]
 	if n == nil {
-		set := s.shared.Settings
 		n = &nodeState{id: id, addr: addr}
-		n.sink = c.SpawnPrefix(newConnectionProps(s.shared, connectionConfig{
-			Node: id, Addr: addr, ClientID: set.ClientID, Dial: set.Dial, SetupTimeout: set.SetupTimeout,
-			RequestTimeout: set.RequestTimeout, MaxIdle: set.ConnectionsMaxIdle, Produce: true, Metadata: s.metadata,
-		}), fmt.Sprintf("produce-%d-", id))
+		cfg := connectionTo(s.shared.Settings, id, addr)
+		cfg.Produce, cfg.Metadata = true, s.metadata
+		n.sink = c.SpawnPrefix(newConnectionProps(s.shared, cfg), fmt.Sprintf("produce-%d-", id))
 		s.nodes[id] = n
 	} else if n.addr != addr { // the broker moved: the sink follows it
 		n.addr = addr

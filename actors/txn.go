@@ -542,11 +542,7 @@ func (s *txnActorState) conn(c actor.Context, node int32, addr string) *actor.PI
 	if pid := s.conns[addr]; pid != nil {
 		return pid
 	}
-	set := s.shared.Settings
-	pid := c.SpawnPrefix(newConnectionProps(s.shared, connectionConfig{
-		Node: node, Addr: addr, ClientID: set.ClientID, Dial: set.Dial, SetupTimeout: set.SetupTimeout,
-		RequestTimeout: set.RequestTimeout, MaxIdle: set.ConnectionsMaxIdle,
-	}), fmt.Sprintf("txn-%d-", node))
+	pid := c.SpawnPrefix(newConnectionProps(s.shared, connectionTo(s.shared.Settings, node, addr)), fmt.Sprintf("txn-%d-", node))
 	s.conns[addr] = pid
 	return pid
 }
