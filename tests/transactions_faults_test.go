@@ -1,0 +1,322 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kastor-go/kastor"
+)
+
+// Transactions under faults: what a read_committed consumer sees after many transactions, some
+// aborted, while leaders move, connections drop and responses are lost after the write; the
+// transaction coordinator moving and answering retriable errors during the commit; offsets
+// committed (or not) with the transaction. Every test runs on both transaction protocols
+// (txnProtocols, transactions_test.go).
+
+const (
+	faultTxns       = 100  // transactions in the run
+	faultTxnRecords = 1000 // records in each
+	faultTxnParts   = 6    // partitions of the topic, record i goes to i % faultTxnParts
+	faultAbortEvery = 3    // every third transaction is aborted
+)
+
+// txnTracker records each record's completion, by the record's index across the whole run, and
+// lets a test wait for one transaction's records.
+type txnTracker struct {
+	mu      sync.Mutex
+	results map[int]result
+	twice   []int
+	pending map[int]*sync.WaitGroup // by transaction
+}
+
+func newTxnTracker() *txnTracker {
+	return &txnTracker{results: map[int]result{}, pending: map[int]*sync.WaitGroup{}}
+}
+
+func (tr *txnTracker) callback(txn, i int) func(kastor.RecordMetadata, error) {
+	tr.mu.Lock()
+	wg := tr.pending[txn]
+	if wg == nil {
+		wg = &sync.WaitGroup{}
+		tr.pending[txn] = wg
+	}
+	tr.mu.Unlock()
+	wg.Add(1)
+	return func(md kastor.RecordMetadata, err error) {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		if _, dup := tr.results[i]; dup {
+			tr.twice = append(tr.twice, i)
+			return
+		}
+		tr.results[i] = result{md, err}
+		wg.Done()
+	}
+}
+
+// wait waits for every record of txn to complete.
+func (tr *txnTracker) wait(t *testing.T, txn int) {
+	t.Helper()
+	tr.mu.Lock()
+	wg := tr.pending[txn]
+	tr.mu.Unlock()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("transaction %d: records still not completed after a minute", txn)
+	}
+}
+
+func (tr *txnTracker) get(i int) (result, bool) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	r, ok := tr.results[i]
+	return r, ok
+}
+
+// txnRecord is a record read back: the index its value names (-1 for an end marker) and where.
+type txnRecord struct {
+	index  int
+	offset int64
+}
+
+// readUntilEnds reads every partition of topic from the start at the isolation level until each
+// has delivered its end marker ("end-<partition>"), and returns what it read by partition.
+func readUntilEnds(t *testing.T, c *kfake.Cluster, topic string, parts int, committed bool) map[int32][]txnRecord {
+	t.Helper()
+	offsets := map[int32]kgo.Offset{}
+	for p := range parts {
+		offsets[int32(p)] = kgo.NewOffset().AtStart()
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.FetchMaxBytes(64 << 20),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets})}
+	if committed {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out := map[int32][]txnRecord{}
+	ended := map[int32]bool{}
+	for len(ended) < parts {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read (committed %v): only partitions %v reached their end marker", committed, ended)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s-%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			v := string(r.Value)
+			if strings.HasPrefix(v, "end-") {
+				if ended[r.Partition] {
+					t.Fatalf("partition %d: end marker twice", r.Partition)
+				}
+				ended[r.Partition] = true
+				return
+			}
+			i, err := strconv.Atoi(strings.TrimPrefix(v, "record-"))
+			if err != nil {
+				t.Fatalf("partition %d offset %d: unexpected value %q", r.Partition, r.Offset, v)
+			}
+			if ended[r.Partition] {
+				t.Fatalf("partition %d: record %d after the end marker", r.Partition, i)
+			}
+			out[r.Partition] = append(out[r.Partition], txnRecord{i, r.Offset})
+		})
+	}
+	return out
+}
+
+// commitEndMarkers commits one transaction holding an end marker in each partition.
+func commitEndMarkers(t *testing.T, p *kastor.Producer, topic string, parts int) {
+	t.Helper()
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	sendAll(t, p, topic, parts, values("end", parts)...)
+	if err := p.CommitTransaction(context.Background()); err != nil {
+		t.Fatalf("committing the end markers: %v", err)
+	}
+}
+
+// checkTxnLog checks one isolation level's view: in each partition exactly the records want says
+// are visible, each once, in send order, each at the offset its acknowledgement named.
+func checkTxnLog(t *testing.T, what string, got map[int32][]txnRecord, tr *txnTracker, n, parts int, want func(i int) bool) {
+	t.Helper()
+	for p := range parts {
+		var wantIdx, gotIdx []int
+		for i := p; i < n; i += parts {
+			if want(i) {
+				wantIdx = append(wantIdx, i)
+			}
+		}
+		for _, r := range got[int32(p)] {
+			gotIdx = append(gotIdx, r.index)
+			res, _ := tr.get(r.index)
+			if res.err != nil || res.md.Offset != r.offset || res.md.Partition != int32(p) {
+				t.Fatalf("%s: record %d read at %d@%d, acknowledged at %d@%d (err %v)", what, r.index, p, r.offset,
+					res.md.Partition, res.md.Offset, res.err)
+			}
+		}
+		if !slices.Equal(gotIdx, wantIdx) {
+			t.Fatalf("%s: partition %d holds %d records, want %d; first difference at %s", what, p, len(gotIdx), len(wantIdx),
+				firstDifference(gotIdx, wantIdx))
+		}
+	}
+}
+
+func firstDifference(a, b []int) string {
+	for k := range min(len(a), len(b)) {
+		if a[k] != b[k] {
+			return fmt.Sprintf("position %d: record %d, want %d", k, a[k], b[k])
+		}
+	}
+	return fmt.Sprintf("position %d", min(len(a), len(b)))
+}
+
+// 100 transactions of 1,000 records over 6 partitions, every third aborted, while the faults of
+// the fault tests strike mid-transaction in turn: a leader moves, a connection drops before the
+// broker applies the request, a produce response is lost after the write (REQUEST_TIMED_OUT
+// answered after the append, so the retry is a duplicate the broker must recognise). A
+// read_committed consumer sees exactly the committed transactions' records, each once, in order,
+// at the offsets acknowledged; read_uncommitted sees, besides, every record of an aborted
+// transaction that was acknowledged before the abort, and none that failed.
+func TestTransactionsUnderFaults(t *testing.T) {
+	for _, protocol := range txnProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			const topic = "copied"
+			c := txnCluster(t, protocol, kfake.NumBrokers(3), kfake.SeedTopics(faultTxnParts, topic))
+			var drops, dropped atomic.Int32
+			c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+				c.KeepControl()
+				if drops.Load() > 0 && drops.Add(-1) >= 0 {
+					dropped.Add(1)
+					return nil, errors.New("drop"), true // kfake closes the connection unanswered
+				}
+				return nil, nil, false
+			})
+			var lost []*kfake.FaultHandle
+			p := newTxnProducer(t, c, "under-faults", func(cfg *kastor.Config) {
+				// kastor's reconnect backoff grows with each failure and resets only after a minute
+				// without one (actors/supervision.go), where Java's resets once a connection is
+				// ready: with a drop every fourth transaction it would reach a second per drop.
+				cfg.ReconnectBackoff = 10 * time.Millisecond
+				cfg.ReconnectBackoffMax = 50 * time.Millisecond
+				cfg.Logger = discardLogger() // the faults are expected: no warnings in the output
+			})
+			ctx := context.Background()
+			if err := p.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			tr := newTxnTracker()
+			aborted := func(i int) bool { return (i/faultTxnRecords)%faultAbortEvery == faultAbortEvery-1 }
+			moves := 0
+			start := time.Now()
+			for txn := range faultTxns {
+				if err := p.BeginTransaction(); err != nil {
+					t.Fatalf("transaction %d: %v", txn, err)
+				}
+				for j := range faultTxnRecords {
+					i := txn*faultTxnRecords + j
+					if j == faultTxnRecords/2 {
+						switch txn % 4 { // with the abort every third, each fault strikes both kinds
+						case 1:
+							for part := range int32(faultTxnParts) {
+								old := c.LeaderFor(topic, part)
+								if err := c.MoveTopicPartition(topic, part, (old+1)%3); err != nil {
+									t.Fatal(err)
+								}
+								moves++
+							}
+						case 2:
+							drops.Store(2)
+						case 3:
+							lost = append(lost, c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: topic,
+								Err: kerr.RequestTimedOut, Count: 1}))
+						}
+					}
+					p.SendAsync(ctx, &kastor.Record{Topic: topic, Partition: kastor.PartitionOf(int32(i % faultTxnParts)), Value: value(i)},
+						tr.callback(txn, i))
+				}
+				if !aborted(txn * faultTxnRecords) {
+					if err := p.CommitTransaction(ctx); err != nil {
+						t.Fatalf("transaction %d: commit: %v", txn, err)
+					}
+					tr.wait(t, txn) // the commit returned: every record has completed already
+					continue
+				}
+				if txn%2 == 0 {
+					tr.wait(t, txn) // all written before the abort: read_uncommitted must see them all
+				}
+				if err := p.AbortTransaction(ctx); err != nil {
+					t.Fatalf("transaction %d: abort: %v", txn, err)
+				}
+				tr.wait(t, txn)
+			}
+			commitEndMarkers(t, p, topic, faultTxnParts)
+			elapsed := time.Since(start)
+
+			lostHits := 0
+			for _, h := range lost {
+				lostHits += h.Hits()
+			}
+			if moves == 0 || dropped.Load() == 0 || lostHits == 0 {
+				t.Fatalf("faults that struck: %d leader moves, %d connections dropped, %d responses lost; want each", moves, dropped.Load(), lostHits)
+			}
+			tr.mu.Lock()
+			twice := tr.twice
+			tr.mu.Unlock()
+			if len(twice) > 0 {
+				t.Fatalf("records completed twice: %v", twice[:min(10, len(twice))])
+			}
+			n := faultTxns * faultTxnRecords
+			acked, abortedAcked := 0, 0
+			for i := range n {
+				res, ok := tr.get(i)
+				switch {
+				case !ok:
+					t.Fatalf("record %d never completed", i)
+				case !aborted(i) && res.err != nil:
+					t.Fatalf("record %d of committed transaction %d: %v", i, i/faultTxnRecords, res.err)
+				case aborted(i) && res.err != nil && !errors.Is(res.err, kastor.ErrTransactionAborted):
+					t.Fatalf("record %d of aborted transaction %d: %v, want success or ErrTransactionAborted", i, i/faultTxnRecords, res.err)
+				case res.err == nil:
+					acked++
+					if aborted(i) {
+						abortedAcked++
+					}
+				}
+			}
+			if abortedAcked == 0 {
+				t.Fatal("no record of an aborted transaction was written: read_uncommitted proves nothing")
+			}
+			committedView := readUntilEnds(t, c, topic, faultTxnParts, true)
+			checkTxnLog(t, "read_committed", committedView, tr, n, faultTxnParts, func(i int) bool { return !aborted(i) })
+			allView := readUntilEnds(t, c, topic, faultTxnParts, false)
+			checkTxnLog(t, "read_uncommitted", allView, tr, n, faultTxnParts, func(i int) bool {
+				res, _ := tr.get(i)
+				return res.err == nil
+			})
+			t.Logf("%s: %d transactions of %d records in %v; %d leader moves, %d connections dropped, %d responses lost; %d records of aborted transactions written",
+				protocol, faultTxns, faultTxnRecords, elapsed.Round(time.Millisecond), moves, dropped.Load(), lostHits, abortedAcked)
+		})
+	}
+}
