@@ -320,3 +320,159 @@ func TestTransactionsUnderFaults(t *testing.T) {
 		})
 	}
 }
+
+// coordinatorFault is a fault a transaction meets on its way: installed before the
+// transaction begins (arm), it must have struck by the end of it, and the transaction must still
+// commit (or abort) as asked.
+type coordinatorFault struct {
+	name    string
+	classic bool // only the classic protocol sends the request (AddPartitionsToTxn, AddOffsetsToTxn)
+	faults  []kfake.Fault
+}
+
+func (f coordinatorFault) want() int {
+	n := 0
+	for _, ft := range f.faults {
+		n += max(ft.Count, 1)
+	}
+	return n
+}
+
+// The transaction coordinator answers retriable errors, moves, and is hard to find, while a
+// transaction with offsets ends: each time the producer retries (re-finding the coordinator where
+// the error says to) and the transaction commits or aborts as asked. A read_committed consumer
+// then sees exactly the committed transactions' records, and the group's offset is the one the
+// last committed transaction sent.
+func TestTransactionCoordinatorErrorsRetried(t *testing.T) {
+	const txnID, topic, parts, perTxn = "coord-faults", "out", 3, 30
+	ep := func(key kmsg.Key, err *kerr.Error, count int) kfake.Fault {
+		return kfake.Fault{Keys: []kmsg.Key{key}, TxnID: txnID, Err: err, Count: count}
+	}
+	cases := []coordinatorFault{
+		{name: "EndTxn NOT_COORDINATOR", faults: []kfake.Fault{ep(kmsg.EndTxn, kerr.NotCoordinator, 2)}},
+		{name: "EndTxn COORDINATOR_LOAD_IN_PROGRESS", faults: []kfake.Fault{ep(kmsg.EndTxn, kerr.CoordinatorLoadInProgress, 2)}},
+		{name: "EndTxn COORDINATOR_NOT_AVAILABLE", faults: []kfake.Fault{ep(kmsg.EndTxn, kerr.CoordinatorNotAvailable, 2)}},
+		{name: "EndTxn CONCURRENT_TRANSACTIONS", faults: []kfake.Fault{ep(kmsg.EndTxn, kerr.ConcurrentTransactions, 3)}},
+		{name: "FindCoordinator COORDINATOR_NOT_AVAILABLE after NOT_COORDINATOR", faults: []kfake.Fault{
+			ep(kmsg.EndTxn, kerr.NotCoordinator, 1), ep(kmsg.FindCoordinator, kerr.CoordinatorNotAvailable, 2)}},
+		{name: "FindCoordinator COORDINATOR_LOAD_IN_PROGRESS after NOT_COORDINATOR", faults: []kfake.Fault{
+			ep(kmsg.EndTxn, kerr.NotCoordinator, 1), ep(kmsg.FindCoordinator, kerr.CoordinatorLoadInProgress, 2)}},
+		{name: "TxnOffsetCommit COORDINATOR_LOAD_IN_PROGRESS", faults: []kfake.Fault{ep(kmsg.TxnOffsetCommit, kerr.CoordinatorLoadInProgress, 2)}},
+		{name: "TxnOffsetCommit NOT_COORDINATOR", faults: []kfake.Fault{ep(kmsg.TxnOffsetCommit, kerr.NotCoordinator, 1)}},
+		{name: "AddPartitionsToTxn CONCURRENT_TRANSACTIONS", classic: true, faults: []kfake.Fault{ep(kmsg.AddPartitionsToTxn, kerr.ConcurrentTransactions, 3)}},
+		{name: "AddPartitionsToTxn NOT_COORDINATOR", classic: true, faults: []kfake.Fault{ep(kmsg.AddPartitionsToTxn, kerr.NotCoordinator, 1)}},
+		{name: "AddPartitionsToTxn COORDINATOR_LOAD_IN_PROGRESS", classic: true, faults: []kfake.Fault{ep(kmsg.AddPartitionsToTxn, kerr.CoordinatorLoadInProgress, 2)}},
+		{name: "AddOffsetsToTxn CONCURRENT_TRANSACTIONS", classic: true, faults: []kfake.Fault{ep(kmsg.AddOffsetsToTxn, kerr.ConcurrentTransactions, 2)}},
+		{name: "AddOffsetsToTxn NOT_COORDINATOR", classic: true, faults: []kfake.Fault{ep(kmsg.AddOffsetsToTxn, kerr.NotCoordinator, 1)}},
+	}
+	for _, protocol := range txnProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			c := txnCluster(t, protocol, kfake.NumBrokers(3), kfake.SeedTopics(parts, topic), kfake.SeedTopics(1, "in"))
+			var endTxnAt sync.Map // node → EndTxn requests it received
+			c.ControlKey(int16(kmsg.EndTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
+				c.KeepControl()
+				n, _ := endTxnAt.LoadOrStore(c.CurrentNode(), new(atomic.Int32))
+				n.(*atomic.Int32).Add(1)
+				return nil, nil, false
+			})
+			p := newTxnProducer(t, c, txnID, func(cfg *kastor.Config) { cfg.Logger = discardLogger() })
+			ctx := context.Background()
+			if err := p.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			group := kastor.NewConsumerGroupMetadata("coord-group")
+			tr := newTxnTracker()
+			var abortedTxns []int
+			lastCommitted := int64(-1)
+			txn := 0
+			// run runs one transaction (perTxn records, offset txn+1 for in-0), while arm's fault
+			// strikes; it commits or aborts as asked.
+			run := func(name string, commit bool, arm func() func() error) {
+				t.Helper()
+				check := arm()
+				if err := p.BeginTransaction(); err != nil {
+					t.Fatalf("%s: begin: %v", name, err)
+				}
+				for j := range perTxn {
+					i := txn*perTxn + j
+					p.SendAsync(ctx, &kastor.Record{Topic: topic, Partition: kastor.PartitionOf(int32(i % parts)), Value: value(i)},
+						tr.callback(txn, i))
+				}
+				offsets := map[kastor.TopicPartition]kastor.OffsetAndMetadata{{Topic: "in", Partition: 0}: {Offset: int64(txn + 1), LeaderEpoch: -1}}
+				if err := p.SendOffsetsToTransaction(ctx, offsets, group); err != nil {
+					t.Fatalf("%s: SendOffsetsToTransaction: %v", name, err)
+				}
+				end, what := p.CommitTransaction, "commit"
+				if !commit {
+					end, what = p.AbortTransaction, "abort"
+				}
+				if err := end(ctx); err != nil {
+					t.Fatalf("%s: %s: %v", name, what, err)
+				}
+				tr.wait(t, txn)
+				if err := check(); err != nil {
+					t.Fatalf("%s (%s): %v", name, what, err)
+				}
+				if commit {
+					lastCommitted = int64(txn + 1)
+				} else {
+					abortedTxns = append(abortedTxns, txn)
+				}
+				txn++
+			}
+			for _, fc := range cases {
+				if fc.classic && protocol != "classic" {
+					continue // v2 adds partitions and offsets without these requests
+				}
+				for _, commit := range []bool{true, false} {
+					run(fc.name, commit, func() func() error {
+						h := c.Fault(fc.faults...)
+						return func() error {
+							defer h.Remove()
+							if got := h.Hits(); got != fc.want() {
+								return fmt.Errorf("the faults struck %d times, want %d", got, fc.want())
+							}
+							return nil
+						}
+					})
+				}
+			}
+			// The coordinator moves in the middle of a transaction (kfake rehashes every
+			// coordinator; the old one answers NOT_COORDINATOR): the commit finds the new one.
+			for _, commit := range []bool{true, false} {
+				run("coordinator move", commit, func() func() error {
+					old := c.CoordinatorFor(txnID)
+					for c.CoordinatorFor(txnID) == old {
+						c.RehashCoordinators()
+					}
+					moved := c.CoordinatorFor(txnID)
+					before := int32(0)
+					if n, ok := endTxnAt.Load(moved); ok {
+						before = n.(*atomic.Int32).Load()
+					}
+					return func() error {
+						n, ok := endTxnAt.Load(moved)
+						if !ok || n.(*atomic.Int32).Load() == before {
+							return fmt.Errorf("the transaction did not end at the new coordinator %d (was %d)", moved, old)
+						}
+						return nil
+					}
+				})
+			}
+
+			commitEndMarkers(t, p, topic, parts)
+			n := txn * perTxn
+			aborted := func(i int) bool { return slices.Contains(abortedTxns, i/perTxn) }
+			for i := range n {
+				if res, _ := tr.get(i); !aborted(i) && res.err != nil {
+					t.Fatalf("record %d of committed transaction %d: %v", i, i/perTxn, res.err)
+				}
+			}
+			checkTxnLog(t, "read_committed", readUntilEnds(t, c, topic, parts, true), tr, n, parts, func(i int) bool { return !aborted(i) })
+			if o := committedOffset(t, c, "coord-group", "in", 0); o != lastCommitted {
+				t.Fatalf("the group's offset is %d, want %d (the last committed transaction's)", o, lastCommitted)
+			}
+			t.Logf("%s: %d transactions, %d aborted", protocol, txn, len(abortedTxns))
+		})
+	}
+}
