@@ -121,7 +121,9 @@ func (p *Producer) spawnFunc(escalate bool, opts []actor.PropsOption) actor.Spaw
 // else is left to protoactor (answering it here would send it to the dead letters again).
 func (m *producerMailbox) refuseDead(msg any, sender *actor.PID) {
 	switch msg.(type) {
-	case *messages.Produce, *messages.Flush, *messages.Close, actor.MessageBatch:
+	case *messages.Produce, *messages.Flush, *messages.Close, actor.MessageBatch,
+		*messages.InitTransactions, *messages.BeginTransaction, *messages.SendOffsetsToTransaction,
+		*messages.CommitTransaction, *messages.AbortTransaction:
 		if sender != nil {
 			msg = &actor.MessageEnvelope{Message: msg, Sender: sender}
 		}
@@ -181,6 +183,16 @@ func (f *producerMailbox) PostUserMessage(message interface{}) {
 				f.sys.Root.Send(sender, &messages.Closed{})
 			}
 		}
+		return
+	case *messages.InitTransactions, *messages.BeginTransaction, *messages.SendOffsetsToTransaction,
+		*messages.CommitTransaction, *messages.AbortTransaction:
+		if p == nil {
+			if sender != nil {
+				f.sys.Root.Send(sender, &messages.TransactionDone{Request: msg, Err: ErrProducerClosed, Correlation: txnCorrelation(msg)})
+			}
+			return
+		}
+		p.transactionMessage(msg, sender)
 		return
 	case actor.MessageBatch:
 		// Unpacked here, in order, rather than by the mailbox: a Produce taking the mailbox's way
@@ -316,6 +328,7 @@ const (
 	itemRecord itemKind = iota
 	itemFlush
 	itemClose
+	itemTransaction // a transactional message (transactions.go): run once the records before it went on
 )
 
 // laneItem is a Produce (entry), Flush or Close on its way to the producer actor.
@@ -324,6 +337,7 @@ type laneItem struct {
 	entry   sendEntry
 	replyTo *actor.PID
 	corr    uint64
+	run     func() // itemTransaction
 }
 
 // laneQueue carries items to the producer actor. Not its mailbox: protoactor-go drops the user

@@ -145,6 +145,7 @@ type Producer struct {
 	memNotified atomic.Bool // a memoryReleased message is on its way
 	noReply     messages.Completion
 	unanswered  atomic.Uint64 // fire-and-forget records that failed
+	txnRunner   txnRunner     // actor users' transactional operations (transactions.go)
 	lastFailLog atomic.Int64  // unix ns of the last such failure logged
 }
 

@@ -9,8 +9,12 @@ package kastor
 import (
 	"context"
 	"fmt"
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/kastor-go/kastor/actors"
+	"github.com/kastor-go/kastor/messages"
 	"github.com/kastor-go/kastor/wire"
 )
 
@@ -41,27 +45,21 @@ var (
 
 // OffsetAndMetadata is the offset a consumer group commits for one partition: the offset of the
 // next record to consume (the last processed record's offset + 1), as in Java.
-type OffsetAndMetadata struct {
-	Offset int64
-	// LeaderEpoch is the leader epoch of the last consumed record (kgo's Record.LeaderEpoch), or
-	// -1 when unknown.
-	LeaderEpoch int32
-	// Metadata is stored with the offset (empty: none).
-	Metadata string
-}
+type OffsetAndMetadata = messages.OffsetAndMetadata
 
 // ConsumerGroupMetadata identifies the consumer whose offsets a transaction commits (Java's
-// ConsumerGroupMetadata): with the generation and member id the group coordinator refuses the
-// commit of a consumer that is no longer a member (KIP-447), so a zombie cannot commit.
-type ConsumerGroupMetadata struct {
-	GroupID string
-	// GenerationID is the group generation (-1: unknown, no fencing by generation).
-	GenerationID int32
-	// MemberID is the consumer's member id ("": unknown).
-	MemberID string
-	// GroupInstanceID is the static member id (nil: none).
-	GroupInstanceID *string
-}
+// ConsumerGroupMetadata; see messages.ConsumerGroupMetadata).
+type ConsumerGroupMetadata = messages.ConsumerGroupMetadata
+
+// The transactional messages of actor-native use; see the messages package.
+type (
+	InitTransactions         = messages.InitTransactions
+	BeginTransaction         = messages.BeginTransaction
+	SendOffsetsToTransaction = messages.SendOffsetsToTransaction
+	CommitTransaction        = messages.CommitTransaction
+	AbortTransaction         = messages.AbortTransaction
+	TransactionDone          = messages.TransactionDone
+)
 
 // NewConsumerGroupMetadata is the metadata of a group when only its id is known (no fencing by
 // generation or member).
@@ -127,7 +125,7 @@ func (p *Producer) AbortTransaction(ctx context.Context) error {
 // aborted (or, with ErrFatal, the producer closed).
 func (p *Producer) SendOffsetsToTransaction(ctx context.Context, offsets map[TopicPartition]OffsetAndMetadata, group ConsumerGroupMetadata) error {
 	if group.GroupID == "" {
-		return fmt.Errorf("%w: SendOffsetsToTransaction needs a group id", ErrInvalidConfig)
+		return fmt.Errorf("kastor: SendOffsetsToTransaction needs a group id: %w", wire.ErrInvalidGroupID)
 	}
 	op := &actors.TxnOp{Kind: actors.TxnSendOffsets, GroupID: group.GroupID, GenerationID: group.GenerationID,
 		MemberID: group.MemberID, GroupInstanceID: group.GroupInstanceID}
@@ -256,4 +254,94 @@ func (p *Producer) deliverInTransaction(g *actors.TxnGate, e *sendEntry) (stage,
 		return stageAccumulator, nil
 	}
 	return stageDone, nil
+}
+
+// transactionMessage runs a transactional message of an actor user on its own goroutine (the
+// operation waits for the cluster) and answers the sender with TransactionDone. Commit, abort and
+// offsets go behind the sender's earlier Produce messages first (waitingroom.go).
+func (p *Producer) transactionMessage(msg any, sender *actor.PID) bool {
+	var run func() error
+	corr, ordered := uint64(0), true
+	switch m := msg.(type) {
+	case *messages.InitTransactions:
+		corr, ordered = m.Correlation, false
+		run = func() error { return p.InitTransactions(context.Background()) }
+	case *messages.BeginTransaction:
+		corr, ordered = m.Correlation, false
+		run = p.BeginTransaction
+	case *messages.SendOffsetsToTransaction:
+		corr = m.Correlation
+		run = func() error { return p.SendOffsetsToTransaction(context.Background(), m.Offsets, m.Group) }
+	case *messages.CommitTransaction:
+		corr = m.Correlation
+		run = func() error { return p.CommitTransaction(context.Background()) }
+	case *messages.AbortTransaction:
+		corr = m.Correlation
+		run = func() error { return p.AbortTransaction(context.Background()) }
+	default:
+		return false
+	}
+	start := func() {
+		p.txnRunner.run(func() {
+			err := run()
+			if sender != nil {
+				p.sys.Root.Send(sender, &messages.TransactionDone{Correlation: corr, Request: msg, Err: err})
+			}
+		})
+	}
+	if !ordered || !p.pushControl(laneItem{kind: itemTransaction, run: start}) {
+		start() // not ordered, or the producer stopped: the operation says so
+	}
+	return true
+}
+
+func txnCorrelation(msg any) uint64 {
+	switch m := msg.(type) {
+	case *messages.InitTransactions:
+		return m.Correlation
+	case *messages.BeginTransaction:
+		return m.Correlation
+	case *messages.SendOffsetsToTransaction:
+		return m.Correlation
+	case *messages.CommitTransaction:
+		return m.Correlation
+	case *messages.AbortTransaction:
+		return m.Correlation
+	}
+	return 0
+}
+
+// txnRunner runs the transactional operations of actor users one at a time, in the order they
+// were started, on a goroutine of their own that ends when none is left.
+type txnRunner struct {
+	mu      sync.Mutex
+	queue   []func()
+	running bool
+}
+
+func (r *txnRunner) run(fn func()) {
+	r.mu.Lock()
+	r.queue = append(r.queue, fn)
+	if r.running {
+		r.mu.Unlock()
+		return
+	}
+	r.running = true
+	r.mu.Unlock()
+	go r.loop()
+}
+
+func (r *txnRunner) loop() {
+	for {
+		r.mu.Lock()
+		if len(r.queue) == 0 {
+			r.running = false
+			r.mu.Unlock()
+			return
+		}
+		fn := r.queue[0]
+		r.queue = r.queue[1:]
+		r.mu.Unlock()
+		fn()
+	}
 }

@@ -87,6 +87,7 @@ type flushWait struct {
 	replyTo *actor.PID
 	corr    uint64
 	close   bool
+	then    func() // a transactional message's operation: run instead of the flush
 }
 
 type memoryReleased struct{}
@@ -172,6 +173,9 @@ func (s *waitingRoom) handle(it laneItem) {
 	case itemClose:
 		s.env.divert(-1)
 		s.close(it.replyTo)
+	case itemTransaction:
+		s.env.divert(-1)
+		s.flush(&flushWait{seq: s.seq, then: it.run})
 	}
 }
 
@@ -468,6 +472,8 @@ func (s *waitingRoom) startReadyFlushes() {
 func (s *waitingRoom) startFlush(f *flushWait) {
 	env := s.env
 	switch {
+	case f.then != nil:
+		f.then()
 	case f.close:
 		env.flushAll(func() { env.post(closeFlushedMsg) })
 	case f.replyTo != nil:
@@ -561,6 +567,8 @@ func (s *waitingRoom) stopped() {
 			if it.replyTo != nil {
 				s.closers = append(s.closers, it.replyTo)
 			}
+		case itemTransaction:
+			it.run() // fails with ErrProducerClosed
 		}
 	}
 	for _, to := range s.closers {
@@ -631,10 +639,16 @@ func (v *producerEnv) topicKnown(topic string) bool {
 func (v *producerEnv) reserve(e *sendEntry) bool { return v.p.reserve(e) }
 
 func (v *producerEnv) deliver(e *sendEntry) error {
+	tp := TopicPartition{Topic: e.rec.Topic, Partition: e.part}
+	if g := v.p.shared.Txn; g != nil { // refused outside a transaction (transactions.go)
+		if err := g.Enter(tp); err != nil {
+			return err
+		}
+		defer g.Exit()
+	}
 	if v.p.deliver(e) {
 		return nil
 	}
-	tp := TopicPartition{Topic: e.rec.Topic, Partition: e.part}
 	if in := v.c.Actor().(*actors.Producer).Accumulator(v.c, tp); in.Push(v.p.appendOf(e)) {
 		return nil
 	}

@@ -96,13 +96,13 @@ func startApp(t *testing.T, sys *actor.ActorSystem, cfg kastor.Config, directive
 			c.Request(a.producer, m.msg)
 		case *tell:
 			c.Send(a.producer, m.msg)
-		case *kastor.Delivered, *kastor.Flushed, *kastor.Closed:
+		case *kastor.Delivered, *kastor.Flushed, *kastor.Closed, *kastor.TransactionDone:
 			a.replies <- m
 		}
 	}, actor.WithSupervisor(strategy)))
 	select {
 	case <-ready:
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("the app did not start")
 	}
 	t.Cleanup(a.stop)
@@ -259,7 +259,7 @@ func TestActorRestartMidStreamLeavesNoRecordUnanswered(t *testing.T) {
 		if err, ok := reason.(error); !ok || !errors.Is(err, kastor.ErrFatal) {
 			t.Fatalf("the supervisor saw %v, want an error wrapping ErrFatal", reason)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("the failure never reached the supervisor")
 	}
 	failed := 0
@@ -616,7 +616,7 @@ func TestActorFatalErrorRestartedBySupervisor(t *testing.T) {
 		if err, ok := reason.(error); !ok || !errors.Is(err, kastor.ErrFatal) || !errors.Is(err, wire.ErrClusterAuthorizationFailed) {
 			t.Fatalf("the supervisor saw %v, want ErrFatal wrapping CLUSTER_AUTHORIZATION_FAILED", reason)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("the failure never reached the supervisor")
 	}
 	// Records sent while the restart is applied may still fail with it; then all go through.

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -478,6 +480,177 @@ func TestTransactionAbortUnsent(t *testing.T) {
 				t.Fatal("the commit returned before its record completed")
 			}
 			if got := readTxn(t, c, "out", true, "next"); !slices.Equal(got[1], []string{"next"}) || len(got[0]) != 0 {
+				t.Fatalf("read_committed: %v", got)
+			}
+		})
+	}
+}
+
+// The same operations as messages, for actor users: each is answered with one TransactionDone;
+// a commit goes behind the Produce messages sent before it (here still waiting for the topic's
+// metadata), so they are in the transaction; a Produce outside a transaction is refused.
+func TestTransactionActorMessages(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(2, "t"), kfake.SeedTopics(1, "in"))
+	sys := newSystem(t)
+	cfg := actorConfig(c)
+	cfg.TransactionalID = "actor"
+	a := startApp(t, sys, cfg, actor.StopDirective)
+	done := func(corr uint64) {
+		t.Helper()
+		if d := next[*kastor.TransactionDone](t, a); d.Correlation != corr || d.Err != nil {
+			t.Fatalf("TransactionDone %+v, want correlation %d and no error", d, corr)
+		}
+	}
+	a.sys.Root.Send(a.pid, &request{&kastor.InitTransactions{Correlation: 1}})
+	done(1)
+	a.sys.Root.Send(a.pid, &request{&kastor.BeginTransaction{Correlation: 2}})
+	done(2)
+	const n = 50
+	a.sys.Root.Send(a.pid, &produceRange{topic: "t", n: n})
+	a.sys.Root.Send(a.pid, &request{&kastor.SendOffsetsToTransaction{Correlation: 3, Group: kastor.NewConsumerGroupMetadata("g"),
+		Offsets: map[kastor.TopicPartition]kastor.OffsetAndMetadata{{Topic: "in", Partition: 0}: {Offset: 7, LeaderEpoch: -1}}}})
+	a.sys.Root.Send(a.pid, &request{&kastor.CommitTransaction{Correlation: 4}})
+	delivered, dones := 0, map[uint64]bool{}
+	for delivered < n || len(dones) < 2 {
+		switch m := next[any](t, a).(type) {
+		case *kastor.Delivered:
+			if m.Err != nil {
+				t.Fatalf("record %d: %v", m.Correlation, m.Err)
+			}
+			if dones[4] {
+				t.Fatalf("record %d answered after the commit", m.Correlation)
+			}
+			delivered++
+		case *kastor.TransactionDone:
+			if m.Err != nil {
+				t.Fatalf("TransactionDone %+v", m)
+			}
+			dones[m.Correlation] = true
+		default:
+			t.Fatalf("unexpected %T", m)
+		}
+	}
+	a.sys.Root.Send(a.pid, &produceRange{topic: "t", from: n, n: 1})
+	if d := next[*kastor.Delivered](t, a); !errors.Is(d.Err, kastor.ErrTransactionState) {
+		t.Fatalf("Produce outside a transaction: %v", d.Err)
+	}
+	all := make([]string, n)
+	for i := range all {
+		all[i] = string(value(i))
+	}
+	got := readTxn(t, c, "t", true, all...)
+	if len(got[0])+len(got[1]) != n {
+		t.Fatalf("read_committed %d records, want %d", len(got[0])+len(got[1]), n)
+	}
+	if o := committedOffset(t, c, "g", "in", 0); o != 7 {
+		t.Fatalf("committed offset %d, want 7", o)
+	}
+}
+
+// The transaction coordinator moves while a transaction is open, and the first EndTxn is refused
+// with a retriable error: the commit finds the coordinator again, retries, and commits exactly
+// the transaction's records.
+func TestTransactionCoordinatorMovesDuringCommit(t *testing.T) {
+	for _, protocol := range txnProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			c := txnCluster(t, protocol, kfake.NumBrokers(3), kfake.SeedTopics(2, "out"))
+			ctx := context.Background()
+			p := newTxnProducer(t, c, "mover", nil)
+			if err := p.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			sendAll(t, p, "out", 2, values("m", 6)...)
+			before := c.CoordinatorFor("mover")
+			for range 100 {
+				if c.RehashCoordinators(); c.CoordinatorFor("mover") != before {
+					break
+				}
+			}
+			if c.CoordinatorFor("mover") == before {
+				t.Fatal("the coordinator never moved")
+			}
+			refused := 0
+			c.ControlKey(int16(kmsg.EndTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
+				c.KeepControl()
+				if refused > 0 {
+					return nil, nil, false
+				}
+				refused++
+				resp := kmsg.NewPtrEndTxnResponse()
+				resp.ErrorCode = kerr.ConcurrentTransactions.Code
+				return resp, nil, true
+			})
+			if err := p.CommitTransaction(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if refused != 1 {
+				t.Fatalf("EndTxn refused %d times", refused)
+			}
+			got := readTxn(t, c, "out", true, "m-4", "m-5")
+			if !slices.Equal(got[0], []string{"m-0", "m-2", "m-4"}) || !slices.Equal(got[1], []string{"m-1", "m-3", "m-5"}) {
+				t.Fatalf("read_committed: %v", got)
+			}
+		})
+	}
+}
+
+// A batch of the transaction fails for good (the broker refuses the topic): the commit fails
+// with that error and must be aborted; after the abort (which bumps the epoch, the partition's
+// sequences being unknown) the next transaction commits.
+func TestTransactionRecordFailureRequiresAbort(t *testing.T) {
+	for _, protocol := range txnProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			c := txnCluster(t, protocol, kfake.NumBrokers(1), kfake.SeedTopics(1, "out"))
+			ctx := context.Background()
+			p := newTxnProducer(t, c, "failing", func(cfg *kastor.Config) { cfg.Logger = discardLogger() })
+			if err := p.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			sendAll(t, p, "out", 1, "ok-1")
+			c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				preq := req.(*kmsg.ProduceRequest)
+				resp := preq.ResponseKind().(*kmsg.ProduceResponse)
+				for _, rt := range preq.Topics {
+					st := kmsg.NewProduceResponseTopic()
+					st.Topic, st.TopicID = rt.Topic, rt.TopicID
+					for _, rp := range rt.Partitions {
+						sp := kmsg.NewProduceResponseTopicPartition()
+						sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
+						st.Partitions = append(st.Partitions, sp)
+					}
+					resp.Topics = append(resp.Topics, st)
+				}
+				return resp, nil, true
+			})
+			if _, err := p.Send(ctx, &kastor.Record{Topic: "out", Value: []byte("refused")}); !errors.Is(err, kastor.ErrTopicAuthorizationFailed) {
+				t.Fatalf("refused record: %v", err)
+			}
+			if err := p.CommitTransaction(ctx); !errors.Is(err, kastor.ErrTopicAuthorizationFailed) || errors.Is(err, kastor.ErrFatal) {
+				t.Fatalf("commit: %v", err)
+			}
+			if _, err := p.Send(ctx, &kastor.Record{Topic: "out", Value: []byte("late")}); !errors.Is(err, kastor.ErrTransactionState) {
+				t.Fatalf("send after the failed commit: %v", err)
+			}
+			if err := p.BeginTransaction(); !errors.Is(err, kastor.ErrTransactionState) {
+				t.Fatalf("begin before the abort: %v", err)
+			}
+			if err := p.AbortTransaction(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			sendAll(t, p, "out", 1, "ok-2")
+			if err := p.CommitTransaction(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := readTxn(t, c, "out", true, "ok-2"); !slices.Equal(got[0], []string{"ok-2"}) {
 				t.Fatalf("read_committed: %v", got)
 			}
 		})
