@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kastor-go/kastor"
+	"github.com/kastor-go/kastor/wire"
 )
 
 // Transactions under faults: what a read_committed consumer sees after many transactions, some
@@ -473,6 +474,117 @@ func TestTransactionCoordinatorErrorsRetried(t *testing.T) {
 				t.Fatalf("the group's offset is %d, want %d (the last committed transaction's)", o, lastCommitted)
 			}
 			t.Logf("%s: %d transactions, %d aborted", protocol, txn, len(abortedTxns))
+		})
+	}
+}
+
+// joinGroup starts a kgo consumer in group, subscribed to topic, and waits until it is a member
+// (it has a member id and a generation). The consumer is closed at the end of the test.
+func joinGroup(t *testing.T, c *kfake.Cluster, group, topic string) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+		kgo.DisableAutoCommit(), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if member, gen := cl.GroupMetadata(); member != "" && gen >= 0 && len(cl.GetConsumeTopics()) > 0 {
+			return cl
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the consumer did not join its group")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		cl.PollFetches(ctx)
+		cancel()
+	}
+}
+
+// Offsets with a live consumer's group metadata (KIP-447): a committed transaction's offsets are
+// the group's afterwards; an aborted one's are not; offsets sent for a member the group does not
+// know, or for another generation (a zombie consumer), are refused: SendOffsetsToTransaction
+// fails with the group's error, the transaction cannot commit, and after its abort neither its
+// records nor its offsets are visible, and the next transaction commits.
+func TestTransactionOffsetsOfAGroupMember(t *testing.T) {
+	for _, protocol := range txnProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			const group = "members"
+			c := txnCluster(t, protocol, kfake.NumBrokers(3), kfake.SeedTopics(1, "out"), kfake.SeedTopics(2, "in"))
+			consumer := joinGroup(t, c, group, "in")
+			member, generation := consumer.GroupMetadata()
+			live := kastor.ConsumerGroupMetadata{GroupID: group, GenerationID: generation, MemberID: member}
+			p := newTxnProducer(t, c, "member-offsets", func(cfg *kastor.Config) { cfg.Logger = discardLogger() })
+			ctx := context.Background()
+			if err := p.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			offsets := func(o int64) map[kastor.TopicPartition]kastor.OffsetAndMetadata {
+				return map[kastor.TopicPartition]kastor.OffsetAndMetadata{
+					{Topic: "in", Partition: 0}: {Offset: o, LeaderEpoch: -1},
+					{Topic: "in", Partition: 1}: {Offset: o + 1000, LeaderEpoch: -1},
+				}
+			}
+			wantOffsets := func(o int64) {
+				t.Helper()
+				if got0, got1 := committedOffset(t, c, group, "in", 0), committedOffset(t, c, group, "in", 1); got0 != o || got1 != o+1000 {
+					t.Fatalf("the group's offsets: %d, %d; want %d, %d", got0, got1, o, o+1000)
+				}
+			}
+			txn := func(v string, o int64, meta kastor.ConsumerGroupMetadata, commit bool) {
+				t.Helper()
+				if err := p.BeginTransaction(); err != nil {
+					t.Fatal(err)
+				}
+				sendAll(t, p, "out", 1, v)
+				if err := p.SendOffsetsToTransaction(ctx, offsets(o), meta); err != nil {
+					t.Fatal(err)
+				}
+				end := p.AbortTransaction
+				if commit {
+					end = p.CommitTransaction
+				}
+				if err := end(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// refused sends offsets the group must refuse with want.
+			refused := func(v string, o int64, meta kastor.ConsumerGroupMetadata, want error) {
+				t.Helper()
+				if err := p.BeginTransaction(); err != nil {
+					t.Fatal(err)
+				}
+				sendAll(t, p, "out", 1, v)
+				err := p.SendOffsetsToTransaction(ctx, offsets(o), meta)
+				if !errors.Is(err, want) || errors.Is(err, kastor.ErrFatal) {
+					t.Fatalf("offsets of %+v: %v, want %v (abortable)", meta, err, want)
+				}
+				if err := p.CommitTransaction(ctx); err == nil {
+					t.Fatal("a transaction whose offsets were refused committed")
+				}
+				if err := p.AbortTransaction(ctx); err != nil {
+					t.Fatalf("abort after the refused offsets: %v", err)
+				}
+			}
+
+			txn("committed-1", 10, live, true)
+			wantOffsets(10)
+			txn("aborted-1", 20, live, false)
+			wantOffsets(10)
+			refused("zombie-member", 30, kastor.ConsumerGroupMetadata{GroupID: group, GenerationID: generation, MemberID: "not-a-member"},
+				wire.ErrUnknownMemberID)
+			wantOffsets(10)
+			refused("zombie-generation", 40, kastor.ConsumerGroupMetadata{GroupID: group, GenerationID: generation + 1, MemberID: member},
+				wire.ErrIllegalGeneration)
+			wantOffsets(10)
+			txn("committed-2", 50, live, true)
+			wantOffsets(50)
+
+			got := readTxn(t, c, "out", true, "committed-2")
+			if !slices.Equal(got[0], []string{"committed-1", "committed-2"}) {
+				t.Fatalf("read_committed: %v", got[0])
+			}
 		})
 	}
 }
