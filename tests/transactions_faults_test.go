@@ -588,3 +588,90 @@ func TestTransactionOffsetsOfAGroupMember(t *testing.T) {
 		})
 	}
 }
+
+// A producer fenced while its transaction is busy (records flowing to several partitions, many in
+// flight): every record it was handed completes exactly once, its commit fails with the fatal
+// fencing error and so does every later call, and a read_committed consumer sees only what the
+// new producer commits.
+func TestTransactionFencedWithRecordsInFlight(t *testing.T) {
+	for _, protocol := range txnProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			const topic, parts = "out", 4
+			c := txnCluster(t, protocol, kfake.NumBrokers(3), kfake.SeedTopics(parts, topic))
+			ctx := context.Background()
+			zombie := newTxnProducer(t, c, "busy", func(cfg *kastor.Config) { cfg.Logger = discardLogger() })
+			if err := zombie.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := zombie.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			tr := newTxnTracker()
+			stop := make(chan struct{})
+			sent := make(chan int)
+			go func() {
+				i := 0
+				defer func() { sent <- i }()
+				for ; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if i%200 == 199 {
+						time.Sleep(time.Millisecond) // let the fence land mid-stream
+					}
+					zombie.SendAsync(ctx, &kastor.Record{Topic: topic, Partition: kastor.PartitionOf(int32(i % parts)), Value: value(i)},
+						tr.callback(0, i))
+				}
+			}()
+			time.Sleep(50 * time.Millisecond)
+			successor := newTxnProducer(t, c, "busy", nil)
+			if err := successor.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond)
+			close(stop)
+			n := <-sent
+			err := zombie.CommitTransaction(ctx)
+			fenced := func(err error) bool {
+				return errors.Is(err, kastor.ErrFatal) && (errors.Is(err, kastor.ErrProducerFenced) ||
+					errors.Is(err, kastor.ErrInvalidProducerEpoch) || errors.Is(err, kastor.ErrInvalidTxnState))
+			}
+			if !fenced(err) {
+				t.Fatalf("the zombie's commit: %v", err)
+			}
+			tr.wait(t, 0)
+			failed := 0
+			for i := range n {
+				if res, _ := tr.get(i); res.err != nil {
+					failed++
+				}
+			}
+			tr.mu.Lock()
+			twice := len(tr.twice)
+			tr.mu.Unlock()
+			if twice > 0 || failed == 0 {
+				t.Fatalf("%d records sent: %d failed, %d completed twice", n, failed, twice)
+			}
+			for _, call := range []func() error{
+				zombie.BeginTransaction,
+				func() error { return zombie.AbortTransaction(ctx) },
+				func() error { _, err := zombie.Send(ctx, &kastor.Record{Topic: topic, Value: []byte("late")}); return err },
+				func() error { return zombie.InitTransactions(ctx) },
+			} {
+				if err := call(); !fenced(err) {
+					t.Fatalf("a call after the fence: %v", err)
+				}
+			}
+
+			commitEndMarkers(t, successor, topic, parts)
+			if got := readUntilEnds(t, c, topic, parts, true); len(got) != 0 {
+				for p, recs := range got {
+					t.Fatalf("read_committed: partition %d holds %d of the zombie's records", p, len(recs))
+				}
+			}
+			t.Logf("%s: the zombie sent %d records, %d failed", protocol, n, failed)
+		})
+	}
+}
