@@ -657,7 +657,10 @@ func TestTransactionFencedWithRecordsInFlight(t *testing.T) {
 			for _, call := range []func() error{
 				zombie.BeginTransaction,
 				func() error { return zombie.AbortTransaction(ctx) },
-				func() error { _, err := zombie.Send(ctx, &kastor.Record{Topic: topic, Value: []byte("late")}); return err },
+				func() error {
+					_, err := zombie.Send(ctx, &kastor.Record{Topic: topic, Value: []byte("late")})
+					return err
+				},
 				func() error { return zombie.InitTransactions(ctx) },
 			} {
 				if err := call(); !fenced(err) {
