@@ -678,3 +678,52 @@ func TestTransactionFencedWithRecordsInFlight(t *testing.T) {
 		})
 	}
 }
+
+// A transaction open longer than TransactionTimeout is aborted by the coordinator (which bumps
+// the producer's epoch): its commit must fail, never report success, and none of its records
+// become visible. The failure is fatal today (as Java's classic producer treats a timed-out
+// transaction: ProducerFencedException), and then the producer stays failed with that reason and
+// a new producer with the same transactional id carries on; were it abortable, the abort must
+// succeed and the same producer carry on.
+func TestTransactionTimedOutByTheCoordinator(t *testing.T) {
+	for _, protocol := range txnProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			const topic, parts = "out", 2
+			c := txnCluster(t, protocol, kfake.NumBrokers(1), kfake.SeedTopics(parts, topic))
+			ctx := context.Background()
+			p := newTxnProducer(t, c, "slow", func(cfg *kastor.Config) {
+				cfg.TransactionTimeout = 200 * time.Millisecond
+				cfg.Logger = discardLogger()
+			})
+			if err := p.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			sendAll(t, p, topic, parts, "timed-out-0", "timed-out-1")
+			time.Sleep(600 * time.Millisecond) // past the timeout: the coordinator aborts
+			err := p.CommitTransaction(ctx)
+			if err == nil {
+				t.Fatal("a transaction the coordinator aborted committed")
+			}
+			next := p
+			if errors.Is(err, kastor.ErrFatal) {
+				if err2 := p.BeginTransaction(); !errors.Is(err2, kastor.ErrFatal) || err2.Error() != err.Error() {
+					t.Fatalf("begin after the failed commit: %v, want the commit's reason %v", err2, err)
+				}
+				next = newTxnProducer(t, c, "slow", nil)
+				if err := next.InitTransactions(ctx); err != nil {
+					t.Fatal(err)
+				}
+			} else if abortErr := p.AbortTransaction(ctx); abortErr != nil {
+				t.Fatalf("the commit failed with %v (abortable), and the abort with %v", err, abortErr)
+			}
+			commitEndMarkers(t, next, topic, parts)
+			if got := readUntilEnds(t, c, topic, parts, true); len(got) != 0 {
+				t.Fatalf("read_committed holds the timed-out transaction's records: %v", got)
+			}
+			t.Logf("%s: %v", protocol, err)
+		})
+	}
+}
