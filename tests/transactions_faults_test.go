@@ -727,3 +727,78 @@ func TestTransactionTimedOutByTheCoordinator(t *testing.T) {
 		})
 	}
 }
+
+// Sends race with the ends of transactions: one goroutine sends all the time while another
+// begins and commits transactions back to back. A record sent while no transaction is open fails
+// with ErrTransactionState; every record completes once, and every record acknowledged with an
+// offset is visible to read_committed there, once, in order (each belonged to a transaction that
+// committed); none that failed is.
+func TestTransactionSendsRacingCommits(t *testing.T) {
+	for _, protocol := range txnProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			const topic, parts, txns = "out", 3, 40
+			c := txnCluster(t, protocol, kfake.NumBrokers(2), kfake.SeedTopics(parts, topic))
+			p := newTxnProducer(t, c, "racing", func(cfg *kastor.Config) { cfg.Logger = discardLogger() })
+			ctx := context.Background()
+			if err := p.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			tr := newTxnTracker()
+			stop := make(chan struct{})
+			sent := make(chan int)
+			go func() {
+				i := 0
+				defer func() { sent <- i }()
+				for ; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if i%50 == 49 {
+						time.Sleep(200 * time.Microsecond)
+					}
+					p.SendAsync(ctx, &kastor.Record{Topic: topic, Partition: kastor.PartitionOf(int32(i % parts)), Value: value(i)},
+						tr.callback(0, i))
+				}
+			}()
+			for k := range txns {
+				if err := p.BeginTransaction(); err != nil {
+					t.Fatalf("transaction %d: %v", k, err)
+				}
+				time.Sleep(time.Duration(k%5) * time.Millisecond)
+				if err := p.CommitTransaction(ctx); err != nil {
+					t.Fatalf("transaction %d: commit: %v", k, err)
+				}
+			}
+			close(stop)
+			n := <-sent
+			tr.wait(t, 0)
+			tr.mu.Lock()
+			twice := len(tr.twice)
+			tr.mu.Unlock()
+			if twice > 0 {
+				t.Fatalf("%d records completed twice", twice)
+			}
+			acked := 0
+			for i := range n {
+				res, _ := tr.get(i)
+				switch {
+				case res.err == nil:
+					acked++
+				case !errors.Is(res.err, kastor.ErrTransactionState):
+					t.Fatalf("record %d: %v, want success or ErrTransactionState", i, res.err)
+				}
+			}
+			if acked == 0 || acked == n {
+				t.Fatalf("%d of %d records acknowledged: the race was not run", acked, n)
+			}
+			commitEndMarkers(t, p, topic, parts)
+			checkTxnLog(t, "read_committed", readUntilEnds(t, c, topic, parts, true), tr, n, parts, func(i int) bool {
+				res, _ := tr.get(i)
+				return res.err == nil
+			})
+			t.Logf("%s: %d records sent during %d transactions, %d acknowledged", protocol, n, txns, acked)
+		})
+	}
+}
