@@ -731,15 +731,17 @@ func (s *accState) abort(err error) {
 	s.completeInOrder()
 }
 
-// abortUndrained fails, with err, every batch of an aborted transaction that was never sent. A
-// batch that was sent keeps going (its transaction's end waits for it): it has a sequence the
-// broker may have taken.
+// abortUndrained fails, with err, every batch of an aborted transaction that is not out. A batch
+// out keeps going (the transaction's end waits for its answer). One that was sent before and waits
+// for a retry leaves its sequence behind: complete() asks for a new epoch, which the transaction
+// actor gets when the abort is done.
 func (s *accState) abortUndrained(err error) {
 	for _, b := range s.batches {
-		if b.result == nil && !b.inflight && b.baseSequence < 0 {
+		if b.result == nil && !b.inflight {
 			s.failBatch(b, err)
 		}
 	}
+	s.completeInOrder()
 }
 
 // settleCurrent runs on Restarting and on Stopping. The actor system drops the message that

@@ -90,6 +90,9 @@ func (a *Producer) Receive(c actor.Context) {
 		if restarted {
 			// The children are gone: nobody uses the old producer id or fatal state any more.
 			s.shared.ResetProducerState()
+			if g := s.shared.Txn; g != nil {
+				g.reset() // the new transaction actor starts uninitialized
+			}
 			s.shared.SetStopCause(nil)
 			s.restarted = false
 		}

@@ -137,6 +137,9 @@ func (s *accState) idempotentOutcome(b *accBatch, m *messages.BatchDone) (_ *mes
 		// partition it is a gap on the broker's side: start over under a new epoch.
 		if !s.olderUnfinished(b) {
 			s.sequences.resetNeeded = true
+			if s.shared.Txn != nil {
+				return m, false // the transaction must abort; its end bumps the epoch (txn.go)
+			}
 		}
 		return m, true
 	case errors.Is(m.Err, wire.ErrUnknownProducerID):
@@ -148,6 +151,9 @@ func (s *accState) idempotentOutcome(b *accBatch, m *messages.BatchDone) (_ *mes
 		s.sequences.resetNeeded = true
 		if b.baseSequence == 0 {
 			s.sequences.newIDNeeded = true
+		}
+		if s.shared.Txn != nil {
+			return m, false // the transaction must abort; its end bumps the epoch (txn.go)
 		}
 		return m, true
 	case o.fatal:

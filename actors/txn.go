@@ -17,6 +17,7 @@ package actors
 // next transaction's records never pass an old allowance.
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -107,10 +108,13 @@ func (g *TxnGate) refuseLocked() error {
 	return nil
 }
 
-// Begin opens the gate once the transaction actor began a transaction.
+// Begin opens the gate once the transaction actor began a transaction. A fatal error stays.
 func (g *TxnGate) Begin() {
 	g.mu.Lock()
-	g.open, g.err = true, nil
+	g.open = true
+	if !errors.Is(g.err, messages.ErrFatal) {
+		g.err = nil
+	}
 	clear(g.announced)
 	g.mu.Unlock()
 }
@@ -126,6 +130,15 @@ func (g *TxnGate) End(send func()) {
 
 // Send hands the transaction actor an operation (after Ready).
 func (g *TxnGate) Send(op *TxnOp) { g.root.Send(g.pid.Load(), op) }
+
+// reset forgets the transaction: a restarted producer actor has a new transaction actor, which
+// needs InitTransactions again.
+func (g *TxnGate) reset() {
+	g.mu.Lock()
+	g.open, g.err = false, nil
+	clear(g.announced)
+	g.mu.Unlock()
+}
 
 func (g *TxnGate) setErr(err error) {
 	g.mu.Lock()
@@ -203,9 +216,10 @@ type txnActorState struct {
 	held          []txnEvent
 	anyTries      int // rotates the broker asked when any will do
 
-	allowed map[messages.TopicPartition]bool
-	opened  map[messages.TopicPartition]*actor.PID // told open, or waiting for the allowance
-	flushes uint64
+	allowed  map[messages.TopicPartition]bool
+	opened   map[messages.TopicPartition]*actor.PID // told open, or waiting for the allowance
+	flushes  uint64
+	refusing error // what the gate was last told to refuse records with
 }
 
 type txnActor struct{ st *txnActorState }
@@ -345,11 +359,19 @@ func (s *txnActorState) apply(c actor.Context, e txnEffects) {
 		s.shared.produceCap.Store(int32(wire.ProduceMaxVersionV1))
 	}
 	if e.fail != nil {
-		s.shared.Txn.setErr(e.fail)
 		// The sender records it, fails every partition's batches and tells the producer actor.
 		c.Send(s.sender, &messages.ProducerFailed{Err: e.fail})
-	} else if core.state == txnAbortableError {
-		s.shared.Txn.setErr(fmt.Errorf("%w: the transaction must be aborted: %w", ErrTransactionState, core.lastErr))
+	}
+	var refuse error // why the gate refuses records, whatever else it says
+	switch core.state {
+	case txnFatalError:
+		refuse = core.lastErr
+	case txnAbortableError:
+		refuse = fmt.Errorf("%w: the transaction must be aborted: %w", ErrTransactionState, core.lastErr)
+	}
+	if refuse != s.refusing {
+		s.refusing = refuse
+		s.shared.Txn.setErr(refuse)
 	}
 	if e.identity != nil {
 		c.Send(s.sender, &txnIdentity{id: e.identity})

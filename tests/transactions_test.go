@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -133,6 +135,23 @@ func TestTransactionCommitAndAbort(t *testing.T) {
 	for _, protocol := range txnProtocols {
 		t.Run(protocol, func(t *testing.T) {
 			c := txnCluster(t, protocol, kfake.NumBrokers(2), kfake.SeedTopics(3, "out"))
+			// Every Produce request names the transactional id, and the classic protocol never
+			// sends the versions that announce transactions v2 (12+).
+			var mu sync.Mutex
+			var produceVersions []int16
+			var produceIDs []string
+			c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				c.KeepControl()
+				mu.Lock()
+				defer mu.Unlock()
+				produceVersions = append(produceVersions, req.GetVersion())
+				id := "<none>"
+				if tid := req.(*kmsg.ProduceRequest).TransactionID; tid != nil {
+					id = *tid
+				}
+				produceIDs = append(produceIDs, id)
+				return nil, nil, false
+			})
 			p := newTxnProducer(t, c, "commit-abort", nil)
 			ctx := context.Background()
 			if err := p.InitTransactions(ctx); err != nil {
@@ -187,6 +206,16 @@ func TestTransactionCommitAndAbort(t *testing.T) {
 			if n != 1015 {
 				t.Fatalf("read_uncommitted: %v", uncommitted)
 			}
+			mu.Lock()
+			defer mu.Unlock()
+			for i, v := range produceVersions {
+				if produceIDs[i] != "commit-abort" || (protocol == "classic" && v > 11) || (protocol == "v2" && v < 12) {
+					t.Fatalf("Produce v%d with transactional id %q", v, produceIDs[i])
+				}
+			}
+			if len(produceVersions) == 0 {
+				t.Fatal("no Produce request seen")
+			}
 		})
 	}
 }
@@ -202,6 +231,17 @@ func TestTransactionStateErrors(t *testing.T) {
 	}
 	if err := plain.BeginTransaction(); !errors.Is(err, kastor.ErrTransactionState) {
 		t.Fatalf("BeginTransaction without a TransactionalID: %v", err)
+	}
+
+	// A transactional producer is idempotent: turning idempotence off is a config error (Java's).
+	cfg := kastor.DefaultConfig()
+	cfg.BootstrapServers = c.ListenAddrs()
+	cfg.TransactionalID, cfg.EnableIdempotence = "states", false
+	if _, err := kastor.New(cfg); !errors.Is(err, kastor.ErrInvalidConfig) || !strings.Contains(err.Error(), "TransactionalID") {
+		t.Fatalf("New with a TransactionalID and no idempotence: %v", err)
+	}
+	if _, _, err := kastor.ParseProperties(map[string]string{"bootstrap.servers": "k:9092", "transactional.id": "t", "acks": "1"}); !errors.Is(err, kastor.ErrInvalidProperties) {
+		t.Fatalf("transactional.id with acks=1: %v", err)
 	}
 
 	p := newTxnProducer(t, c, "states", nil)
@@ -601,8 +641,13 @@ func TestTransactionCoordinatorMovesDuringCommit(t *testing.T) {
 // with that error and must be aborted; after the abort (which bumps the epoch, the partition's
 // sequences being unknown) the next transaction commits.
 func TestTransactionRecordFailureRequiresAbort(t *testing.T) {
-	for _, protocol := range txnProtocols {
-		t.Run(protocol, func(t *testing.T) {
+	for _, tc := range []struct {
+		protocol string
+		code     *kerr.Error
+	}{{"classic", kerr.TopicAuthorizationFailed}, {"v2", kerr.TopicAuthorizationFailed},
+		{"classic", kerr.OutOfOrderSequenceNumber}, {"v2", kerr.OutOfOrderSequenceNumber}} {
+		protocol := tc.protocol
+		t.Run(protocol+"/"+tc.code.Message, func(t *testing.T) {
 			c := txnCluster(t, protocol, kfake.NumBrokers(1), kfake.SeedTopics(1, "out"))
 			ctx := context.Background()
 			p := newTxnProducer(t, c, "failing", func(cfg *kastor.Config) { cfg.Logger = discardLogger() })
@@ -621,17 +666,18 @@ func TestTransactionRecordFailureRequiresAbort(t *testing.T) {
 					st.Topic, st.TopicID = rt.Topic, rt.TopicID
 					for _, rp := range rt.Partitions {
 						sp := kmsg.NewProduceResponseTopicPartition()
-						sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
+						sp.Partition, sp.ErrorCode = rp.Partition, tc.code.Code
 						st.Partitions = append(st.Partitions, sp)
 					}
 					resp.Topics = append(resp.Topics, st)
 				}
 				return resp, nil, true
 			})
-			if _, err := p.Send(ctx, &kastor.Record{Topic: "out", Value: []byte("refused")}); !errors.Is(err, kastor.ErrTopicAuthorizationFailed) {
+			refused := kastor.KafkaError{Code: tc.code.Code}
+			if _, err := p.Send(ctx, &kastor.Record{Topic: "out", Value: []byte("refused")}); !errors.Is(err, &refused) {
 				t.Fatalf("refused record: %v", err)
 			}
-			if err := p.CommitTransaction(ctx); !errors.Is(err, kastor.ErrTopicAuthorizationFailed) || errors.Is(err, kastor.ErrFatal) {
+			if err := p.CommitTransaction(ctx); !errors.Is(err, &refused) || errors.Is(err, kastor.ErrFatal) {
 				t.Fatalf("commit: %v", err)
 			}
 			if _, err := p.Send(ctx, &kastor.Record{Topic: "out", Value: []byte("late")}); !errors.Is(err, kastor.ErrTransactionState) {
@@ -655,4 +701,142 @@ func TestTransactionRecordFailureRequiresAbort(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Ten transactions, every third aborted, each of records sent by four goroutines at once to three
+// partitions: read_committed holds exactly the committed records, each once, and each
+// goroutine's records of a partition in the order it sent them.
+func TestTransactionsConcurrentSenders(t *testing.T) {
+	for _, protocol := range txnProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			c := txnCluster(t, protocol, kfake.NumBrokers(3), kfake.SeedTopics(3, "out"))
+			ctx := context.Background()
+			p := newTxnProducer(t, c, "busy", func(cfg *kastor.Config) { cfg.Logger = discardLogger() })
+			if err := p.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			const txns, senders, perSender = 10, 4, 50
+			var want []string
+			var mu sync.Mutex
+			for n := range txns {
+				if err := p.BeginTransaction(); err != nil {
+					t.Fatal(err)
+				}
+				commit := n%3 != 2
+				var wg sync.WaitGroup
+				var failed sync.Map
+				for g := range senders {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := range perSender {
+							v := fmt.Sprintf("t%02d-g%d-%03d", n, g, i)
+							p.SendAsync(ctx, &kastor.Record{Topic: "out", Partition: kastor.PartitionOf(int32(i % 3)), Value: []byte(v)},
+								func(_ kastor.RecordMetadata, err error) {
+									if err != nil && commit {
+										failed.Store(v, err)
+									}
+								})
+							if commit {
+								mu.Lock()
+								want = append(want, v)
+								mu.Unlock()
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				end := p.AbortTransaction
+				if commit {
+					end = p.CommitTransaction
+				}
+				if err := end(ctx); err != nil {
+					t.Fatalf("transaction %d: %v", n, err)
+				}
+				failed.Range(func(k, v any) bool {
+					t.Fatalf("record %v of a committed transaction: %v", k, v)
+					return false
+				})
+			}
+			if err := p.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			sendAll(t, p, "out", 3, "end-0", "end-1", "end-2")
+			if err := p.CommitTransaction(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got := readTxn(t, c, "out", true, "end-0", "end-1", "end-2")
+			var all []string
+			for part, vs := range got {
+				last := map[string]string{} // per transaction and goroutine: the last value seen
+				for _, v := range vs {
+					if strings.HasPrefix(v, "end-") {
+						continue
+					}
+					all = append(all, v)
+					key := v[:len("t00-g0")]
+					if prev, ok := last[key]; ok && prev >= v {
+						t.Fatalf("partition %d: %s after %s", part, v, prev)
+					}
+					last[key] = v
+				}
+			}
+			slices.Sort(all)
+			slices.Sort(want)
+			if !slices.Equal(all, want) {
+				t.Fatalf("read_committed holds %d records, want %d (first differences: %v)", len(all), len(want), firstDiff(all, want))
+			}
+		})
+	}
+}
+
+func firstDiff(a, b []string) string {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return fmt.Sprintf("at %d: %s vs %s", i, a[i], b[i])
+		}
+	}
+	return fmt.Sprintf("lengths %d vs %d", len(a), len(b))
+}
+
+// BenchmarkTransactionRecordPath is BenchmarkRecordPath's kastor/idempotent case next to the same
+// records sent inside one transaction each b.N (begin, SendAsync b.N times, commit): the cost of
+// the transaction gate on the record path. Run with
+//
+//	go test ./tests -run xxx -bench TransactionRecordPath -benchmem -count 5
+func BenchmarkTransactionRecordPath(b *testing.B) {
+	value := make([]byte, 100)
+	b.Run("idempotent", func(b *testing.B) {
+		benchKastor(b, value, func(cfg *kastor.Config) {})
+	})
+	b.Run("transactional", func(b *testing.B) {
+		c := benchCluster(b)
+		cfg := kastor.DefaultConfig()
+		cfg.BootstrapServers = c.ListenAddrs()
+		cfg.TransactionalID = "bench"
+		p, err := kastor.New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close(context.Background())
+		ctx := context.Background()
+		if err := p.InitTransactions(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := p.BeginTransaction(); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := p.Send(ctx, &kastor.Record{Topic: "bench", Value: value}); err != nil { // warm up
+			b.Fatal(err)
+		}
+		measureAsync(b, func(done func(error)) {
+			cb := func(_ kastor.RecordMetadata, err error) { done(err) }
+			for i := 0; i < b.N; i++ {
+				p.SendAsync(ctx, &kastor.Record{Topic: "bench", Value: value}, cb)
+			}
+			if err := p.CommitTransaction(ctx); err != nil {
+				b.Error(err)
+			}
+		})
+	})
 }
