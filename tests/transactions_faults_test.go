@@ -802,3 +802,66 @@ func TestTransactionSendsRacingCommits(t *testing.T) {
 		})
 	}
 }
+
+// A commit (or an abort) whose context ends while the coordinator is slow goes on: the call
+// returns the context's error, nothing else may start meanwhile (ErrTransactionState, as Java's
+// "must be retried"), and calling it again returns the outcome; the transaction ends exactly as
+// asked, once.
+func TestTransactionEndOutlivesItsContext(t *testing.T) {
+	for _, protocol := range txnProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			const topic, parts = "out", 2
+			c := txnCluster(t, protocol, kfake.NumBrokers(1), kfake.SeedTopics(parts, topic))
+			var slow atomic.Int32
+			c.ControlKey(int16(kmsg.EndTxn), func(kmsg.Request) (kmsg.Response, error, bool) {
+				c.KeepControl()
+				if slow.Load() > 0 && slow.Add(-1) >= 0 {
+					c.SleepControl(func() { time.Sleep(400 * time.Millisecond) })
+				}
+				return nil, nil, false
+			})
+			p := newTxnProducer(t, c, "outlived", func(cfg *kastor.Config) { cfg.Logger = discardLogger() })
+			ctx := context.Background()
+			if err := p.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			tr := newTxnTracker()
+			for txn, commit := range []bool{true, false, true} {
+				if err := p.BeginTransaction(); err != nil {
+					t.Fatal(err)
+				}
+				for j := range 10 {
+					i := txn*10 + j
+					p.SendAsync(ctx, &kastor.Record{Topic: topic, Partition: kastor.PartitionOf(int32(i % parts)), Value: value(i)}, tr.callback(txn, i))
+				}
+				end := p.AbortTransaction
+				if commit {
+					end = p.CommitTransaction
+				}
+				slow.Store(1)
+				short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+				err := end(short)
+				cancel()
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("transaction %d: the first call: %v, want the context's deadline", txn, err)
+				}
+				if err := p.BeginTransaction(); !errors.Is(err, kastor.ErrTransactionState) {
+					t.Fatalf("transaction %d: begin while it ends: %v", txn, err)
+				}
+				other := p.CommitTransaction
+				if commit {
+					other = p.AbortTransaction
+				}
+				if err := other(ctx); !errors.Is(err, kastor.ErrTransactionState) {
+					t.Fatalf("transaction %d: the other end while it ends: %v", txn, err)
+				}
+				if err := end(ctx); err != nil {
+					t.Fatalf("transaction %d: the second call: %v", txn, err)
+				}
+				tr.wait(t, txn)
+			}
+			commitEndMarkers(t, p, topic, parts)
+			checkTxnLog(t, "read_committed", readUntilEnds(t, c, topic, parts, true), tr, 30, parts, func(i int) bool { return i/10 != 1 })
+		})
+	}
+}
