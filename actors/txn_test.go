@@ -1,0 +1,93 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/kastor-go/kastor/messages"
+)
+
+// The gate's promises, under concurrent senders: a partition is announced once per transaction;
+// every record admitted before End was admitted before End's operation was handed over (so the
+// commit's flush covers it), and none is admitted after; outside a transaction, or with an error
+// set, records are refused with why.
+func TestTxnGateOrdersRecordsBeforeTheEnd(t *testing.T) {
+	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discardLogger }))
+	defer sys.Shutdown()
+	var mu sync.Mutex
+	announced := map[messages.TopicPartition]int{}
+	pid := sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
+		if r, ok := c.Message().(txnRecord); ok {
+			mu.Lock()
+			announced[r.tp]++
+			mu.Unlock()
+		}
+	}))
+	g := newTxnGate()
+	g.setActor(pid, sys.Root)
+
+	if err := g.Enter(txnTP("t", 0)); !errors.Is(err, ErrTransactionState) {
+		t.Fatalf("outside a transaction: %v", err)
+	}
+	for round := range 20 {
+		g.Begin()
+		var admitted, late atomic.Int64
+		var ended atomic.Bool
+		var admittedAtEnd int64
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					err := g.Enter(txnTP("t", int32((w+i)%8)))
+					if err != nil {
+						if !errors.Is(err, ErrTransactionState) {
+							t.Errorf("refused with %v", err)
+						}
+						return
+					}
+					if ended.Load() {
+						late.Add(1)
+					}
+					admitted.Add(1)
+					g.Exit()
+				}
+			}()
+		}
+		time.Sleep(time.Millisecond)
+		g.End(func() {
+			ended.Store(true)
+			admittedAtEnd = admitted.Load()
+		})
+		wg.Wait()
+		if late.Load() != 0 || admitted.Load() != admittedAtEnd {
+			t.Fatalf("round %d: %d records admitted after the end (%d at the end, %d in all)", round, late.Load(), admittedAtEnd, admitted.Load())
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // the announcements are on their way to the actor
+	mu.Lock()
+	for tp, n := range announced {
+		if n > 20 {
+			t.Errorf("%v announced %d times in 20 transactions", tp, n)
+		}
+	}
+	mu.Unlock()
+
+	g.Begin()
+	g.setErr(fmt.Errorf("%w: boom", messages.ErrFatal))
+	if err := g.Enter(txnTP("t", 0)); !errors.Is(err, messages.ErrFatal) {
+		t.Fatalf("with a fatal error: %v", err)
+	}
+	g.Begin() // a fatal error stays
+	if err := g.Enter(txnTP("t", 0)); !errors.Is(err, messages.ErrFatal) {
+		t.Fatalf("after Begin with a fatal error: %v", err)
+	}
+}
