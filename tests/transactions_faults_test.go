@@ -865,3 +865,69 @@ func TestTransactionEndOutlivesItsContext(t *testing.T) {
 		})
 	}
 }
+
+// A batch the broker wrote but whose answer was lost (REQUEST_TIMED_OUT after the append) waits
+// for its retry when the transaction is aborted. It was sent, so the abort must not fail it as
+// "aborted before it was sent" (Java aborts only batches without a sequence): it is retried, the
+// broker recognises the duplicate, and the record completes with the offset it holds in the log;
+// the next transaction commits.
+func TestTransactionAbortWhileARetryWaits(t *testing.T) {
+	for _, protocol := range txnProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			const topic = "out"
+			c := txnCluster(t, protocol, kfake.NumBrokers(1), kfake.SeedTopics(1, topic))
+			p := newTxnProducer(t, c, "retry-waits", func(cfg *kastor.Config) {
+				cfg.Linger = 0
+				cfg.RetryBackoff = 500 * time.Millisecond
+				cfg.RetryBackoffMax = 500 * time.Millisecond
+				cfg.Logger = discardLogger()
+			})
+			ctx := context.Background()
+			if err := p.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			h := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: topic, Err: kerr.RequestTimedOut, Count: 1})
+			tr := newTxnTracker()
+			p.SendAsync(ctx, &kastor.Record{Topic: topic, Partition: kastor.PartitionOf(0), Value: value(0)}, tr.callback(0, 0))
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := h.Wait(wctx, 1); err != nil {
+				t.Fatalf("the fault never struck: %v", err)
+			}
+			for p.Stats().RecordRetries == 0 { // the answer reached the producer: the retry waits
+				if wctx.Err() != nil {
+					t.Fatal("the record was never retried")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			if err := p.AbortTransaction(ctx); err != nil {
+				t.Fatal(err)
+			}
+			tr.wait(t, 0)
+			res, _ := tr.get(0)
+			if hw := c.PartitionInfo(topic, 0).HighWatermark; hw == 0 {
+				t.Fatal("the record was not written: the test proves nothing")
+			}
+			if res.err != nil {
+				t.Fatalf("the record is in the log, but completed with %v", res.err)
+			}
+			if err := p.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			sendAll(t, p, topic, 1, "end-0")
+			if err := p.CommitTransaction(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := readUntilEnds(t, c, topic, 1, true); len(got) != 0 {
+				t.Fatalf("read_committed shows the aborted record: %v", got)
+			}
+			all := readUntilEnds(t, c, topic, 1, false)
+			if len(all[0]) != 1 || all[0][0].index != 0 || all[0][0].offset != res.md.Offset {
+				t.Fatalf("read_uncommitted: %v, want the aborted record once at its acknowledged offset %d", all[0], res.md.Offset)
+			}
+		})
+	}
+}
