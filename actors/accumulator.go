@@ -731,13 +731,14 @@ func (s *accState) abort(err error) {
 	s.completeInOrder()
 }
 
-// abortUndrained fails, with err, every batch of an aborted transaction that is not out. A batch
-// out keeps going (the transaction's end waits for its answer). One that was sent before and waits
-// for a retry leaves its sequence behind: complete() asks for a new epoch, which the transaction
-// actor gets when the abort is done.
+// abortUndrained fails, with err, every batch of an aborted transaction that was never sent. A
+// batch that was sent keeps going, a retry included (the transaction's end waits for it), as in
+// Java, which aborts only batches without a sequence: the broker may have written it, so failing
+// it would report a record in the log as never sent, and its sequence would become a hole that
+// holds the partition's later retries until an epoch bump that only comes once the abort is done.
 func (s *accState) abortUndrained(err error) {
 	for _, b := range s.batches {
-		if b.result == nil && !b.inflight {
+		if b.result == nil && !b.inflight && b.baseSequence < 0 {
 			s.failBatch(b, err)
 		}
 	}
