@@ -931,3 +931,133 @@ func TestTransactionAbortWhileARetryWaits(t *testing.T) {
 		})
 	}
 }
+
+// answerProduce answers a Produce request with code for every partition it carries.
+func answerProduce(req kmsg.Request, code int16) kmsg.Response {
+	preq := req.(*kmsg.ProduceRequest)
+	resp := preq.ResponseKind().(*kmsg.ProduceResponse)
+	for _, rt := range preq.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition, sp.ErrorCode = rp.Partition, code
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+// A batch of a partition is refused for good (TOPIC_AUTHORIZATION_FAILED: its sequence becomes a
+// hole) while the partition's later batches are out and come back refused with a retriable error
+// (NOT_LEADER_OR_FOLLOWER): those cannot be resent under this epoch, so the abort that follows must
+// fail them (they are not in the log) rather than wait for an epoch bump that only comes after it.
+// Every record completes once; none that failed is in the log; the next transaction commits.
+func TestTransactionAbortAfterARefusedBatch(t *testing.T) {
+	for _, protocol := range txnProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			const topic, n = "out", 200
+			c := txnCluster(t, protocol, kfake.NumBrokers(1), kfake.SeedTopics(1, topic))
+			p := newTxnProducer(t, c, "refused", func(cfg *kastor.Config) {
+				cfg.Linger = 0
+				cfg.Logger = discardLogger()
+			})
+			ctx := context.Background()
+			if err := p.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			// A first record confirms the partition's sequence: later batches may then be out
+			// together.
+			tr := newTxnTracker()
+			p.SendAsync(ctx, &kastor.Record{Topic: topic, Partition: kastor.PartitionOf(0), Value: value(0)}, tr.callback(0, 0))
+			tr.wait(t, 0)
+			var requests atomic.Int32
+			c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				k := requests.Add(1)
+				if k > 4 {
+					c.DropControl()
+					return nil, nil, false
+				}
+				c.KeepControl()
+				if k == 1 { // held, so that the next requests are out behind it
+					c.SleepControl(func() { time.Sleep(100 * time.Millisecond) })
+					return answerProduce(req, kerr.TopicAuthorizationFailed.Code), nil, true
+				}
+				return answerProduce(req, kerr.NotLeaderForPartition.Code), nil, true
+			})
+			for i := 1; i < n; i++ {
+				p.SendAsync(ctx, &kastor.Record{Topic: topic, Partition: kastor.PartitionOf(0), Value: value(i)}, tr.callback(1, i))
+				if i%20 == 19 {
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			if err := p.CommitTransaction(ctx); !errors.Is(err, wire.ErrTopicAuthorizationFailed) {
+				t.Fatalf("commit: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+			}
+			// The delivery timeout (2 min) would end a hang; the test gives the abort 20 s.
+			actx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			if err := p.AbortTransaction(actx); err != nil {
+				t.Fatalf("abort: %v", err)
+			}
+			tr.wait(t, 1)
+			if requests.Load() < 2 {
+				t.Fatalf("%d produce requests: no batch was out behind the refused one", requests.Load())
+			}
+			if err := p.BeginTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			sendAll(t, p, topic, 1, "end-0")
+			if err := p.CommitTransaction(ctx); err != nil {
+				t.Fatal(err)
+			}
+			checkTxnLog(t, "read_uncommitted", readUntilEnds(t, c, topic, 1, false), tr, n, 1, func(i int) bool {
+				res, _ := tr.get(i)
+				return res.err == nil
+			})
+		})
+	}
+}
+
+// Back-to-back transactions on transactions v2, where every EndTxn bumps the producer's epoch:
+// the records of the next transaction must be sealed with the new epoch. Each transaction's
+// records are sent right after BeginTransaction; every transaction must end as asked, and
+// read_committed must hold exactly the committed ones.
+func TestTransactionBackToBackEpochs(t *testing.T) {
+	for _, protocol := range txnProtocols {
+		t.Run(protocol, func(t *testing.T) {
+			const topic, parts, txns, perTxn = "out", 3, 300, 6
+			c := txnCluster(t, protocol, kfake.NumBrokers(3), kfake.SeedTopics(parts, topic))
+			p := newTxnProducer(t, c, "epochs", func(cfg *kastor.Config) { cfg.Logger = discardLogger() })
+			ctx := context.Background()
+			if err := p.InitTransactions(ctx); err != nil {
+				t.Fatal(err)
+			}
+			tr := newTxnTracker()
+			aborted := func(i int) bool { return (i/perTxn)%3 == 2 }
+			for txn := range txns {
+				if err := p.BeginTransaction(); err != nil {
+					t.Fatalf("transaction %d: %v", txn, err)
+				}
+				for j := range perTxn {
+					i := txn*perTxn + j
+					p.SendAsync(ctx, &kastor.Record{Topic: topic, Partition: kastor.PartitionOf(int32(i % parts)), Value: value(i)}, tr.callback(txn, i))
+				}
+				end := p.CommitTransaction
+				if aborted(txn * perTxn) {
+					end = p.AbortTransaction
+				}
+				if err := end(ctx); err != nil {
+					t.Fatalf("transaction %d: %v", txn, err)
+				}
+				tr.wait(t, txn)
+			}
+			commitEndMarkers(t, p, topic, parts)
+			checkTxnLog(t, "read_committed", readUntilEnds(t, c, topic, parts, true), tr, txns*perTxn, parts, func(i int) bool { return !aborted(i) })
+		})
+	}
+}
