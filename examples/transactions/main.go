@@ -154,7 +154,11 @@ func copyExactlyOnce(ctx context.Context, brokers []string, n, batch int) (summa
 	if err != nil {
 		return sum, err
 	}
-	defer consumer.Close()
+	defer func() {
+		// A poll ended by an error still blocks rebalances, and leaving the group waits for them.
+		consumer.AllowRebalance()
+		consumer.Close()
+	}()
 
 	cfg := kastor.DefaultConfig()
 	cfg.BootstrapServers = brokers
@@ -163,7 +167,12 @@ func copyExactlyOnce(ctx context.Context, brokers []string, n, batch int) (summa
 	if err != nil {
 		return sum, err
 	}
-	defer producer.Close(context.Background()) // aborts a transaction left open by an error
+	defer func() {
+		// Aborts a transaction left open by an error; bounded, as the coordinator may be gone.
+		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		producer.Close(closeCtx)
+	}()
 	if err := producer.InitTransactions(ctx); err != nil {
 		return sum, fmt.Errorf("InitTransactions: %w", err)
 	}

@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 )
 
@@ -85,5 +87,42 @@ func TestRunCopiesExactlyOnce(t *testing.T) {
 func TestEmbedded(t *testing.T) {
 	if err := embedded(io.Discard, 500, 2, 100); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A transaction that fails for good ends the run with its error (the consumer, whose last poll
+// still blocks rebalances, and the producer are closed on the way out), and nothing of it is
+// committed: neither its records nor the group's offsets.
+func TestRunEndsOnAFailedTransaction(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, inputTopic, outputTopic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.EndTxn}, Err: kerr.TransactionalIDAuthorizationFailed, Count: -1})
+	done := make(chan error, 1)
+	go func() {
+		_, err := run(io.Discard, c.ListenAddrs(), 400, 2, 100)
+		done <- err
+	}()
+	select {
+	case err = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the run did not end after its transaction failed")
+	}
+	if err == nil || !strings.Contains(err.Error(), "TRANSACTIONAL_ID_AUTHORIZATION_FAILED") {
+		t.Fatalf("run: %v, want the commit's authorization error", err)
+	}
+	if hw := c.PartitionInfo(outputTopic, 0).HighWatermark + c.PartitionInfo(outputTopic, 1).HighWatermark; hw == 0 {
+		t.Fatal("nothing was written: the failure came before the transaction")
+	}
+	offsets, err := committedOffsets(context.Background(), c.ListenAddrs(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range int32(2) {
+		if o, ok := offsets[p]; !ok || o != -1 {
+			t.Fatalf("the group's offsets %v: partition %d has one (want -1, none)", offsets, p)
+		}
 	}
 }
