@@ -150,7 +150,11 @@ func (s *accState) step(now int64, msg any) *accEffects {
 	case *accWakeUp:
 		s.update()
 	case *identityNews:
-		s.identity = m.id
+		// A transactional producer's identity comes from the transaction actor and, later, from
+		// the sender too: the sender's news of an older epoch of the same id is stale.
+		if cur := s.identity; cur == nil || m.id.ID != cur.ID || m.id.Epoch >= cur.Epoch {
+			s.identity = m.id
+		}
 		s.update()
 	case *messages.AbortPartition:
 		s.abort(m.Err)

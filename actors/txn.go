@@ -375,6 +375,12 @@ func (s *txnActorState) apply(c actor.Context, e txnEffects) {
 	}
 	if e.identity != nil {
 		c.Send(s.sender, &txnIdentity{id: e.identity})
+		// Told directly as well: the next transaction's txnGateOpen, sent from here later, then
+		// reaches each accumulator after the new epoch (v2 bumps it at every EndTxn), never before
+		// the sender's news of it.
+		s.shared.RangeAccumulators(func(_ messages.TopicPartition, pid *actor.PID) {
+			c.Send(pid, &identityNews{id: e.identity})
+		})
 	}
 	if e.abortUndrained != nil && e.fail == nil {
 		s.shared.RangeAccumulators(func(_ messages.TopicPartition, pid *actor.PID) {
