@@ -12,6 +12,16 @@
 // (Props) and produce by message: Produce is answered with Delivered, Flush with Flushed, Close
 // with Closed (see the messages package), and fatal errors reach the spawning actor's supervisor.
 //
+// # Transactions
+//
+// With Config.TransactionalID the producer is transactional, as Java's: InitTransactions once,
+// then BeginTransaction, sends, SendOffsetsToTransaction (consume-transform-produce) and
+// CommitTransaction or AbortTransaction; read_committed consumers see a transaction's records
+// and offsets all together or never. A send outside a transaction fails with ErrTransactionState;
+// an error inside one makes the commit fail until the transaction is aborted; a producer fenced
+// by a newer one with the same id fails for good (ErrFatal). Close aborts an open transaction.
+// Actor users send the same operations as messages (TransactionDone answers them).
+//
 // # Which timeout is which
 //
 // A record meets three clocks, as in the Java producer:

@@ -146,6 +146,7 @@ type Producer struct {
 	noReply     messages.Completion
 	unanswered  atomic.Uint64 // fire-and-forget records that failed
 	txnRunner   txnRunner     // actor users' transactional operations (transactions.go)
+	txnPending  txnPending    // the transactional operation a cancelled wait left running
 	lastFailLog atomic.Int64  // unix ns of the last such failure logged
 }
 
@@ -213,12 +214,16 @@ func newProducer(cfg Config, sys *actor.ActorSystem) *Producer {
 }
 
 // cleanup releases what the producer owns once its actor has stopped (or never started): the
-// completion goroutine (after it ran every completion), the connections' goroutines, the clock.
+// completion goroutine (after it ran every completion), the connections' goroutines, the batch
+// buffers' memory, the clock.
 func (p *Producer) cleanup() {
 	p.cleanupOnce.Do(func() {
 		p.shared.Completer.Stop()
 		p.shared.Goroutines.Wait()
 		p.shared.Dispatcher.Stop()
+		// After the accumulators (which write batch buffers) stopped and the connections'
+		// goroutines (which read them) returned.
+		p.shared.Buffers.Close()
 		p.shared.Metrics.Close()
 		p.clock.Close()
 		if n := p.unanswered.Load(); n > 0 {

@@ -161,11 +161,14 @@ func (p *Producer) endTransaction(ctx context.Context, kind actors.TxnOpKind) er
 	if err := p.txnReady(ctx, g); err != nil {
 		return err
 	}
+	if reply := p.txnPending.take(kind); reply != nil {
+		return p.txnWait(ctx, kind, reply) // the same operation, which a cancelled wait left running
+	}
 	op := &actors.TxnOp{Kind: kind, Reply: make(chan error, 1)}
 	// Closing the gate first: every record admitted is in its accumulator before the operation
 	// reaches the transaction actor, so the commit's flush covers it.
 	g.End(func() { g.Send(op) })
-	return p.txnWait(ctx, op.Reply)
+	return p.txnWait(ctx, kind, op.Reply)
 }
 
 // closeTransaction aborts an open transaction as Close begins (Java's behaviour). A failed abort
@@ -182,7 +185,7 @@ func (p *Producer) closeTransaction(ctx context.Context) error {
 	}
 	op := &actors.TxnOp{Kind: actors.TxnClose, Reply: make(chan error, 1)}
 	g.End(func() { g.Send(op) })
-	err := p.txnWait(ctx, op.Reply)
+	err := p.txnWait(ctx, actors.TxnClose, op.Reply)
 	if err != nil && ctx.Err() != nil {
 		return err
 	}
@@ -190,6 +193,34 @@ func (p *Producer) closeTransaction(ctx context.Context) error {
 		p.logger.Warn("kastor: aborting the open transaction on close failed", "err", err)
 	}
 	return nil
+}
+
+// abortTransactionAsync is closeTransaction for the producer actor's Close message: it hands the
+// abort over and runs then once it is done, waiting on a goroutine of its own.
+func (p *Producer) abortTransactionAsync(then func()) {
+	g := p.shared.Txn
+	if g == nil {
+		then()
+		return
+	}
+	select {
+	case <-g.Ready():
+	default:
+		then() // the transaction actor never started: there is nothing open
+		return
+	}
+	op := &actors.TxnOp{Kind: actors.TxnClose, Reply: make(chan error, 1)}
+	g.End(func() { g.Send(op) })
+	go func() {
+		select {
+		case err := <-op.Reply:
+			if err != nil {
+				p.logger.Warn("kastor: aborting the open transaction on close failed", "err", err)
+			}
+		case <-p.stopped:
+		}
+		then()
+	}()
 }
 
 func (p *Producer) txnGate() (*actors.TxnGate, error) {
@@ -224,20 +255,56 @@ func (p *Producer) txnCall(ctx context.Context, op *actors.TxnOp) error {
 	if err := p.txnReady(ctx, g); err != nil {
 		return err
 	}
+	if reply := p.txnPending.take(op.Kind); reply != nil {
+		return p.txnWait(ctx, op.Kind, reply) // the same operation, which a cancelled wait left running
+	}
 	op.Reply = make(chan error, 1)
 	g.Send(op)
-	return p.txnWait(ctx, op.Reply)
+	return p.txnWait(ctx, op.Kind, op.Reply)
 }
 
-func (p *Producer) txnWait(ctx context.Context, reply chan error) error {
+// txnWait waits for an operation's answer. When ctx ends first, an InitTransactions, commit or
+// abort goes on, and the next call of the same operation waits for its answer (Java's).
+func (p *Producer) txnWait(ctx context.Context, kind actors.TxnOpKind, reply chan error) error {
 	select {
 	case err := <-reply:
 		return err
 	case <-p.stopped:
 		return ErrProducerClosed
 	case <-ctx.Done():
-		return fmt.Errorf("kastor: stopped waiting, the operation goes on (call it again to wait for its result): %w", context.Cause(ctx))
+		switch kind {
+		case actors.TxnInit, actors.TxnCommit, actors.TxnAbort:
+			p.txnPending.keep(kind, reply)
+			return fmt.Errorf("kastor: stopped waiting, the operation goes on (call it again to wait for its result): %w", context.Cause(ctx))
+		}
+		return fmt.Errorf("kastor: stopped waiting, the operation goes on: %w", context.Cause(ctx))
 	}
+}
+
+// txnPending is the operation a cancelled wait left running, whose answer the next call of the
+// same operation waits for. Any other transactional call forgets it.
+type txnPending struct {
+	mu    sync.Mutex
+	kind  actors.TxnOpKind
+	reply chan error // nil: none
+}
+
+// take forgets the pending operation and returns its answer channel if it is of kind.
+func (t *txnPending) take(kind actors.TxnOpKind) chan error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	reply, same := t.reply, t.kind == kind
+	t.reply = nil
+	if same {
+		return reply
+	}
+	return nil
+}
+
+func (t *txnPending) keep(kind actors.TxnOpKind, reply chan error) {
+	t.mu.Lock()
+	t.kind, t.reply = kind, reply
+	t.mu.Unlock()
 }
 
 // deliverInTransaction pushes e into its accumulator inside the open transaction (refused outside
@@ -259,40 +326,36 @@ func (p *Producer) deliverInTransaction(g *actors.TxnGate, e *sendEntry) (stage,
 // transactionMessage runs a transactional message of an actor user on its own goroutine (the
 // operation waits for the cluster) and answers the sender with TransactionDone. Commit, abort and
 // offsets go behind the sender's earlier Produce messages first (waitingroom.go).
-func (p *Producer) transactionMessage(msg any, sender *actor.PID) bool {
+func (p *Producer) transactionMessage(msg any, sender *actor.PID) {
 	var run func() error
-	corr, ordered := uint64(0), true
+	ordered := true
 	switch m := msg.(type) {
 	case *messages.InitTransactions:
-		corr, ordered = m.Correlation, false
+		ordered = false
 		run = func() error { return p.InitTransactions(context.Background()) }
 	case *messages.BeginTransaction:
-		corr, ordered = m.Correlation, false
+		ordered = false
 		run = p.BeginTransaction
 	case *messages.SendOffsetsToTransaction:
-		corr = m.Correlation
 		run = func() error { return p.SendOffsetsToTransaction(context.Background(), m.Offsets, m.Group) }
 	case *messages.CommitTransaction:
-		corr = m.Correlation
 		run = func() error { return p.CommitTransaction(context.Background()) }
 	case *messages.AbortTransaction:
-		corr = m.Correlation
 		run = func() error { return p.AbortTransaction(context.Background()) }
 	default:
-		return false
+		return
 	}
 	start := func() {
 		p.txnRunner.run(func() {
 			err := run()
 			if sender != nil {
-				p.sys.Root.Send(sender, &messages.TransactionDone{Correlation: corr, Request: msg, Err: err})
+				p.sys.Root.Send(sender, &messages.TransactionDone{Correlation: txnCorrelation(msg), Request: msg, Err: err})
 			}
 		})
 	}
 	if !ordered || !p.pushControl(laneItem{kind: itemTransaction, run: start}) {
 		start() // not ordered, or the producer stopped: the operation says so
 	}
-	return true
 }
 
 func txnCorrelation(msg any) uint64 {

@@ -47,6 +47,9 @@ type roomEnv interface {
 	// flushAll flushes every accumulator; done runs on the completion goroutine once everything
 	// pushed before has completed.
 	flushAll(done func())
+	// abortTransaction aborts a transactional producer's open transaction, then runs then (at
+	// once when there is none), without blocking the actor.
+	abortTransaction(then func())
 	post(msg any)
 	reply(to *actor.PID, msg any)
 	after(d time.Duration, msg any) (stop func() bool)
@@ -474,8 +477,8 @@ func (s *waitingRoom) startFlush(f *flushWait) {
 	switch {
 	case f.then != nil:
 		f.then()
-	case f.close:
-		env.flushAll(func() { env.post(closeFlushedMsg) })
+	case f.close: // Java's close aborts an open transaction first
+		env.abortTransaction(func() { env.flushAll(func() { env.post(closeFlushedMsg) }) })
 	case f.replyTo != nil:
 		to, corr := f.replyTo, f.corr
 		env.flushAll(func() {
@@ -685,6 +688,7 @@ func (v *producerEnv) refreshMetadata(topics []string) {
 }
 func (v *producerEnv) flushAll(done func())         { v.p.flushAll(done) }
 func (v *producerEnv) post(msg any)                 { v.p.post(msg) }
+func (v *producerEnv) abortTransaction(then func()) { v.p.abortTransactionAsync(then) }
 func (v *producerEnv) reply(to *actor.PID, msg any) { v.p.sys.Root.Send(to, msg) }
 func (v *producerEnv) after(d time.Duration, msg any) func() bool {
 	return time.AfterFunc(d, func() { v.p.post(msg) }).Stop

@@ -91,6 +91,7 @@ func (f *fakeEnv) rearmMemory()                           {}
 func (f *fakeEnv) refreshMetadata([]string)               { f.refreshes++ }
 func (f *fakeEnv) flushAll(done func())                   { f.flushes = append(f.flushes, done) }
 func (f *fakeEnv) post(msg any)                           { f.replies = append(f.replies, msg) }
+func (f *fakeEnv) abortTransaction(then func())           { then() }
 func (f *fakeEnv) reply(_ *actor.PID, msg any)            { f.replies = append(f.replies, msg) }
 func (f *fakeEnv) now() time.Time                         { return f.clock }
 func (f *fakeEnv) closed() bool                           { return f.closedNow }

@@ -30,6 +30,7 @@ type accBatch struct {
 
 	full     bool   // takes no more records
 	urgent   bool   // holds a record someone waits for: ready without lingering
+	waiters  int    // records a Send waits for (see completion.waitersOnly)
 	data     []byte // sealed bytes, once sent
 	inflight bool
 	attempts int
@@ -38,9 +39,12 @@ type accBatch struct {
 	// notWritten: the broker refused the last attempt, so the batch is known not to be in the log
 	// (after a timeout or a broken connection it may be).
 	notWritten bool
-	retryNs    int64               // not ready before this (retry backoff)
-	result     *messages.BatchDone // outcome, held until every older batch completed
-	after      []func()            // flush waiters
+	// readers: writers of failed links that may still read buf, where the batch was sealed
+	// (frames share batches, see requestFrame): buf is reused once they all stopped.
+	readers []<-chan struct{}
+	retryNs int64               // not ready before this (retry backoff)
+	result  *messages.BatchDone // outcome, held until every older batch completed
+	after   []func()            // flush waiters
 }
 
 // accState is the accumulator's state; every method runs on the actor's goroutine.
@@ -57,6 +61,8 @@ type accState struct {
 	// PartitionReady is out.
 	route      *actor.PID
 	routeAsked bool
+	// lent: buffers of batches that completed while out, by batch id, until they come back.
+	lent map[uint64]lentBuffer
 	// txnOpen: a transactional producer's batches may be sent (the partition is in the open
 	// transaction); txnAsked: a txnGateAsk is out. See txn.go.
 	txnOpen, txnAsked bool
@@ -150,10 +156,8 @@ func (s *accState) step(now int64, msg any) *accEffects {
 	case *accWakeUp:
 		s.update()
 	case *identityNews:
-		// A transactional producer's identity comes from the transaction actor and, later, from
-		// the sender too: the sender's news of an older epoch of the same id is stale.
-		if cur := s.identity; cur == nil || m.id.ID != cur.ID || m.id.Epoch >= cur.Epoch {
-			s.identity = m.id
+		if s.identity == nil || m.id == nil || m.id.Gen >= s.identity.Gen {
+			s.identity = m.id // never an older one: a transaction's gate may have brought a newer one
 		}
 		s.update()
 	case *messages.AbortPartition:
@@ -163,6 +167,9 @@ func (s *accState) step(now int64, msg any) *accEffects {
 		s.txnOpen, s.txnAsked = m.open, false
 		if m.open {
 			s.txnAborted = nil
+		}
+		if m.id != nil && (s.identity == nil || m.id.Gen > s.identity.Gen) {
+			s.identity = m.id // the transaction's, which the sender's news may not have brought yet
 		}
 		s.update()
 	case *txnAbortUndrained:
@@ -342,7 +349,10 @@ func (s *accState) onAppend(m *messages.Append) {
 		b.builder.Append(m.TimestampMs, r.Key, r.Value, r.Headers)
 	}
 	b.records = append(b.records, s.pending(m))
-	b.urgent = b.urgent || m.Urgent
+	if m.Urgent {
+		b.urgent = true
+		b.waiters++
+	}
 	s.currentHeld = true
 	faultinject.AccumulatorAppended(s.tp)
 	if m.EnqueuedNs < b.oldestNs {
@@ -534,11 +544,13 @@ func (s *accState) onBatchDone(m *messages.BatchDone) {
 	b := s.batchByID(m.BatchID)
 	if b == nil || !b.inflight || b.result != nil {
 		// Aborted or expired meanwhile: it has its outcome already. Its return may still unblock
-		// the partition (sequences wait for every batch that was out).
+		// the partition (sequences wait for every batch that was out), and gives its buffer back.
+		s.returnedLate(b, m)
 		s.update()
 		return
 	}
 	b.inflight = false
+	b.readers = appendReader(b.readers, m)
 	if m.Err != nil {
 		s.route = nil // ask again: the leader may have moved, or its connection failed
 	}
@@ -668,9 +680,7 @@ func (s *accState) split(b *accBatch) bool {
 			break
 		}
 	}
-	if b.buf != nil {
-		s.shared.Buffers.Put(b.buf)
-	}
+	s.releaseBuffer(b.buf, b.readers)
 	s.shared.Metrics.BatchSplit(s.tp.Topic)
 	s.shared.Logger.Debug("split an oversize batch", "topic", s.tp.Topic, "partition", s.tp.Partition, "records", len(b.records))
 	return true
@@ -695,7 +705,7 @@ func (s *accState) completeInOrder() {
 
 func (s *accState) complete(b *accBatch, r *messages.BatchDone) {
 	item := completion{tp: s.tp, records: b.records, err: r.Err, baseOffset: r.BaseOffset,
-		logAppendTime: r.LogAppendTime, after: b.after}
+		logAppendTime: r.LogAppendTime, after: b.after, waitersOnly: b.waiters == len(b.records)}
 	if r.Err != nil {
 		s.shared.logBatchFailed(s.tp, len(b.records), r.Err)
 		item.baseOffset, item.logAppendTime = -1, -1
@@ -708,13 +718,60 @@ func (s *accState) complete(b *accBatch, r *messages.BatchDone) {
 		}
 	}
 	s.fx.complete(item)
-	// A batch failed while still in flight (expired, aborted) may sit in a request not encoded yet:
-	// its buffer is left to the garbage collector, never recycled under it. Only a batch whose
-	// BatchDone came back (its request was encoded by then) returns its buffer to the pool.
-	if b.buf != nil && !b.inflight {
-		s.shared.Buffers.Put(b.buf)
+	if b.inflight {
+		// Failed while out (expired, aborted): a sink or a request may still hold its bytes. The
+		// buffer waits for the BatchDone that comes back for it (returnedLate).
+		if b.buf != nil {
+			if s.lent == nil {
+				s.lent = map[uint64]lentBuffer{}
+			}
+			s.lent[b.id] = lentBuffer{b.buf, b.readers}
+		}
+	} else {
+		s.releaseBuffer(b.buf, b.readers)
 	}
-	b.buf = nil
+	b.buf, b.readers = nil, nil
+}
+
+// lentBuffer is the buffer of a batch that completed while out, until the batch comes back.
+type lentBuffer struct {
+	buf     []byte
+	readers []<-chan struct{}
+}
+
+// returnedLate takes back a batch that already had its outcome when its BatchDone came: b is nil
+// once it completed, or still waiting for older batches to complete.
+func (s *accState) returnedLate(b *accBatch, m *messages.BatchDone) {
+	switch {
+	case b != nil && b.inflight:
+		b.inflight = false // complete releases its buffer
+		b.readers = appendReader(b.readers, m)
+	case b == nil:
+		if l, ok := s.lent[m.BatchID]; ok {
+			delete(s.lent, m.BatchID)
+			s.releaseBuffer(l.buf, appendReader(l.readers, m))
+		}
+	}
+}
+
+// releaseBuffer gives a batch's buffer back: at once, or once the writers that may still read it
+// stopped.
+func (s *accState) releaseBuffer(buf []byte, readers []<-chan struct{}) {
+	switch {
+	case buf == nil:
+	case len(readers) > 0:
+		s.shared.Buffers.PutAfter(buf, readers...)
+	default:
+		s.shared.Buffers.Put(buf)
+	}
+}
+
+// appendReader notes the writer that may still read a batch that came back failed with its link.
+func appendReader(readers []<-chan struct{}, m *messages.BatchDone) []<-chan struct{} {
+	if m.WriterDone != nil {
+		return append(readers, m.WriterDone)
+	}
+	return readers
 }
 
 func (s *accState) flush(done func()) {
@@ -777,6 +834,7 @@ func (s *accState) settleCurrent() {
 	case *messages.BatchDone:
 		if b := s.batchByID(m.BatchID); b != nil && b.result == nil {
 			b.inflight = false
+			b.readers = appendReader(b.readers, m)
 			s.failBatch(b, err)
 		}
 	case *inboxReady:

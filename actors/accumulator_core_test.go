@@ -175,3 +175,64 @@ func TestAccumulatorCoreInFlightLimit(t *testing.T) {
 	fx = copyFx(s.step(ms, &messages.BatchDone{BatchID: 0, BaseOffset: 0, LogAppendTime: -1}))
 	expectSent(t, &fx, "batch 2 (1 records)")
 }
+
+// bufferCounts is the accumulator's batch buffers: carved, free, waiting for a writer to stop.
+func bufferCounts(s *accState) string {
+	slots, free, deferred := s.shared.Buffers.Stats()
+	return fmt.Sprintf("%d slots, %d free, %d deferred", slots, free, deferred)
+}
+
+func expectBuffers(t *testing.T, s *accState, want string) {
+	t.Helper()
+	if got := bufferCounts(s); got != want {
+		t.Fatalf("buffers: %s, want %s", got, want)
+	}
+}
+
+// TestAccumulatorCoreBufferAfterFailedLink: a batch whose request failed with its connection may
+// still be read by that connection's writer (frames share the sealed bytes): once it completes
+// after its retry, its buffer is reused only after that writer stopped.
+func TestAccumulatorCoreBufferAfterFailedLink(t *testing.T) {
+	s := newCoreAccumulator(testSettings())
+	s.step(0, &messages.Route{Sink: coreSink})
+	s.appendAt(0, "a")
+	fx := copyFx(s.step(0, pokeInbox))
+	expectSent(t, &fx, "batch 0 (1 records)")
+	writer := make(chan struct{})
+	copyFx(s.step(ms, &messages.BatchDone{BatchID: 0, Err: fmt.Errorf("%w: read: reset", messages.ErrConnection), BaseOffset: -1, WriterDone: writer}))
+	copyFx(s.step(100*ms, wakeUp))
+	fx = copyFx(s.step(100*ms, &messages.Route{Sink: coreSink}))
+	expectSent(t, &fx, "batch 0 (1 records)")
+	fx = copyFx(s.step(101*ms, &messages.BatchDone{BatchID: 0, BaseOffset: 3, LogAppendTime: -1}))
+	if len(fx.completions) != 1 || fx.completions[0].err != nil {
+		t.Fatalf("completions %+v, want the record written", fx.completions)
+	}
+	expectBuffers(t, s, "1 slots, 0 free, 1 deferred")
+	close(writer)
+	s.shared.Buffers.Put(s.shared.Buffers.Get()) // a Get reaps what its writers let go
+	expectBuffers(t, s, "1 slots, 1 free, 0 deferred")
+}
+
+// TestAccumulatorCoreBufferOfABatchExpiredInFlight: a batch that fails while out (its delivery
+// timeout passed) completes at once, but its buffer waits for the batch to come back from the
+// sink, which may be writing it.
+func TestAccumulatorCoreBufferOfABatchExpiredInFlight(t *testing.T) {
+	set := testSettings()
+	set.DeliveryTimeout = 100 * time.Millisecond
+	s := newCoreAccumulator(set)
+	s.step(0, &messages.Route{Sink: coreSink})
+	s.appendAt(0, "a")
+	fx := copyFx(s.step(0, pokeInbox))
+	expectSent(t, &fx, "batch 0 (1 records)")
+	fx = copyFx(s.step(100*ms, wakeUp))
+	if len(fx.completions) != 1 || !errors.Is(fx.completions[0].err, messages.ErrDeliveryTimeout) {
+		t.Fatalf("completions %+v, want the record expired", fx.completions)
+	}
+	expectBuffers(t, s, "1 slots, 0 free, 0 deferred")
+	writer := make(chan struct{})
+	s.step(150*ms, &messages.BatchDone{BatchID: 0, Err: fmt.Errorf("%w: request timed out", messages.ErrConnection), BaseOffset: -1, WriterDone: writer})
+	expectBuffers(t, s, "1 slots, 0 free, 1 deferred")
+	close(writer)
+	s.shared.Buffers.Put(s.shared.Buffers.Get())
+	expectBuffers(t, s, "1 slots, 1 free, 0 deferred")
+}

@@ -228,7 +228,7 @@ func (s *connState) maybeStartReauth(c actor.Context) {
 		corr := int32(math.MinInt32)
 		rt := func(req wire.Request, version int16, resp wire.Response) error {
 			corr++
-			l.writes.push(outFrame{buf: wire.AppendRequest(getRequestBuffer(), req, version, corr, cfg.ClientID), corr: corr})
+			l.writes.push(outFrame{frame: encodeFrame(req, version, corr, cfg.ClientID, false), corr: corr})
 			var frame []byte
 			select {
 			case frame = <-frames:

@@ -31,6 +31,9 @@ type completion struct {
 	baseOffset    int64 // -1 when unknown (acks=0)
 	logAppendTime int64 // -1 unless the topic uses LogAppendTime
 	after         []func()
+	// waitersOnly: every record's completion is a waiting Send's own hand-off (never user code,
+	// never blocking), so it may run on the pusher's goroutine when nothing is ahead of it.
+	waitersOnly bool
 }
 
 // Completer runs record completions on one goroutine, in the order accumulators push them, so the
@@ -57,6 +60,8 @@ type Completer struct {
 
 	// gid is the completion goroutine's id: a Close, Send or Flush on it would wait for itself.
 	gid atomic.Uint64
+	// outstanding counts the items pushed and not completed yet.
+	outstanding atomic.Int64
 }
 
 // NewCompleter starts the completion goroutine; Stop ends it after the queue drains.
@@ -68,10 +73,21 @@ func NewCompleter(onRecord func(md messages.RecordMetadata, err error), release 
 
 // push queues a batch's outcome; once the completer has stopped (everything pushed before ran),
 // it completes at once on the caller's goroutine.
+//
+// A completion of waiting Sends only, with nothing ahead of it and no interceptor, completes at
+// once on the caller's goroutine instead: the waiting caller is woken one goroutine hand-off
+// sooner, and no record of its partition can be ahead of it (an accumulator pushes its
+// partition's completions in order, from its own goroutine).
 func (c *Completer) push(item completion) {
+	if item.waitersOnly && c.OnRecord == nil && c.outstanding.Load() == 0 {
+		c.complete(&item)
+		return
+	}
+	c.outstanding.Add(1)
 	ok, first := c.queue.Push(item)
 	if !ok {
 		c.complete(&item)
+		c.outstanding.Add(-1)
 		return
 	}
 	if first {
@@ -120,6 +136,7 @@ func (c *Completer) run() {
 		for i := range batch {
 			c.complete(&batch[i])
 			batch[i] = completion{}
+			c.outstanding.Add(-1)
 		}
 		spare = batch
 	}

@@ -202,3 +202,51 @@ func TestCompleterStopIdle(t *testing.T) {
 		t.Fatal("Stop of an idle completer did not return")
 	}
 }
+
+// TestCompleterRunsWaitersInline: a completion of waiting Sends only runs on the pusher's
+// goroutine when nothing is ahead of it; behind an unfinished item, or with an interceptor, it
+// keeps its place in the queue.
+func TestCompleterRunsWaitersInline(t *testing.T) {
+	onPusher := func(c *Completer, item completion) bool {
+		ran := make(chan bool, 1)
+		item.records = []pendingRecord{{done: func(messages.RecordMetadata, error) {
+			ran <- !c.OnCompletionGoroutine()
+		}}}
+		item.waitersOnly = true
+		c.push(item)
+		return <-ran
+	}
+
+	c := NewCompleter(nil, nil, discardLogger)
+	if !onPusher(c, completion{tp: tp("a", 0)}) {
+		t.Fatal("an idle completer ran a waiters-only completion on its own goroutine")
+	}
+	// An item ahead of it (a callback still running): the waiter goes behind it, on the
+	// completer's goroutine, after it.
+	var j journal
+	release := make(chan struct{})
+	c.push(completion{tp: tp("a", 0), records: []pendingRecord{{done: func(messages.RecordMetadata, error) {
+		<-release
+		j.add("async")
+	}}}})
+	waiter := make(chan bool, 1)
+	c.push(completion{tp: tp("a", 0), waitersOnly: true, records: []pendingRecord{{done: func(messages.RecordMetadata, error) {
+		j.add("waiter")
+		waiter <- c.OnCompletionGoroutine()
+	}}}})
+	close(release)
+	if !<-waiter {
+		t.Fatal("a waiter behind an unfinished completion ran off the completion goroutine")
+	}
+	if got := strings.Join(j.get(), ","); got != "async,waiter" {
+		t.Fatalf("order %s, want async,waiter", got)
+	}
+	c.Stop()
+
+	// With an interceptor, OnRecord is user code: never on the pusher's goroutine.
+	c = NewCompleter(func(messages.RecordMetadata, error) {}, nil, discardLogger)
+	if onPusher(c, completion{tp: tp("a", 0)}) {
+		t.Fatal("a completion with an interceptor ran on the pusher's goroutine")
+	}
+	c.Stop()
+}

@@ -83,6 +83,12 @@ type link struct {
 	root   *actor.RootContext
 	cancel context.CancelFunc
 	writes *writeQueue
+	// vectored: the socket takes vectored writes (plain TCP), so record batches need not be
+	// copied into the frames (see requestFrame). Set at linkUp; the actor's alone.
+	vectored bool
+	// writerDone is closed when the writer goroutine returns: from then on nothing reads the
+	// frames written on this link, nor the batches they share. Made at linkUp.
+	writerDone chan struct{}
 
 	mu     sync.Mutex
 	conn   net.Conn
@@ -128,7 +134,7 @@ type writeQueue struct {
 }
 
 type outFrame struct {
-	buf    []byte
+	frame  *requestFrame
 	corr   int32
 	notify bool // report frameWritten (requests that get no response)
 }
@@ -479,6 +485,8 @@ func (s *connState) onLinkUp(c actor.Context, m *linkUp) {
 	s.shared.logConnUp(s.cfg.Node, s.cfg.Addr)
 	s.apis = m.apis
 	l := s.link
+	_, l.vectored = m.conn.(*net.TCPConn)
+	l.writerDone = make(chan struct{})
 	s.shared.Goroutines.Add(2)
 	go func() { // reader
 		defer s.shared.Goroutines.Done()
@@ -495,6 +503,7 @@ func (s *connState) onLinkUp(c actor.Context, m *linkUp) {
 	}()
 	go func() { // writer
 		defer s.shared.Goroutines.Done()
+		defer close(l.writerDone)
 		var batch []outFrame
 		var bufs net.Buffers
 		var ok bool
@@ -506,7 +515,7 @@ func (s *connState) onLinkUp(c actor.Context, m *linkUp) {
 			// per wake-up rather than one per request.
 			bufs = bufs[:0]
 			for _, f := range batch {
-				bufs = append(bufs, f.buf)
+				bufs = append(bufs, f.frame.pieces...)
 			}
 			m.conn.SetWriteDeadline(time.Now().Add(s.cfg.RequestTimeout))
 			pending := bufs // WriteTo consumes the slice it is called on; bufs keeps the array
@@ -515,7 +524,7 @@ func (s *connState) onLinkUp(c actor.Context, m *linkUp) {
 				return
 			}
 			for _, f := range batch {
-				putRequestBuffer(f.buf)
+				f.frame.release()
 				if f.notify {
 					l.send(&frameWritten{gen: l.gen, corr: f.corr})
 				}
@@ -578,13 +587,16 @@ func (s *connState) write(c actor.Context, call *messages.Call) {
 	if p, ok := call.Req.(*wire.ProduceRequest); ok && !p.ExpectsResponse() {
 		expectsResponse = false
 	}
-	buf := wire.AppendRequest(getRequestBuffer(), call.Req, version, s.corr, s.cfg.ClientID)
+	frame := encodeFrame(call.Req, version, s.corr, s.cfg.ClientID, s.link.vectored)
+	if r, ok := call.Tag.(*sinkRequest); ok {
+		r.writerDone = s.link.writerDone
+	}
 	s.inflight = append(s.inflight, inflightCall{call: call, corr: s.corr, version: version,
 		deadline: time.Now().Add(s.cfg.RequestTimeout)})
 	if !expectsResponse {
 		s.inflight[len(s.inflight)-1].deadline = time.Time{} // completes on write
 	}
-	s.link.writes.push(outFrame{buf: buf, corr: s.corr, notify: !expectsResponse})
+	s.link.writes.push(outFrame{frame: frame, corr: s.corr, notify: !expectsResponse})
 	s.lastUsed = time.Now()
 	if len(s.inflight) == 1 {
 		s.armTimeout(c)
@@ -736,25 +748,46 @@ func (s *connState) shutdown(c actor.Context) {
 	s.status = connIdle
 }
 
-// Request buffers are reused once written: a produce request copies its batches, so a fresh buffer
-// per request would cost about as many bytes as the records themselves.
-var requestBuffers sync.Pool
+// requestFrame is an encoded request on its way to the writer: the bytes encoded (head) and the
+// frame as pieces for one vectored write. On a plain TCP link a produce request's record batches
+// are pieces of their own, read where the accumulators sealed them instead of copied (see
+// wire.AppendRequestShared); a batch whose request failed with its link therefore goes back with
+// the link's writerDone (BatchDone.WriterDone), and its buffer is reused only once that writer
+// stopped. Frames are reused once written.
+type requestFrame struct {
+	head   []byte
+	pieces [][]byte
+}
+
+var requestFrames sync.Pool
 
 // maxPooledRequest keeps rare huge requests from pinning memory in the pool.
 const maxPooledRequest = 4 << 20
 
-func getRequestBuffer() []byte {
-	if b, ok := requestBuffers.Get().(*[]byte); ok {
-		return (*b)[:0]
+// encodeFrame encodes req; shared leaves record batches in place. Over TLS (no vectored writes:
+// each piece would be a record and a system call of its own) the frame is one copied piece.
+func encodeFrame(req wire.Request, version int16, corr int32, clientID string, shared bool) *requestFrame {
+	f, _ := requestFrames.Get().(*requestFrame)
+	if f == nil {
+		f = &requestFrame{}
 	}
-	return nil
+	if shared {
+		f.head, f.pieces = wire.AppendRequestShared(f.head[:0], f.pieces, req, version, corr, clientID)
+	} else {
+		f.head = wire.AppendRequest(f.head[:0], req, version, corr, clientID)
+		f.pieces = append(f.pieces[:0], f.head)
+	}
+	return f
 }
 
-func putRequestBuffer(b []byte) {
-	if cap(b) == 0 || cap(b) > maxPooledRequest {
+// release returns a written frame to the pool, letting go of the batches it pointed at.
+func (f *requestFrame) release() {
+	clear(f.pieces)
+	if cap(f.head) > maxPooledRequest {
 		return
 	}
-	requestBuffers.Put(&b)
+	f.pieces = f.pieces[:0]
+	requestFrames.Put(f)
 }
 
 // answer delivers a Call's outcome: to its ReplyTo, or to the sink for its own produce requests.

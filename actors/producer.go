@@ -63,6 +63,7 @@ type producerState struct {
 	opts      ProducerOptions
 	metadata  *actor.PID
 	sender    *actor.PID
+	txn       *actor.PID // the transaction actor (transactional producers only)
 	restarted bool
 }
 
@@ -100,7 +101,8 @@ func (a *Producer) Receive(c actor.Context) {
 			s.metadata = c.SpawnPrefix(newMetadataProps(s.shared), "metadata-")
 			s.sender = c.SpawnPrefix(newSenderProps(s.shared, s.metadata), "sender-")
 			if g := s.shared.Txn; g != nil {
-				g.setActor(c.SpawnPrefix(newTxnProps(s.shared, s.sender), "txn-"), c.ActorSystem().Root)
+				s.txn = c.SpawnPrefix(newTxnProps(s.shared, s.sender), "txn-")
+				g.setActor(s.txn, c.Self(), c.ActorSystem().Root)
 			}
 			c.Send(s.metadata, &WatchMetadata{PID: s.sender})
 			if s.opts.Hooks != nil {
@@ -114,6 +116,14 @@ func (a *Producer) Receive(c actor.Context) {
 		m.Reply <- s.accumulator(c, m.TP).pid
 	case *messages.RefreshMetadata:
 		c.Send(s.metadata, m)
+	case *TxnOp:
+		// Through here rather than straight to the transaction actor: the producer actor's PID
+		// outlives a restart, and its mailbox holds the operation while one is under way.
+		if s.txn == nil {
+			m.Reply <- fmt.Errorf("%w: the producer is not transactional", ErrTransactionState)
+			break
+		}
+		c.Send(s.txn, m)
 	case *messages.ProducerFailed:
 		s.onFailed(c, m)
 	case *actor.Stopping:
@@ -137,7 +147,7 @@ func (a *Producer) Receive(c actor.Context) {
 			reason = fmt.Errorf("%w: %w", messages.ErrProducerRestarted, reason)
 		}
 		s.shared.SetStopCause(reason)
-		s.metadata, s.sender = nil, nil
+		s.metadata, s.sender, s.txn = nil, nil, nil
 		s.restarted = true
 		if s.opts.Hooks != nil {
 			// Before the registry is cleared: a flush started now must reach the accumulators

@@ -50,6 +50,8 @@ type sinkRequest struct {
 	batches []*messages.Batch
 	req     *wire.ProduceRequest // its topic ids say which topic a v13 response (ids only) means
 	sentNs  int64                // when it was written (metrics; 0 without them)
+	// writerDone is the writer of the link it was written on (see requestFrame).
+	writerDone <-chan struct{}
 }
 
 type sinkAnswer struct {
@@ -370,7 +372,14 @@ func (s *connState) sinkDone(c actor.Context, r *sinkRequest, done *messages.Cal
 			s.shared.Logger.Debug("broker throttled us", "broker", s.cfg.Node, "throttle_ms", resp.ThrottleMillis)
 		}
 	}
-	s.applySink(c, s.sink.done(time.Now().UnixNano(), r, resp, done.Err))
+	e := s.sink.done(time.Now().UnixNano(), r, resp, done.Err)
+	if done.Err != nil && r.writerDone != nil {
+		// Failed with its link: the old writer may still be reading the batches' bytes.
+		for _, a := range e.answers {
+			a.done.WriterDone = r.writerDone
+		}
+	}
+	s.applySink(c, e)
 }
 
 func (s *connState) stopSinkTimer() { s.sinkTimer.stop() }

@@ -41,8 +41,9 @@ type TxnGate struct {
 	err       error // the abortable or fatal error records fail with (nil: none)
 	announced map[messages.TopicPartition]struct{}
 	// pid is the transaction actor, set by the producer actor when it spawns it (ready is closed
-	// then, the first time).
+	// then, the first time); operations go through producer, whose PID outlives a restart.
 	pid       atomic.Pointer[actor.PID]
+	producer  *actor.PID
 	root      *actor.RootContext
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -52,10 +53,10 @@ func newTxnGate() *TxnGate {
 	return &TxnGate{announced: map[messages.TopicPartition]struct{}{}, ready: make(chan struct{})}
 }
 
-func (g *TxnGate) setActor(pid *actor.PID, root *actor.RootContext) {
+func (g *TxnGate) setActor(pid, producer *actor.PID, root *actor.RootContext) {
 	g.pid.Store(pid)
 	g.readyOnce.Do(func() {
-		g.root = root // the same system's root every time
+		g.root, g.producer = root, producer // the same every time
 		close(g.ready)
 	})
 }
@@ -128,8 +129,8 @@ func (g *TxnGate) End(send func()) {
 	g.mu.Unlock()
 }
 
-// Send hands the transaction actor an operation (after Ready).
-func (g *TxnGate) Send(op *TxnOp) { g.root.Send(g.pid.Load(), op) }
+// Send hands the transaction actor an operation (after Ready), through the producer actor.
+func (g *TxnGate) Send(op *TxnOp) { g.root.Send(g.producer, op) }
 
 // reset forgets the transaction: a restarted producer actor has a new transaction actor, which
 // needs InitTransactions again.
@@ -181,8 +182,13 @@ type (
 		acc *actor.PID
 	}
 	// txnGateOpen: whether the accumulator may send its batches (the partition is in the open
-	// transaction). Transaction actor → accumulator.
-	txnGateOpen struct{ open bool }
+	// transaction), and the identity to seal them with: a new epoch (v2's every EndTxn, an abort's
+	// bump) reaches the accumulators through the sender, one hop more than this message, so it
+	// could come after the next transaction's records. Transaction actor → accumulator.
+	txnGateOpen struct {
+		open bool
+		id   *producerIdentity
+	}
 	// txnAbortUndrained: fail every batch not sent yet with err. Transaction actor → accumulator.
 	txnAbortUndrained struct{ err error }
 	// txnIdentity: the transactional producer's identity. Transaction actor → sender.
@@ -219,7 +225,7 @@ type txnActorState struct {
 	allowed  map[messages.TopicPartition]bool
 	opened   map[messages.TopicPartition]*actor.PID // told open, or waiting for the allowance
 	flushes  uint64
-	refusing error // what the gate was last told to refuse records with
+	refusing txnState // the core's state the gate was last told about
 }
 
 type txnActor struct{ st *txnActorState }
@@ -247,7 +253,7 @@ func (a *txnActor) Receive(c actor.Context) {
 		s.step(c, txnRecordFailed{err: m.err})
 	case *txnGateAsk:
 		if s.allowed[m.tp] {
-			c.Send(m.acc, &txnGateOpen{open: true})
+			c.Send(m.acc, &txnGateOpen{open: true, id: s.core.identity})
 		}
 		s.opened[m.tp] = m.acc
 	case *txnFlushDone:
@@ -271,6 +277,18 @@ func (a *txnActor) Receive(c actor.Context) {
 	case *actor.Stopping:
 		s.timer.stop()
 		s.featureTimer.stop()
+		// A restart of the producer replaces this actor: what waits here is answered now.
+		err := s.shared.StopCause()
+		if err == nil {
+			err = messages.ErrProducerClosed
+		}
+		for _, ev := range s.held {
+			s.answer(ev, err)
+		}
+		s.held = nil
+		for _, d := range s.core.abandon(err) {
+			s.reply(d)
+		}
 	case *actor.Started, *actor.Stopped, *actor.Restarting, *actor.Restart, *actor.Terminated:
 	default:
 		s.shared.Logger.Warn("transactions: unexpected message", "type", fmt.Sprintf("%T", m))
@@ -362,25 +380,21 @@ func (s *txnActorState) apply(c actor.Context, e txnEffects) {
 		// The sender records it, fails every partition's batches and tells the producer actor.
 		c.Send(s.sender, &messages.ProducerFailed{Err: e.fail})
 	}
-	var refuse error // why the gate refuses records, whatever else it says
-	switch core.state {
-	case txnFatalError:
-		refuse = core.lastErr
-	case txnAbortableError:
-		refuse = fmt.Errorf("%w: the transaction must be aborted: %w", ErrTransactionState, core.lastErr)
-	}
-	if refuse != s.refusing {
-		s.refusing = refuse
+	// Why the gate refuses records, whatever else it says: told once per change of state (the
+	// core's error only changes with it: the first error of a transaction stays its cause).
+	if core.state != s.refusing {
+		s.refusing = core.state
+		var refuse error
+		switch core.state {
+		case txnFatalError:
+			refuse = core.lastErr
+		case txnAbortableError:
+			refuse = fmt.Errorf("%w: the transaction must be aborted: %w", ErrTransactionState, core.lastErr)
+		}
 		s.shared.Txn.setErr(refuse)
 	}
 	if e.identity != nil {
 		c.Send(s.sender, &txnIdentity{id: e.identity})
-		// Told directly as well: the next transaction's txnGateOpen, sent from here later, then
-		// reaches each accumulator after the new epoch (v2 bumps it at every EndTxn), never before
-		// the sender's news of it.
-		s.shared.RangeAccumulators(func(_ messages.TopicPartition, pid *actor.PID) {
-			c.Send(pid, &identityNews{id: e.identity})
-		})
 	}
 	if e.abortUndrained != nil && e.fail == nil {
 		s.shared.RangeAccumulators(func(_ messages.TopicPartition, pid *actor.PID) {
@@ -403,7 +417,7 @@ func (s *txnActorState) apply(c actor.Context, e txnEffects) {
 	for _, tp := range e.allow {
 		s.allowed[tp] = true
 		if acc := s.opened[tp]; acc != nil {
-			c.Send(acc, &txnGateOpen{open: true})
+			c.Send(acc, &txnGateOpen{open: true, id: core.identity})
 		}
 	}
 	switch core.state {
@@ -413,19 +427,44 @@ func (s *txnActorState) apply(c actor.Context, e txnEffects) {
 		s.closeGates(c)
 	}
 	for _, d := range e.done {
-		switch r := d.reply.(type) {
-		case chan error:
-			r <- d.err
-		case nil:
-		default:
-			s.shared.Logger.Warn("transactions: unexpected reply token", "type", fmt.Sprintf("%T", r))
-		}
+		s.reply(d)
 	}
 	if e.reject != nil {
 		// The record was admitted by the gate before the core's state moved on (an error, or the
 		// producer failed): its batch waits held, and the abort or the failure fails it.
 		s.shared.Logger.Debug("transactions: a record's partition was refused", "err", e.reject)
 	}
+}
+
+func (s *txnActorState) reply(d txnDone) {
+	switch r := d.reply.(type) {
+	case chan error:
+		select {
+		case r <- d.err:
+		default: // answered already (buffered, capacity 1)
+		}
+	case nil:
+	default:
+		s.shared.Logger.Warn("transactions: unexpected reply token", "type", fmt.Sprintf("%T", r))
+	}
+}
+
+// answer fails a held operation (one waiting for the brokers' protocol).
+func (s *txnActorState) answer(ev txnEvent, err error) {
+	var reply any
+	switch ev := ev.(type) {
+	case txnInit:
+		reply = ev.reply
+	case txnBegin:
+		reply = ev.reply
+	case txnSendOffsets:
+		reply = ev.reply
+	case txnCommit:
+		reply = ev.reply
+	case txnAbort:
+		reply = ev.reply
+	}
+	s.reply(txnDone{reply: reply, err: err})
 }
 
 // closeGates tells every accumulator opened (or waiting) in the last transaction that it must

@@ -31,7 +31,7 @@ func TestTxnGateOrdersRecordsBeforeTheEnd(t *testing.T) {
 		}
 	}))
 	g := newTxnGate()
-	g.setActor(pid, sys.Root)
+	g.setActor(pid, pid, sys.Root)
 
 	if err := g.Enter(txnTP("t", 0)); !errors.Is(err, ErrTransactionState) {
 		t.Fatalf("outside a transaction: %v", err)

@@ -508,6 +508,14 @@ func (c *txnCore) onClose(reply any, e *txnEffects) {
 	c.closed = true
 }
 
+// abandon answers every operation waiting in the core with err: its actor is stopping.
+func (c *txnCore) abandon(err error) []txnDone {
+	var e txnEffects
+	c.dropQueued(func(*txnOp) bool { return true }, err, false, &e)
+	c.complete(err, &e)
+	return e.done
+}
+
 // needBump: a batch that had a sequence failed, so its partition's sequences start over under a
 // new epoch once the transaction ends (KIP-360: InitProducerId with the current identity after
 // the abort; with v2 every EndTxn bumps the epoch anyway).
@@ -700,7 +708,7 @@ func (c *txnCore) onAnswered(now time.Time, a txnAnswered, e *txnEffects) {
 		}
 		c.started = true
 		e.allow = append(e.allow, op.tps...)
-		if len(c.pendingAdd) > 0 && c.state == txnInTransaction {
+		if len(c.pendingAdd) > 0 && (c.state == txnInTransaction || c.state == txnCommitting) {
 			c.enqueue(&txnOp{kind: opAddPartitions})
 		}
 	case opAddOffsets:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -854,4 +855,40 @@ func TestTxnCoreConcurrentTransactionsFirstAdd(t *testing.T) {
 	e = s.answer(send, &wire.AddPartitionsToTxnResponse{Topics: []wire.AddPartitionsToTxnTopicResult{
 		{Name: "out", Partitions: []wire.AddPartitionsToTxnPartitionResult{{Partition: 1, ErrorCode: wire.ErrConcurrentTransactions.Code}}}}}, 3)
 	wantTimer(t, s, e, 1)
+}
+
+// A partition whose first record comes while an AddPartitionsToTxn for another one waits for its
+// retry, with a commit called meanwhile: once that one is added, the partition is added too, so
+// the commit's flush (which waits for its batches) can complete.
+func TestTxnCoreAddsPendingPartitionsDuringCommit(t *testing.T) {
+	s := newTxnScript(t, false)
+	s.initialized()
+	s.begin()
+	e := s.step(txnRecord{txnTP("out", 0)})
+	send, _ := sent[*wire.AddPartitionsToTxnRequest](s, e)
+	e = s.answer(send, &wire.AddPartitionsToTxnResponse{Topics: []wire.AddPartitionsToTxnTopicResult{
+		{Name: "out", Partitions: []wire.AddPartitionsToTxnPartitionResult{{Partition: 0, ErrorCode: wire.ErrCoordinatorLoadInProgress.Code}}}}}, 3)
+	timer := wantTimer(t, s, e, 1)
+	wantNoSend(t, s.step(txnRecord{txnTP("out", 1)})) // waits behind the retry
+	if e := s.step(txnCommit{reply: "commit"}); !e.flush {
+		t.Fatalf("commit: %+v, want a flush", e)
+	}
+	s.now = timer.at
+	send, _ = sent[*wire.AddPartitionsToTxnRequest](s, s.step(txnTimerFired{gen: timer.gen}))
+	e = s.answer(send, &wire.AddPartitionsToTxnResponse{Topics: []wire.AddPartitionsToTxnTopicResult{
+		{Name: "out", Partitions: []wire.AddPartitionsToTxnPartitionResult{{Partition: 0}}}}}, 3)
+	if len(e.allow) != 1 || e.allow[0] != txnTP("out", 0) {
+		t.Fatalf("allow %v", e.allow)
+	}
+	send, req := sent[*wire.AddPartitionsToTxnRequest](s, e)
+	if len(req.Topics) != 1 || !slices.Equal(req.Topics[0].Partitions, []int32{1}) {
+		t.Fatalf("second AddPartitionsToTxn: %+v", req.Topics)
+	}
+	e = s.answer(send, &wire.AddPartitionsToTxnResponse{Topics: []wire.AddPartitionsToTxnTopicResult{
+		{Name: "out", Partitions: []wire.AddPartitionsToTxnPartitionResult{{Partition: 1}}}}}, 3)
+	if len(e.allow) != 1 || e.allow[0] != txnTP("out", 1) {
+		t.Fatalf("allow %v", e.allow)
+	}
+	send, _ = toCoordinator[*wire.EndTxnRequest](s, s.step(txnFlushed{}), 1)
+	wantDone(t, s.answer(send, &wire.EndTxnResponse{}, 4), txnDone{"commit", nil})
 }

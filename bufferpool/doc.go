@@ -4,8 +4,9 @@
 // until enough were released, the caller's context ends, or a deadline passes (max.block.ms);
 // Release gives them back. Budget only counts bytes; it hands out no memory.
 //
-// Buffers recycles byte slices of one size class through a sync.Pool, so that steady-state batch
-// building allocates nothing.
+// Buffers hands out byte buffers of one size from memory mapped outside the Go heap and reuses them
+// once given back, so that batch building allocates nothing and buffers full of records cost
+// their size once, not the double the garbage collector's pacing would make of them.
 //
 // The package knows nothing about Kafka.
 package bufferpool

@@ -4,28 +4,11 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-	"unsafe"
 )
-
-// raceEnabled reports whether the test binary was built with -race (sync.Pool then drops a random
-// share of what is Put, so reuse and allocation counts are not exact).
-func raceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
 
 // acquireAsync starts Acquire on a goroutine and returns the channel its result arrives on. It
 // waits until the call is queued (Waiters reaches wantWaiters), so calls queue in start order.
@@ -428,103 +411,4 @@ func TestBudgetCancelReleaseStress(t *testing.T) {
 	if ok == 0 || failed == 0 {
 		t.Logf("ok %d failed %d: the stress did not exercise both paths", ok, failed)
 	}
-}
-
-func TestBuffersGetPut(t *testing.T) {
-	b := NewBuffers(1024)
-	if b.Size() != 1024 {
-		t.Fatalf("size %d", b.Size())
-	}
-	buf := b.Get()
-	if len(buf) != 0 || cap(buf) < 1024 {
-		t.Fatalf("Get: len %d cap %d", len(buf), cap(buf))
-	}
-	buf = append(buf, "hello"...)
-	if raceEnabled() {
-		b.Put(buf)
-		return // sync.Pool drops items at random under -race
-	}
-	// sync.Pool is per-P: a migration between Put and Get can hide the buffer, so allow a few tries.
-	reused := false
-	for i := 0; i < 10 && !reused; i++ {
-		b.Put(buf)
-		got := b.Get()
-		if len(got) != 0 {
-			t.Fatalf("reused buffer has len %d", len(got))
-		}
-		reused = unsafe.SliceData(got) == unsafe.SliceData(buf)
-		buf = got
-	}
-	if !reused {
-		t.Fatal("a buffer put back was never reused")
-	}
-}
-
-func TestBuffersDropsWrongSizes(t *testing.T) {
-	if raceEnabled() {
-		t.Skip("sync.Pool drops items at random under -race")
-	}
-	b := NewBuffers(100)
-	for _, c := range []int{99, 201, 1000} {
-		odd := make([]byte, 0, c)
-		b.Put(odd)
-		got := b.Get()
-		if unsafe.SliceData(got) == unsafe.SliceData(odd) {
-			t.Errorf("a buffer of cap %d was kept", c)
-		}
-		if cap(got) < 100 {
-			t.Errorf("Get returned cap %d", cap(got))
-		}
-	}
-	grown := make([]byte, 150, 180) // as if appends grew it, but within 2*size
-	b.Put(grown)
-	if got := b.Get(); unsafe.SliceData(got) != unsafe.SliceData(grown) {
-		t.Error("a buffer that grew within 2*size was dropped")
-	}
-	b.Put(nil) // ignored
-}
-
-func TestBuffersNoAllocs(t *testing.T) {
-	if raceEnabled() {
-		t.Skip("sync.Pool drops items at random under -race, which allocates")
-	}
-	b := NewBuffers(4096)
-	b.Put(b.Get()) // warm up: one buffer and one holder exist
-	allocs := testing.AllocsPerRun(1000, func() {
-		buf := b.Get()
-		buf = append(buf, "some record bytes"...)
-		b.Put(buf)
-	})
-	if allocs != 0 {
-		t.Fatalf("%v allocations per Get/Put, want 0", allocs)
-	}
-}
-
-func TestBuffersConcurrent(t *testing.T) {
-	b := NewBuffers(256)
-	var wg sync.WaitGroup
-	for g := 0; g < 8; g++ {
-		wg.Add(1)
-		go func(g byte) {
-			defer wg.Done()
-			for i := 0; i < 500; i++ {
-				buf := b.Get()
-				if len(buf) != 0 {
-					t.Errorf("len %d", len(buf))
-					return
-				}
-				for j := 0; j < 64; j++ {
-					buf = append(buf, g)
-				}
-				for _, c := range buf {
-					if c != g {
-						t.Errorf("buffer shared between goroutines")
-						return
-					}
-				}
-				b.Put(buf)
-			}
-		}(byte(g))
-	}
-	wg.Wait()
 }

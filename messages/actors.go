@@ -23,7 +23,8 @@ type Append struct {
 	Done       Completion
 	// Urgent: a caller waits for this record (Send), so its batch is ready at once instead of
 	// after linger, as franz-go's ProduceSync does. Records that join it before it is drained
-	// still ride along.
+	// still ride along. Done is then kastor's own hand-off to the waiting caller, which never
+	// blocks, so it may run on whichever goroutine completes the batch.
 	Urgent bool
 }
 
@@ -71,6 +72,9 @@ type BatchDone struct {
 	BaseOffset     int64
 	LogAppendTime  int64
 	LogStartOffset int64
+	// WriterDone, on a batch whose request failed with its connection, is closed once that
+	// connection's writer stopped: until then it may still be reading the batch's bytes.
+	WriterDone <-chan struct{}
 }
 
 // AbortPartition asks an accumulator to fail every record it holds (queued or in flight) with Err,

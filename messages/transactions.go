@@ -9,7 +9,8 @@ package messages
 // sender sent before (like Flush): a Produce still waiting for metadata or memory is part of the
 // transaction. A Produce sent after BeginTransaction was answered, and before CommitTransaction or
 // AbortTransaction, belongs to the transaction; outside one it is refused with
-// ErrTransactionState. User actor → producer actor.
+// ErrTransactionState. Close aborts an open transaction before it flushes, as Java's close does.
+// User actor → producer actor.
 type (
 	// InitTransactions: see Producer.InitTransactions.
 	InitTransactions struct{ Correlation uint64 }

@@ -200,7 +200,7 @@ func firstDifference(a, b []int) string {
 // read_committed consumer sees exactly the committed transactions' records, each once, in order,
 // at the offsets acknowledged; read_uncommitted sees, besides, every record of an aborted
 // transaction that was acknowledged before the abort, and none that failed.
-func TestTransactionsUnderFaults(t *testing.T) {
+func TestHundredTransactionsUnderFaults(t *testing.T) {
 	for _, protocol := range txnProtocols {
 		t.Run(protocol, func(t *testing.T) {
 			const topic = "copied"

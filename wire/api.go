@@ -110,7 +110,14 @@ type Response interface {
 // header v2, as Kafka requires.
 func AppendRequest(dst []byte, req Request, version int16, correlationID int32, clientID string) []byte {
 	start := len(dst)
-	dst = append(dst, 0, 0, 0, 0) // size, patched below
+	dst = appendRequestHeader(dst, req, version, correlationID, clientID)
+	dst = req.AppendTo(dst, version)
+	AppendInt32(dst[start:start], int32(len(dst)-start-4))
+	return dst
+}
+
+func appendRequestHeader(dst []byte, req Request, version int16, correlationID int32, clientID string) []byte {
+	dst = append(dst, 0, 0, 0, 0) // size, patched by the caller
 	dst = AppendInt16(dst, req.Key())
 	dst = AppendInt16(dst, version)
 	dst = AppendInt32(dst, correlationID)
@@ -118,9 +125,45 @@ func AppendRequest(dst []byte, req Request, version int16, correlationID int32, 
 	if req.IsFlexible(version) {
 		dst = AppendEmptyTags(dst)
 	}
-	dst = req.AppendTo(dst, version)
-	AppendInt32(dst[start:start], int32(len(dst)-start-4))
 	return dst
+}
+
+// MinSharedRecords is the smallest record batch AppendRequestShared leaves in place rather than
+// copying: below it, a copy costs less than another piece for the kernel to gather.
+const MinSharedRecords = 512
+
+// AppendRequestShared encodes the frame AppendRequest would, without copying a produce request's
+// record batches of MinSharedRecords bytes or more: it appends everything else to dst and returns
+// the frame as pieces, in order, for one vectored write (appended to pieces[:0]): parts of the
+// returned dst and the batches themselves. The caller must keep those batches unchanged until the
+// pieces are written. Other requests come back as one piece, the returned dst.
+func AppendRequestShared(dst []byte, pieces [][]byte, req Request, version int16, correlationID int32, clientID string) ([]byte, [][]byte) {
+	pieces = pieces[:0]
+	produce, ok := req.(*ProduceRequest)
+	if !ok {
+		dst = AppendRequest(dst, req, version, correlationID, clientID)
+		return dst, append(pieces, dst)
+	}
+	start := len(dst)
+	dst = appendRequestHeader(dst, req, version, correlationID, clientID)
+	var room [16]recordsCut // a request has a batch per partition of one broker: rarely more
+	dst, cuts := produce.appendTo(dst, version, room[:0], true)
+	size := len(dst) - start - 4
+	from := start
+	for _, c := range cuts {
+		size += len(c.records)
+		pieces = append(pieces, dst[from:c.at], c.records)
+		from = c.at
+	}
+	pieces = append(pieces, dst[from:])
+	AppendInt32(dst[start:start], int32(size))
+	return dst, pieces
+}
+
+// recordsCut is a record batch left out of the encoded bytes: it belongs right after dst[:at].
+type recordsCut struct {
+	at      int
+	records []byte
 }
 
 // ResponseHeaderFlexible says whether the response to key at version has response header v1

@@ -44,6 +44,13 @@ func (req *ProduceRequest) ExpectsResponse() bool { return req.Acks != 0 }
 
 // AppendTo appends the request body encoded at version. It does not allocate beyond growing dst.
 func (req *ProduceRequest) AppendTo(dst []byte, version int16) []byte {
+	dst, _ = req.appendTo(dst, version, nil, false)
+	return dst
+}
+
+// appendTo appends the body; with share, record batches of MinSharedRecords bytes or more are left
+// out after their length, and appended to cuts instead.
+func (req *ProduceRequest) appendTo(dst []byte, version int16, cuts []recordsCut, share bool) ([]byte, []recordsCut) {
 	flex := version >= 9
 	dst = apiAppendNullableString(dst, req.TransactionalID, flex)
 	dst = AppendInt16(dst, req.Acks)
@@ -60,7 +67,16 @@ func (req *ProduceRequest) AppendTo(dst []byte, version int16) []byte {
 		for j := range t.Partitions {
 			p := &t.Partitions[j]
 			dst = AppendInt32(dst, p.Partition)
-			dst = apiAppendNullableBytes(dst, p.Records, flex)
+			if share && len(p.Records) >= MinSharedRecords {
+				if flex {
+					dst = AppendUvarint(dst, uint32(len(p.Records))+1)
+				} else {
+					dst = AppendInt32(dst, int32(len(p.Records)))
+				}
+				cuts = append(cuts, recordsCut{at: len(dst), records: p.Records})
+			} else {
+				dst = apiAppendNullableBytes(dst, p.Records, flex)
+			}
 			if flex {
 				dst = AppendEmptyTags(dst)
 			}
@@ -72,7 +88,7 @@ func (req *ProduceRequest) AppendTo(dst []byte, version int16) []byte {
 	if flex {
 		dst = AppendEmptyTags(dst)
 	}
-	return dst
+	return dst, cuts
 }
 
 // ProduceRecordError points at one record that made its batch fail (v8+, KIP-467).

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -98,6 +99,7 @@ type clientOptions struct {
 	run, records, warmup, sync         int
 	timeout                            time.Duration
 	cpuProfile                         string
+	memProfile                         string
 }
 
 func clientMain(ctx context.Context, args []string) error {
@@ -117,11 +119,15 @@ func clientMain(ctx context.Context, args []string) error {
 	fs.IntVar(&o.sync, "sync-records", 2000, "single-record synchronous sends for latency")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured async phase to this file")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile of the measured async phase to this file (sampling every 4 KiB allocated, so the run is slower)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.bootstrap == "" || o.topic == "" || o.records < 1 || o.warmup < 0 || o.sync < 0 || o.valueSize < 0 || o.keys < 0 {
 		return errors.New("need -bootstrap, -topic, -records ≥ 1, and -warmup, -sync-records, -value-bytes, -keys ≥ 0")
+	}
+	if o.memProfile != "" {
+		runtime.MemProfileRate = 4096
 	}
 	if o.codec != "none" && o.codec != "lz4" && o.codec != "zstd" {
 		return fmt.Errorf("-codec %q: want none, lz4 or zstd", o.codec)
@@ -181,6 +187,15 @@ func measure(ctx context.Context, o clientOptions) (*result, error) {
 
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
+	var allocs0 *bytes.Buffer
+	if o.memProfile != "" {
+		// The profile is cumulative: the one taken here is subtracted (pprof -base) by writeAllocs's
+		// reader, so what remains is the measured phase's.
+		allocs0 = new(bytes.Buffer)
+		if err := pprof.Lookup("allocs").WriteTo(allocs0, 0); err != nil {
+			return nil, err
+		}
+	}
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
 		if err != nil {
@@ -199,6 +214,11 @@ func measure(ctx context.Context, o clientOptions) (*result, error) {
 	cpu1 := cpuTime()
 	if o.cpuProfile != "" {
 		pprof.StopCPUProfile()
+	}
+	if o.memProfile != "" {
+		if err := writeAllocs(o.memProfile, allocs0); err != nil {
+			return nil, err
+		}
 	}
 	runtime.ReadMemStats(&ms1)
 
@@ -411,4 +431,21 @@ func (k *kgoProducer) close(ctx context.Context) error {
 	err := k.cl.Flush(ctx)
 	k.cl.Close()
 	return err
+}
+
+// writeAllocs writes the allocation profile to path and the one from before the measured phase to
+// path+".base": `go tool pprof -sample_index=alloc_objects -base path.base path` shows the phase.
+func writeAllocs(path string, before *bytes.Buffer) error {
+	if err := os.WriteFile(path+".base", before.Bytes(), 0o644); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

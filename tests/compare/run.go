@@ -24,6 +24,7 @@ type options struct {
 	json                        bool
 	timeout                     time.Duration
 	cpuProfileDir               string
+	memProfileDir               string
 	exe                         string // the binary to re-execute; os.Executable when empty
 }
 
@@ -54,6 +55,7 @@ func parseOptions(args []string) (options, error) {
 	fs.BoolVar(&quick, "quick", false, fmt.Sprintf("smoke check: -records %d -warmup %d -sync-records %d -runs 1 unless given", quickRecords, quickWarmup, quickSync))
 	fs.BoolVar(&o.json, "json", false, "print the raw per-run results as JSON instead of the tables")
 	fs.StringVar(&o.cpuProfileDir, "cpuprofile", "", "write a CPU profile of each client run's measured phase into this directory (CELL-LIB-RUN.pprof)")
+	fs.StringVar(&o.memProfileDir, "memprofile", "", "write an allocation profile of each client run's measured phase into this directory (CELL-LIB-RUN.allocs, and .allocs.base for pprof -base); slows the clients")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "limit for one client run")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -177,9 +179,11 @@ func orchestrate(ctx context.Context, o options, stdout, stderr io.Writer) (*rep
 			return nil, err
 		}
 	}
-	if o.cpuProfileDir != "" {
-		if err := os.MkdirAll(o.cpuProfileDir, 0o755); err != nil {
-			return nil, err
+	for _, dir := range []string{o.cpuProfileDir, o.memProfileDir} {
+		if dir != "" {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, err
+			}
 		}
 	}
 	// The broker's stderr is copied by exec's goroutine while this one writes progress.
@@ -268,6 +272,9 @@ func runClient(ctx context.Context, exe string, b *brokerProc, o options, c cell
 		"-sync-records", strconv.Itoa(o.sync), "-timeout", o.timeout.String()}
 	if o.cpuProfileDir != "" {
 		args = append(args, "-cpuprofile", filepath.Join(o.cpuProfileDir, fmt.Sprintf("%s-%s-%d.pprof", c.Name, lib, run)))
+	}
+	if o.memProfileDir != "" {
+		args = append(args, "-memprofile", filepath.Join(o.memProfileDir, fmt.Sprintf("%s-%s-%d.allocs", c.Name, lib, run)))
 	}
 	cmd := childCommand(ctx, exe, args...)
 	var errTail tail

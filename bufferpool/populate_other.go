@@ -1,0 +1,5 @@
+//go:build !linux
+
+package bufferpool
+
+const mapPopulate = 0
