@@ -24,8 +24,10 @@ import (
 // Transactions under faults: what a read_committed consumer sees after many transactions, some
 // aborted, while leaders move, connections drop and responses are lost after the write; the
 // transaction coordinator moving and answering retriable errors during the commit; offsets
-// committed (or not) with the transaction. Every test runs on both transaction protocols
-// (txnProtocols, transactions_test.go).
+// committed (or not) with the transaction, for a live group member and for a zombie; a producer
+// fenced with records in flight, or whose transaction the coordinator timed out; ends of
+// transactions racing sends, outliving their context, or meeting batches waiting for a retry.
+// Every test runs on both transaction protocols (txnProtocols, transactions_test.go).
 
 const (
 	faultTxns       = 100  // transactions in the run

@@ -1,8 +1,8 @@
 // Transactions copies the records of one topic to another exactly once (consume-transform-
-// produce): a kgo group consumer reads "input" (read_committed), and for each batch it polls a
-// kastor transactional producer writes the batch to "output" and adds the consumer's offsets to
-// the same transaction (SendOffsetsToTransaction), so the copies and the progress commit together
-// or not at all. At the end it reads "output" back (read_committed) and checks that every input
+// produce): a kgo group consumer reads "input" (read_committed); each batch it polls is written to
+// "output" by a kastor transactional producer, in one transaction that also carries the consumer's
+// offsets (SendOffsetsToTransaction), so the copies and the progress commit together or not at
+// all. At the end it reads "output" back (read_committed) and checks that every input
 // record is there exactly once, in its partition's order, and that the group's committed offsets
 // are the ends of "input".
 //
