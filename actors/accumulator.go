@@ -66,6 +66,9 @@ type accState struct {
 	// txnOpen: a transactional producer's batches may be sent (the partition is in the open
 	// transaction); txnAsked: a txnGateAsk is out. See txn.go.
 	txnOpen, txnAsked bool
+	// txnAborted: the open transaction is being aborted (abortUndrained), until the partition's
+	// next transaction opens: a batch known not to be in the log fails with it rather than wait.
+	txnAborted error
 	// identity is the producer id and epoch to seal with (idempotence), as the sender last said.
 	identity  *producerIdentity
 	abortErr  error
@@ -162,6 +165,9 @@ func (s *accState) step(now int64, msg any) *accEffects {
 		s.update()
 	case *txnGateOpen:
 		s.txnOpen, s.txnAsked = m.open, false
+		if m.open {
+			s.txnAborted = nil
+		}
 		if m.id != nil && (s.identity == nil || m.id.Gen > s.identity.Gen) {
 			s.identity = m.id // the transaction's, which the sender's news may not have brought yet
 		}
@@ -565,6 +571,9 @@ func (s *accState) onBatchDone(m *messages.BatchDone) {
 		m = &messages.BatchDone{BatchID: m.BatchID, Err: fmt.Errorf("%w: last attempt failed: %w", messages.ErrDeliveryTimeout, m.Err)}
 		retriable = false
 	}
+	if retriable && s.txnAborted != nil && b.notWritten {
+		m, retriable = &messages.BatchDone{BatchID: m.BatchID, Err: s.txnAborted}, false // see abortUndrained
+	}
 	if retriable && b.attempts <= s.shared.Settings.Retries {
 		s.shared.Metrics.BatchRetried(s.tp.Topic, len(b.records))
 		b.retryNs = s.now + int64(backoff(s.shared.Settings.RetryBackoff, s.shared.Settings.RetryBackoffMax, b.attempts))
@@ -792,13 +801,17 @@ func (s *accState) abort(err error) {
 	s.completeInOrder()
 }
 
-// abortUndrained fails, with err, every batch of an aborted transaction that is not out. A batch
-// out keeps going (the transaction's end waits for its answer). One that was sent before and waits
-// for a retry leaves its sequence behind: complete() asks for a new epoch, which the transaction
-// actor gets when the abort is done.
+// abortUndrained fails, with err, every batch of an aborted transaction that is not out and is
+// known not to be in the log: never sent, or refused by the broker on its last attempt (one out
+// now that comes back refused fails too, in onBatchDone). A batch the broker may have written (its
+// answer was lost) keeps going, as in Java: it is resent as it was and the broker deduplicates it;
+// failing it would report a record in the log as never sent. Nothing refused waits for a retry,
+// which a hole in the partition's sequences would hold until an epoch bump that only comes once
+// the abort is done, while the abort waits for it.
 func (s *accState) abortUndrained(err error) {
+	s.txnAborted = err
 	for _, b := range s.batches {
-		if b.result == nil && !b.inflight {
+		if b.result == nil && !b.inflight && (b.baseSequence < 0 || b.notWritten) {
 			s.failBatch(b, err)
 		}
 	}
