@@ -698,7 +698,7 @@ func (s *connState) fail(c actor.Context, err error) {
 	s.status = connFailed
 	s.shared.logConnDown(s.cfg.Node, s.cfg.Addr, wasUp, err)
 	if sup, ok := c.(interface{ EscalateFailure(reason, message any) }); ok {
-		sup.EscalateFailure(&connectionFailure{Addr: s.cfg.Addr, Err: err}, nil)
+		sup.EscalateFailure(&connectionFailure{Addr: s.cfg.Addr, Err: err, WasUp: wasUp}, nil)
 	} else {
 		s.status = connIdle // no supervisor to restart us: the next Call dials again
 	}
@@ -709,6 +709,9 @@ func (s *connState) fail(c actor.Context, err error) {
 type connectionFailure struct {
 	Addr string
 	Err  error
+	// WasUp: the link had been set up (a broken link, not a failed attempt): the reconnect
+	// backoff starts over, as Java's does once a connection is ready.
+	WasUp bool
 }
 
 func (f *connectionFailure) Error() string { return f.Err.Error() }

@@ -11,6 +11,7 @@ package actors
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -83,6 +84,11 @@ func (sh *Shared) logBatchRetry(tp messages.TopicPartition, attempt, records int
 // most once per topic per second; the failed batches in between are at Debug and counted in the
 // next Error.
 func (sh *Shared) logBatchFailed(tp messages.TopicPartition, records int, err error) {
+	if errors.Is(err, ErrTransactionAborted) {
+		// The records of a transaction the application aborted: what it asked for, not a failure.
+		sh.Logger.Debug("records of an aborted transaction failed", "topic", tp.Topic, "partition", tp.Partition, "records", records)
+		return
+	}
 	errorNow, suppressed := sh.connLog.due("failed "+tp.Topic, time.Second)
 	level, msg := slog.LevelDebug, "records failed"
 	if errorNow {

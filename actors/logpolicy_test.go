@@ -224,3 +224,17 @@ func TestTopicErrorLevels(t *testing.T) {
 		t.Errorf("got\n%q\nwant\n%q", got, want)
 	}
 }
+
+// The records of a transaction the application aborted are what it asked for: Debug, never Error,
+// and they do not use up the topic's one Error line of the second.
+func TestAbortedTransactionRecordsLogAtDebug(t *testing.T) {
+	h := &recordingHandler{}
+	sh := NewShared(Settings{}, slog.New(h), nil, nil)
+	tp := messages.TopicPartition{Topic: "t"}
+	sh.logBatchFailed(tp, 10, fmt.Errorf("%w (t-0)", ErrTransactionAborted))
+	sh.logBatchFailed(tp, 10, errors.New("NOT_ENOUGH_REPLICAS"))
+	lines := h.messages()
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "DEBU") || !strings.HasPrefix(lines[1], "ERRO") {
+		t.Fatalf("lines %q, want the aborted batch at Debug and the next failure at Error", lines)
+	}
+}

@@ -98,3 +98,28 @@ func TestSharedAccumulators(t *testing.T) {
 		t.Errorf("an accumulator survived clearAccumulators")
 	}
 }
+
+// TestReconnectBackoffStartsOverAfterAWorkingLink: the restart delay grows over consecutive failed
+// attempts to connect, and starts over at the initial delay once a link had been set up before it
+// broke (Java resets reconnect.backoff once a connection is ready); a panic counts as a failure.
+func TestReconnectBackoffStartsOverAfterAWorkingLink(t *testing.T) {
+	s := backoffStrategy{Initial: 100 * time.Millisecond, Max: 10 * time.Second, Window: time.Minute}
+	rs := actor.NewRestartStatistics()
+	within := func(d, base time.Duration) bool { return d >= base*8/10 && d <= base*12/10 }
+	attempt := &connectionFailure{Addr: "b:9092", Err: messages.ErrConnection}
+	for n, base := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond} {
+		if d := s.delay(rs, attempt); !within(d, base) {
+			t.Fatalf("failed attempt %d waits %v, want about %v", n+1, d, base)
+		}
+	}
+	broken := &connectionFailure{Addr: "b:9092", Err: messages.ErrConnection, WasUp: true}
+	if d := s.delay(rs, broken); !within(d, 100*time.Millisecond) {
+		t.Fatalf("a link that had been up broke: waits %v, want the initial delay", d)
+	}
+	if d := s.delay(rs, attempt); !within(d, 200*time.Millisecond) {
+		t.Fatalf("the next failed attempt waits %v, want about 200ms", d)
+	}
+	if d := s.delay(rs, "a panic"); !within(d, 400*time.Millisecond) {
+		t.Fatalf("a panic after two failures waits %v, want about 400ms", d)
+	}
+}

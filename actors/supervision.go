@@ -9,7 +9,9 @@ import (
 // backoffStrategy is the supervisor strategy of every kastor parent: a child that fails (a panic,
 // or a connection reporting a broken link with connectionFailure) is restarted after an
 // exponential, capped delay with ±20 % jitter (Backoff), counted over Window: a child that stays
-// healthy for Window starts again from Initial. protoactor-go's own
+// healthy for Window starts again from Initial, and so does a connection whose link had been set
+// up before it broke (the delay grows only over consecutive failed attempts, as Java's
+// reconnect.backoff does). protoactor-go's own
 // "exponential" strategy grows linearly and has no cap, hence this one.
 //
 // It never stops a child: a stopped accumulator or connection would leave its peers waiting for
@@ -22,16 +24,21 @@ type backoffStrategy struct {
 // HandleFailure implements actor.SupervisorStrategy.
 func (s backoffStrategy) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID,
 	rs *actor.RestartStatistics, reason interface{}, msg interface{}) {
-	if rs.NumberOfFailures(s.Window) == 0 {
-		rs.Reset()
-	}
-	rs.Fail()
-	d := backoff(s.Initial, s.Max, rs.FailureCount())
+	d := s.delay(rs, reason)
 	if _, ok := reason.(*connectionFailure); !ok {
 		sys.Logger().Error("kastor: actor panicked; restarting it", "actor", child.Id, "after", d, "reason", reason)
 	}
 	sys.EventStream.Publish(&actor.SupervisorEvent{Child: child, Reason: reason, Directive: actor.RestartDirective})
 	time.AfterFunc(d, func() { sup.RestartChildren(child) })
+}
+
+// delay counts the failure in rs and returns how long the child waits before its restart.
+func (s backoffStrategy) delay(rs *actor.RestartStatistics, reason any) time.Duration {
+	if f, ok := reason.(*connectionFailure); rs.NumberOfFailures(s.Window) == 0 || (ok && f.WasUp) {
+		rs.Reset()
+	}
+	rs.Fail()
+	return backoff(s.Initial, s.Max, rs.FailureCount())
 }
 
 // supervision is the strategy kastor parents give their children.
