@@ -103,7 +103,7 @@ func (sh *Shared) MetadataErr() error {
 // NewShared returns Shared with an empty cluster snapshot.
 func NewShared(s Settings, logger *slog.Logger, memory *bufferpool.Budget, completer *Completer) *Shared {
 	sh := &Shared{Settings: s, Logger: logger, Memory: memory, Completer: completer,
-		Buffers: bufferpool.NewBuffers(s.BatchSize + wire.AppendSlack), Dispatcher: NewDispatcher(300)}
+		Buffers: newBatchBuffers(s, memory), Dispatcher: NewDispatcher(300)}
 	sh.accumulators.Store(&map[string][]*Inbox{})
 	if s.TransactionalID != "" {
 		sh.Txn = newTxnGate()
@@ -281,4 +281,15 @@ func backoff(minD, maxD time.Duration, n int) time.Duration {
 	}
 	d = min(d, maxD)
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// newBatchBuffers is the producer's pool of batch buffers: BatchSize plus room for the record that
+// overflows it; as many free ones keep their memory as BufferMemory holds.
+func newBatchBuffers(s Settings, memory *bufferpool.Budget) *bufferpool.Buffers {
+	size := s.BatchSize + wire.AppendSlack
+	keep := 64
+	if memory != nil {
+		keep = max(keep, int(memory.Limit()/int64(size)))
+	}
+	return bufferpool.NewBuffers(size, keep)
 }

@@ -1,6 +1,9 @@
 package bufferpool
 
-import "sync"
+import (
+	"sync"
+	"unsafe"
+)
 
 // Buffers hands out byte buffers of one size, carved from chunks of memory it maps outside the Go
 // heap where the platform allows (mmap), and takes them back for reuse. The garbage collector
@@ -16,7 +19,9 @@ type Buffers struct {
 	size int
 
 	mu       sync.Mutex
+	keep     int        // free buffers kept with their memory; more give their pages back (0: all)
 	free     [][]byte   // given back, ready for Get
+	cold     [][]byte   // given back beyond keep, their pages returned to the system
 	rest     []byte     // the part of the newest chunk not carved yet
 	chunks   [][]byte   // every chunk mapped (not the heap's), for Close
 	deferred []deferred // given back with a condition (PutAfter)
@@ -33,12 +38,14 @@ type deferred struct {
 // chunkBytes is about how much memory one mapping holds (at least one buffer).
 const chunkBytes = 1 << 20
 
-// NewBuffers returns a pool of buffers of capacity size. size must be positive.
-func NewBuffers(size int) *Buffers {
+// NewBuffers returns a pool of buffers of capacity size. size must be positive. Up to keep free
+// buffers keep their memory for the next Get; beyond that a buffer given back returns its pages to
+// the system (0: every free buffer keeps its memory).
+func NewBuffers(size, keep int) *Buffers {
 	if size <= 0 {
 		panic("bufferpool: NewBuffers with a size ≤ 0")
 	}
-	return &Buffers{size: size}
+	return &Buffers{size: size, keep: max(keep, 0)}
 }
 
 // Size returns the capacity of every buffer Get returns.
@@ -62,6 +69,12 @@ func (b *Buffers) Get() []byte {
 		b.free = b.free[:n-1]
 		return buf
 	}
+	if n := len(b.cold); n > 0 { // its pages come back as it is written
+		buf := b.cold[n-1]
+		b.cold[n-1] = nil
+		b.cold = b.cold[:n-1]
+		return buf
+	}
 	if len(b.rest) < b.size {
 		chunk, mapped := mapChunk(max(1, chunkBytes/b.size) * b.size)
 		if mapped {
@@ -83,9 +96,35 @@ func (b *Buffers) Put(buf []byte) {
 	}
 	b.mu.Lock()
 	if !b.closed {
-		b.free = append(b.free, buf[:0])
+		b.putLocked(buf[:0])
 	}
 	b.mu.Unlock()
+}
+
+// putLocked keeps buf for reuse: with its memory while fewer than keep are free, otherwise with its
+// pages given back to the system, so a burst (thousands of partitions with a batch open at once)
+// does not hold its peak until Close.
+func (b *Buffers) putLocked(buf []byte) {
+	if b.keep <= 0 || len(b.free) < b.keep {
+		b.free = append(b.free, buf)
+		return
+	}
+	if b.mappedLocked(buf) {
+		releasePages(buf[:cap(buf)])
+	}
+	b.cold = append(b.cold, buf)
+}
+
+// mappedLocked reports whether buf lies in one of the chunks this pool mapped (not the heap's).
+func (b *Buffers) mappedLocked(buf []byte) bool {
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
+	for _, c := range b.chunks {
+		start := uintptr(unsafe.Pointer(unsafe.SliceData(c)))
+		if p >= start && p < start+uintptr(len(c)) {
+			return true
+		}
+	}
+	return false
 }
 
 // PutAfter gives buf back once every channel in until is closed: until then something (a
@@ -108,7 +147,7 @@ func (b *Buffers) reapLocked() {
 	kept := b.deferred[:0]
 	for _, d := range b.deferred {
 		if allClosed(d.until) {
-			b.free = append(b.free, d.buf)
+			b.putLocked(d.buf)
 		} else {
 			kept = append(kept, d)
 		}
@@ -128,12 +167,12 @@ func allClosed(chans []<-chan struct{}) bool {
 	return true
 }
 
-// Stats reports how many buffers were carved, how many are free, and how many wait on PutAfter.
-// The rest are in use (or were never given back).
+// Stats reports how many buffers were carved, how many are free (with their memory or without),
+// and how many wait on PutAfter. The rest are in use (or were never given back).
 func (b *Buffers) Stats() (slots, free, deferred int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.slots, len(b.free), len(b.deferred)
+	return b.slots, len(b.free) + len(b.cold), len(b.deferred)
 }
 
 // Close gives the memory back to the system: every buffer Get returned before reads as zeros from
@@ -150,5 +189,5 @@ func (b *Buffers) Close() {
 	for _, c := range b.chunks {
 		releaseChunk(c)
 	}
-	b.chunks, b.free, b.deferred, b.rest = nil, nil, nil, nil
+	b.chunks, b.free, b.cold, b.deferred, b.rest = nil, nil, nil, nil, nil
 }

@@ -1,6 +1,7 @@
 package bufferpool
 
 import (
+	"bytes"
 	"runtime"
 	"sync"
 	"testing"
@@ -8,7 +9,7 @@ import (
 )
 
 func TestBuffersGetPut(t *testing.T) {
-	b := NewBuffers(1024)
+	b := NewBuffers(1024, 0)
 	defer b.Close()
 	if b.Size() != 1024 {
 		t.Fatalf("size %d", b.Size())
@@ -35,7 +36,7 @@ func TestBuffersGetPut(t *testing.T) {
 // Appending beyond a buffer's capacity moves the slice to the heap; the neighbouring buffer of the
 // chunk is untouched, and Put takes only buffers of the size class.
 func TestBuffersBoundsAndWrongSizes(t *testing.T) {
-	b := NewBuffers(100)
+	b := NewBuffers(100, 0)
 	defer b.Close()
 	first, second := b.Get(), b.Get()
 	second = append(second, make([]byte, 100)...)
@@ -61,7 +62,7 @@ func TestBuffersBoundsAndWrongSizes(t *testing.T) {
 
 // PutAfter keeps a buffer out of reuse until every channel is closed.
 func TestBuffersPutAfter(t *testing.T) {
-	b := NewBuffers(64)
+	b := NewBuffers(64, 0)
 	defer b.Close()
 	buf := b.Get()
 	w1, w2 := make(chan struct{}), make(chan struct{})
@@ -89,7 +90,7 @@ func TestBuffersPutAfter(t *testing.T) {
 // A full set of buffers is memory outside the heap: the collector's heap does not grow with it.
 func TestBuffersLiveOutsideTheHeap(t *testing.T) {
 	const size, n = 16 << 10, 512 // 8 MiB in use
-	b := NewBuffers(size)
+	b := NewBuffers(size, 0)
 	defer b.Close()
 	runtime.GC()
 	var before, after runtime.MemStats
@@ -111,7 +112,7 @@ func TestBuffersLiveOutsideTheHeap(t *testing.T) {
 }
 
 func TestBuffersNoAllocs(t *testing.T) {
-	b := NewBuffers(4096)
+	b := NewBuffers(4096, 0)
 	defer b.Close()
 	b.Put(b.Get()) // warm up: one buffer and room in the free list
 	allocs := testing.AllocsPerRun(1000, func() {
@@ -125,7 +126,7 @@ func TestBuffersNoAllocs(t *testing.T) {
 }
 
 func TestBuffersConcurrent(t *testing.T) {
-	b := NewBuffers(256)
+	b := NewBuffers(256, 0)
 	defer b.Close()
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
@@ -157,7 +158,7 @@ func TestBuffersConcurrent(t *testing.T) {
 
 // After Close, Get hands out heap memory and Put ignores what it gets.
 func TestBuffersAfterClose(t *testing.T) {
-	b := NewBuffers(32)
+	b := NewBuffers(32, 0)
 	b.Put(b.Get())
 	b.Close()
 	b.Close()
@@ -176,14 +177,14 @@ func TestBuffersReuseClosedMemory(t *testing.T) {
 		t.Skip("buffers are heap memory on this platform")
 	}
 	const size = 4096
-	b := NewBuffers(size)
+	b := NewBuffers(size, 0)
 	first := append(b.Get(), "secret bytes"...)
 	b.Put(first)
 	b.Close()
 	stray := first[:len("secret bytes")] // reading after Close must not fault
 	_ = stray[0]
 
-	next := NewBuffers(size)
+	next := NewBuffers(size, 0)
 	defer next.Close()
 	got := next.Get()
 	if unsafe.SliceData(got) != unsafe.SliceData(first) {
@@ -195,5 +196,41 @@ func TestBuffersReuseClosedMemory(t *testing.T) {
 				t.Fatal("reused memory still holds the closed pool's bytes")
 			}
 		}
+	}
+}
+
+// Beyond keep free buffers, a buffer given back returns its pages to the system (a burst does not
+// hold its peak until Close); it is reused all the same, before any new memory is carved.
+func TestBuffersBeyondKeepGiveTheirPagesBack(t *testing.T) {
+	const size = 3 * 4096
+	b := NewBuffers(size, 2)
+	defer b.Close()
+	held := make([][]byte, 4)
+	for i := range held {
+		held[i] = append(b.Get(), bytes.Repeat([]byte{0xAB}, size)...)
+	}
+	for _, buf := range held {
+		b.Put(buf)
+	}
+	if slots, free, _ := b.Stats(); slots != 4 || free != 4 {
+		t.Fatalf("%d slots, %d free; want 4 and 4", slots, free)
+	}
+	if runtime.GOOS == "linux" && !onHeapPlatform {
+		// The last two went back beyond keep: the pages wholly inside them read as zeros now.
+		for _, buf := range held[2:] {
+			if bytes.Count(buf[4096:2*4096], []byte{0}) != 4096 {
+				t.Fatal("a buffer given back beyond keep still holds its pages")
+			}
+		}
+		if bytes.Count(held[0], []byte{0xAB}) != size {
+			t.Fatal("a buffer kept with its memory lost its bytes")
+		}
+	}
+	seen := map[*byte]bool{}
+	for range 4 {
+		seen[unsafe.SliceData(b.Get())] = true
+	}
+	if slots, _, _ := b.Stats(); slots != 4 || len(seen) != 4 {
+		t.Fatalf("%d slots carved, %d distinct buffers: the cold ones were not reused", slots, len(seen))
 	}
 }

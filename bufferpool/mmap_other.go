@@ -8,3 +8,5 @@ func mapChunk(n int) (chunk []byte, mapped bool) { return make([]byte, n), false
 func releaseChunk([]byte) {}
 
 const onHeapPlatform = true
+
+func releasePages([]byte) {}

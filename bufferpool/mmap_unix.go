@@ -4,6 +4,7 @@ package bufferpool
 
 import (
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -49,3 +50,14 @@ func releaseChunk(chunk []byte) {
 }
 
 const onHeapPlatform = false
+
+// releasePages gives the pages that lie wholly inside buf back to the system (they read as zeros
+// afterwards); the pages it shares with its neighbours stay.
+func releasePages(buf []byte) {
+	page := uintptr(unix.Getpagesize())
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
+	first, last := (start+page-1)&^(page-1), (start+uintptr(len(buf)))&^(page-1)
+	if first < last {
+		_ = unix.Madvise(buf[first-start:last-start], unix.MADV_DONTNEED)
+	}
+}
