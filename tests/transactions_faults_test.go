@@ -85,11 +85,53 @@ func (tr *txnTracker) wait(t *testing.T, txn int) {
 	}
 }
 
+// completed is how many records completed so far.
+func (tr *txnTracker) completed() int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return len(tr.results)
+}
+
+// waitCompleted waits until at least n records completed (a minute at most).
+func (tr *txnTracker) waitCompleted(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); tr.completed() < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d records completed after a minute, want %d", tr.completed(), n)
+		}
+	}
+}
+
 func (tr *txnTracker) get(i int) (result, bool) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	r, ok := tr.results[i]
 	return r, ok
+}
+
+// sendUntilStopped sends record after record (record i to partition i % parts, tracked as
+// transaction 0 of tr) until stop is closed, pausing for pause every every records so that what
+// the test does meanwhile lands mid-stream; the channel it returns gives the number of records
+// sent.
+func sendUntilStopped(p *kastor.Producer, topic string, parts int, tr *txnTracker, stop <-chan struct{}, every int, pause time.Duration) <-chan int {
+	sent := make(chan int, 1)
+	go func() {
+		i := 0
+		defer func() { sent <- i }()
+		for ; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if i%every == every-1 {
+				time.Sleep(pause)
+			}
+			p.SendAsync(context.Background(), &kastor.Record{Topic: topic, Partition: kastor.PartitionOf(int32(i % parts)), Value: value(i)},
+				tr.callback(0, i))
+		}
+	}()
+	return sent
 }
 
 // txnRecord is a record read back: the index its value names (-1 for an end marker) and where.
@@ -181,18 +223,9 @@ func checkTxnLog(t *testing.T, what string, got map[int32][]txnRecord, tr *txnTr
 		}
 		if !slices.Equal(gotIdx, wantIdx) {
 			t.Fatalf("%s: partition %d holds %d records, want %d; first difference at %s", what, p, len(gotIdx), len(wantIdx),
-				firstDifference(gotIdx, wantIdx))
+				firstDiff(gotIdx, wantIdx))
 		}
 	}
-}
-
-func firstDifference(a, b []int) string {
-	for k := range min(len(a), len(b)) {
-		if a[k] != b[k] {
-			return fmt.Sprintf("position %d: record %d, want %d", k, a[k], b[k])
-		}
-	}
-	return fmt.Sprintf("position %d", min(len(a), len(b)))
 }
 
 // 100 transactions of 1,000 records over 6 partitions, every third aborted, while the faults of
@@ -610,29 +643,14 @@ func TestTransactionFencedWithRecordsInFlight(t *testing.T) {
 			}
 			tr := newTxnTracker()
 			stop := make(chan struct{})
-			sent := make(chan int)
-			go func() {
-				i := 0
-				defer func() { sent <- i }()
-				for ; ; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					if i%200 == 199 {
-						time.Sleep(time.Millisecond) // let the fence land mid-stream
-					}
-					zombie.SendAsync(ctx, &kastor.Record{Topic: topic, Partition: kastor.PartitionOf(int32(i % parts)), Value: value(i)},
-						tr.callback(0, i))
-				}
-			}()
-			time.Sleep(50 * time.Millisecond)
+			// A pause every 200 records lets the fence land mid-stream.
+			sent := sendUntilStopped(zombie, topic, parts, tr, stop, 200, time.Millisecond)
+			tr.waitCompleted(t, 1000) // the zombie's records are flowing
 			successor := newTxnProducer(t, c, "busy", nil)
 			if err := successor.InitTransactions(ctx); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(50 * time.Millisecond)
+			tr.waitCompleted(t, tr.completed()+1000) // and go on past the fence
 			close(stop)
 			n := <-sent
 			err := zombie.CommitTransaction(ctx)
@@ -747,23 +765,7 @@ func TestTransactionSendsRacingCommits(t *testing.T) {
 			}
 			tr := newTxnTracker()
 			stop := make(chan struct{})
-			sent := make(chan int)
-			go func() {
-				i := 0
-				defer func() { sent <- i }()
-				for ; ; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					if i%50 == 49 {
-						time.Sleep(200 * time.Microsecond)
-					}
-					p.SendAsync(ctx, &kastor.Record{Topic: topic, Partition: kastor.PartitionOf(int32(i % parts)), Value: value(i)},
-						tr.callback(0, i))
-				}
-			}()
+			sent := sendUntilStopped(p, topic, parts, tr, stop, 50, 200*time.Microsecond)
 			for k := range txns {
 				if err := p.BeginTransaction(); err != nil {
 					t.Fatalf("transaction %d: %v", k, err)

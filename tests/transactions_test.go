@@ -791,13 +791,14 @@ func TestTransactionsConcurrentSenders(t *testing.T) {
 	}
 }
 
-func firstDiff(a, b []string) string {
-	for i := range min(len(a), len(b)) {
-		if a[i] != b[i] {
-			return fmt.Sprintf("at %d: %s vs %s", i, a[i], b[i])
+// firstDiff says where got first differs from want.
+func firstDiff[T comparable](got, want []T) string {
+	for i := range min(len(got), len(want)) {
+		if got[i] != want[i] {
+			return fmt.Sprintf("at %d: %v, want %v", i, got[i], want[i])
 		}
 	}
-	return fmt.Sprintf("lengths %d vs %d", len(a), len(b))
+	return fmt.Sprintf("lengths %d, want %d", len(got), len(want))
 }
 
 // BenchmarkTransactionRecordPath is BenchmarkRecordPath's kastor/idempotent case next to the same
