@@ -148,15 +148,7 @@ func readUntilEnds(t *testing.T, c *kfake.Cluster, topic string, parts int, comm
 	for p := range parts {
 		offsets[int32(p)] = kgo.NewOffset().AtStart()
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.FetchMaxBytes(64 << 20),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets})}
-	if committed {
-		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := txnReader(t, c, committed, kgo.FetchMaxBytes(64<<20), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}))
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

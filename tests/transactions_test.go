@@ -76,10 +76,10 @@ func newTxnProducer(t *testing.T, c *kfake.Cluster, id string, mutate func(*kast
 
 // readTxn reads topic at the isolation level until it has seen every value of lasts, and
 // returns the values by partition.
-func readTxn(t *testing.T, c *kfake.Cluster, topic string, committed bool, lasts ...string) map[int32][]string {
+// txnReader is a kgo consumer of c, reading committed records only (read_committed) or all.
+func txnReader(t *testing.T, c *kfake.Cluster, committed bool, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	opts := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}
+	opts = append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, opts...)
 	if committed {
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
@@ -87,6 +87,12 @@ func readTxn(t *testing.T, c *kfake.Cluster, topic string, committed bool, lasts
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cl
+}
+
+func readTxn(t *testing.T, c *kfake.Cluster, topic string, committed bool, lasts ...string) map[int32][]string {
+	t.Helper()
+	cl := txnReader(t, c, committed, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
