@@ -50,6 +50,12 @@ type result struct {
 	MaxRSSKiB       int64   `json:"max_rss_kib"`
 	AllocsPerRecord float64 `json:"allocs_per_record"`
 	BytesPerRecord  float64 `json:"alloc_bytes_per_record"`
+	// RecordsPerRequest: measured records over the produce requests of the measured phase (how
+	// well a library fills its requests; each one costs system calls on both ends).
+	RecordsPerRequest float64 `json:"records_per_request"`
+	// BrokerCPUUsPerRecord: the broker process's CPU time over the same phase, per record (0
+	// where it cannot be read). The broker shares the machine's cores with the client.
+	BrokerCPUUsPerRecord float64 `json:"broker_cpu_us_per_record"`
 
 	SyncRecords int     `json:"sync_records"`
 	SyncP50Us   float64 `json:"sync_p50_us"`
@@ -63,6 +69,8 @@ type producer interface {
 	produce(i int)
 	produceSync(ctx context.Context, i int) error
 	close(ctx context.Context) error
+	// produceRequests counts the produce requests the library has sent so far.
+	produceRequests() uint64
 }
 
 // tracker counts the completions of one phase.
@@ -100,6 +108,7 @@ type clientOptions struct {
 	timeout                            time.Duration
 	cpuProfile                         string
 	memProfile                         string
+	brokerPID                          int
 }
 
 func clientMain(ctx context.Context, args []string) error {
@@ -118,6 +127,7 @@ func clientMain(ctx context.Context, args []string) error {
 	fs.IntVar(&o.warmup, "warmup", 50_000, "records sent and completed before measuring")
 	fs.IntVar(&o.sync, "sync-records", 2000, "single-record synchronous sends for latency")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
+	fs.IntVar(&o.brokerPID, "broker-pid", 0, "the broker's process, whose CPU time over the measured phase is reported too (Linux)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured async phase to this file")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile of the measured async phase to this file (sampling every 4 KiB allocated, so the run is slower)")
 	if err := fs.Parse(args); err != nil {
@@ -206,12 +216,16 @@ func measure(ctx context.Context, o clientOptions) (*result, error) {
 			return nil, err
 		}
 	}
+	requests0 := p.produceRequests()
+	brokerCPU0, brokerCPUOK := processCPU(o.brokerPID)
 	cpu0 := cpuTime()
 	start, err := phase(ctx, p, t, &next, o.records)
 	if err != nil {
 		return nil, err
 	}
 	cpu1 := cpuTime()
+	brokerCPU1, _ := processCPU(o.brokerPID)
+	requests := p.produceRequests() - requests0
 	if o.cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -232,6 +246,12 @@ func measure(ctx context.Context, o clientOptions) (*result, error) {
 	res.CPUUsPerRecord = float64((cpu1 - cpu0).Microseconds()) / n
 	res.AllocsPerRecord = float64(ms1.Mallocs-ms0.Mallocs) / n
 	res.BytesPerRecord = float64(ms1.TotalAlloc-ms0.TotalAlloc) / n
+	if requests > 0 {
+		res.RecordsPerRequest = n / float64(requests)
+	}
+	if brokerCPUOK {
+		res.BrokerCPUUsPerRecord = float64((brokerCPU1 - brokerCPU0).Microseconds()) / n
+	}
 
 	if o.sync > 0 {
 		lat := make([]time.Duration, o.sync)
@@ -368,12 +388,25 @@ func (k *kastorProducer) produceSync(ctx context.Context, i int) error {
 
 func (k *kastorProducer) close(ctx context.Context) error { return k.p.Close(ctx) }
 
+// produceRequests counts answered requests: the measured phase ends with every record answered.
+func (k *kastorProducer) produceRequests() uint64 { return k.p.Stats().Requests }
+
 type kgoProducer struct {
 	cl     *kgo.Client
 	topic  string
 	values [][]byte
 	keys   [][]byte
 	cb     func(*kgo.Record, error)
+	writes *produceWrites
+}
+
+// produceWrites counts the produce requests kgo writes (its broker-write hook, key 0).
+type produceWrites struct{ n atomic.Uint64 }
+
+func (w *produceWrites) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key == 0 && err == nil {
+		w.n.Add(1)
+	}
 }
 
 func newKgo(o clientOptions, values, keys [][]byte, t *tracker, res *result) (*kgoProducer, error) {
@@ -381,6 +414,7 @@ func newKgo(o clientOptions, values, keys [][]byte, t *tracker, res *result) (*k
 	// records), with acks=all spelled out and the cell's codec: kgo would otherwise pick
 	// snappy, where kastor's default, like Java's, is none.
 	codec := kgo.NoCompression()
+	writes := new(produceWrites)
 	switch o.codec {
 	case "lz4":
 		codec = kgo.Lz4Compression()
@@ -391,6 +425,7 @@ func newKgo(o clientOptions, values, keys [][]byte, t *tracker, res *result) (*k
 		kgo.SeedBrokers(strings.Split(o.bootstrap, ",")...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(codec),
+		kgo.WithHooks(writes),
 	}
 	if o.linger0 {
 		opts = append(opts, kgo.ProducerLinger(0))
@@ -407,7 +442,7 @@ func newKgo(o clientOptions, values, keys [][]byte, t *tracker, res *result) (*k
 	res.Batch = fmt.Sprintf("%d B", batch)
 	buffered, _ := cl.OptValue(kgo.MaxBufferedRecords).(int64)
 	res.Buffer = fmt.Sprintf("%d records", buffered)
-	return &kgoProducer{cl: cl, topic: o.topic, values: values, keys: keys,
+	return &kgoProducer{cl: cl, topic: o.topic, values: values, keys: keys, writes: writes,
 		cb: func(_ *kgo.Record, err error) { t.complete(err) }}, nil
 }
 
@@ -426,6 +461,8 @@ func (k *kgoProducer) produce(i int) {
 func (k *kgoProducer) produceSync(ctx context.Context, i int) error {
 	return k.cl.ProduceSync(ctx, k.record(i)).FirstErr()
 }
+
+func (k *kgoProducer) produceRequests() uint64 { return k.writes.n.Load() }
 
 func (k *kgoProducer) close(ctx context.Context) error {
 	err := k.cl.Flush(ctx)

@@ -26,6 +26,8 @@ var metrics = []metric{
 	{"allocs/record", func(r result) float64 { return r.AllocsPerRecord }, "%.2f", true},
 	{"sync p50 µs", func(r result) float64 { return r.SyncP50Us }, "%.0f", true},
 	{"sync p99 µs", func(r result) float64 { return r.SyncP99Us }, "%.0f", true},
+	{"broker CPU µs/record", func(r result) float64 { return r.BrokerCPUUsPerRecord }, "%.3f", true},
+	{"records/request", func(r result) float64 { return r.RecordsPerRequest }, "%.1f", false},
 }
 
 // Column indexes of the metrics the targets name.

@@ -269,7 +269,8 @@ func runClient(ctx context.Context, exe string, b *brokerProc, o options, c cell
 		"-value-bytes", strconv.Itoa(c.ValueSize), "-keys", strconv.Itoa(c.Keys), "-codec", c.Codec,
 		"-linger0=" + strconv.FormatBool(c.Linger0),
 		"-run", strconv.Itoa(run), "-records", strconv.Itoa(c.Records), "-warmup", strconv.Itoa(c.Warmup),
-		"-sync-records", strconv.Itoa(o.sync), "-timeout", o.timeout.String()}
+		"-sync-records", strconv.Itoa(o.sync), "-timeout", o.timeout.String(),
+		"-broker-pid", strconv.Itoa(b.cmd.Process.Pid)}
 	if o.cpuProfileDir != "" {
 		args = append(args, "-cpuprofile", filepath.Join(o.cpuProfileDir, fmt.Sprintf("%s-%s-%d.pprof", c.Name, lib, run)))
 	}
