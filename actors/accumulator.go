@@ -45,6 +45,8 @@ type accBatch struct {
 	retryNs int64               // not ready before this (retry backoff)
 	result  *messages.BatchDone // outcome, held until every older batch completed
 	after   []func()            // flush waiters
+	// ownsRecords: records came from the Completer's recordSlice and is this batch's alone.
+	ownsRecords bool
 }
 
 // accState is the accumulator's state; every method runs on the actor's goroutine.
@@ -55,8 +57,10 @@ type accState struct {
 
 	batches     []*accBatch // in id (send) order: done-but-waiting, in flight, queued; the last may be open
 	nextBatchID uint64
-	lastCount   int    // records in the last batch started: the next one is sized for as many
-	flushUpTo   uint64 // batches with id < flushUpTo are ready at once
+	lastCount   int // records in the last batch started: the next one is sized for as many
+	// spareBatches: completed batches' structs, for newBatch (at most maxSpareBatches).
+	spareBatches []*accBatch
+	flushUpTo    uint64 // batches with id < flushUpTo are ready at once
 	// route is the sink of the partition's leader (nil: ask the sender); routeAsked: a
 	// PartitionReady is out.
 	route      *actor.PID
@@ -375,12 +379,21 @@ func (s *accState) pending(m *messages.Append) pendingRecord {
 }
 
 func (s *accState) newBatch(now int64) *accBatch {
-	b := &accBatch{id: s.nextBatchID, createdNs: now, oldestNs: now, baseSequence: -1}
+	var b *accBatch
+	if n := len(s.spareBatches); n > 0 {
+		b = s.spareBatches[n-1]
+		s.spareBatches[n-1] = nil
+		s.spareBatches = s.spareBatches[:n-1]
+	} else {
+		b = new(accBatch)
+	}
+	*b = accBatch{id: s.nextBatchID, createdNs: now, oldestNs: now, baseSequence: -1, ownsRecords: true}
 	if n := len(s.batches); n > 0 {
 		s.lastCount = len(s.batches[n-1].records)
 	}
-	// One allocation per batch instead of one per doubling; records are usually alike in size.
-	b.records = make([]pendingRecord, 0, max(s.lastCount, 8))
+	// Room for as many records as the last batch had, so it rarely regrows: records are usually
+	// alike in size.
+	b.records = s.shared.Completer.recordSlice(max(s.lastCount, 8))
 	s.inbox.lastBatchNs.Store(now)
 	s.nextBatchID++
 	b.buf = s.shared.Buffers.Get()
@@ -695,6 +708,12 @@ func (s *accState) completeInOrder() {
 			break
 		}
 		s.complete(b, b.result)
+		if !b.inflight && len(s.spareBatches) < maxSpareBatches {
+			// Nothing refers to it any more (a batch completed while out is looked up by id
+			// when it comes back, see returnedLate).
+			*b = accBatch{}
+			s.spareBatches = append(s.spareBatches, b)
+		}
 		n++
 	}
 	if n > 0 {
@@ -703,9 +722,13 @@ func (s *accState) completeInOrder() {
 	}
 }
 
+// maxSpareBatches bounds an accumulator's spare batch structs: a partition rarely has more than
+// its in-flight window of batches completing at once.
+const maxSpareBatches = 8
+
 func (s *accState) complete(b *accBatch, r *messages.BatchDone) {
 	item := completion{tp: s.tp, records: b.records, err: r.Err, baseOffset: r.BaseOffset,
-		logAppendTime: r.LogAppendTime, after: b.after, waitersOnly: b.waiters == len(b.records)}
+		logAppendTime: r.LogAppendTime, after: b.after, waitersOnly: b.waiters == len(b.records), ownsRecords: b.ownsRecords}
 	if r.Err != nil {
 		s.shared.logBatchFailed(s.tp, len(b.records), r.Err)
 		item.baseOffset, item.logAppendTime = -1, -1

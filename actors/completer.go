@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +35,9 @@ type completion struct {
 	// waitersOnly: every record's completion is a waiting Send's own hand-off (never user code,
 	// never blocking), so it may run on the pusher's goroutine when nothing is ahead of it.
 	waitersOnly bool
+	// ownsRecords: records is a whole array from recordSlice that nothing else refers to, reused
+	// once completed (a split batch's halves share one array, so they never own theirs).
+	ownsRecords bool
 }
 
 // Completer runs record completions on one goroutine, in the order accumulators push them, so the
@@ -62,6 +66,50 @@ type Completer struct {
 	gid atomic.Uint64
 	// outstanding counts the items pushed and not completed yet.
 	outstanding atomic.Int64
+
+	// spareRecords: record arrays of completed batches, for the accumulators' next batches (a
+	// batch's records would otherwise be an allocation per batch and most of the garbage the
+	// record path makes). At most maxSpareRecords arrays of at most maxSpareRecordCap each.
+	spareMu      sync.Mutex
+	spareRecords [][]pendingRecord
+}
+
+const (
+	maxSpareRecords   = 1024
+	maxSpareRecordCap = 4096
+)
+
+// recordSlice returns an empty slice for a new batch's records, room for n preferred; safe for
+// concurrent use (and on a nil Completer, for tests of the accumulator's core alone).
+func (c *Completer) recordSlice(n int) []pendingRecord {
+	if c != nil {
+		c.spareMu.Lock()
+		if k := len(c.spareRecords); k > 0 {
+			rs := c.spareRecords[k-1]
+			c.spareRecords[k-1] = nil
+			c.spareRecords = c.spareRecords[:k-1]
+			c.spareMu.Unlock()
+			if cap(rs) >= n {
+				return rs
+			}
+		} else {
+			c.spareMu.Unlock()
+		}
+	}
+	return make([]pendingRecord, 0, n)
+}
+
+// recycleRecords keeps a completed batch's record array for recordSlice.
+func (c *Completer) recycleRecords(rs []pendingRecord) {
+	if cap(rs) > maxSpareRecordCap {
+		return
+	}
+	clear(rs) // the callbacks they hold
+	c.spareMu.Lock()
+	if len(c.spareRecords) < maxSpareRecords {
+		c.spareRecords = append(c.spareRecords, rs[:0])
+	}
+	c.spareMu.Unlock()
 }
 
 // NewCompleter starts the completion goroutine; Stop ends it after the queue drains.
@@ -175,6 +223,9 @@ func (c *Completer) complete(item *completion) {
 	}
 	if reserved > 0 && c.Release != nil {
 		c.Release(reserved)
+	}
+	if item.ownsRecords {
+		c.recycleRecords(item.records)
 	}
 	for _, fn := range item.after {
 		fn()

@@ -250,3 +250,38 @@ func TestCompleterRunsWaitersInline(t *testing.T) {
 	}
 	c.Stop()
 }
+
+// TestCompleterReusesRecordArrays: a completed batch's record array comes back from recordSlice,
+// emptied and holding no callback; one the batch does not own (a split batch's half) never does.
+func TestCompleterReusesRecordArrays(t *testing.T) {
+	c := NewCompleter(nil, nil, discardLogger)
+	defer c.Stop()
+	complete := func(item completion) {
+		done := make(chan struct{})
+		c.push(item)
+		c.After(func() { close(done) })
+		<-done
+	}
+	cb := func(messages.RecordMetadata, error) {}
+
+	rs := c.recordSlice(4)
+	rs = append(rs, pendingRecord{done: cb}, pendingRecord{done: cb})
+	complete(completion{tp: tp("a", 0), records: rs, ownsRecords: true})
+	again := c.recordSlice(2)
+	if cap(again) != cap(rs) || &again[:1][0] != &rs[0] || len(again) != 0 {
+		t.Fatalf("recordSlice after a completion: cap %d len %d, want the completed array (cap %d) empty", cap(again), len(again), cap(rs))
+	}
+	if again[:2][0].done != nil || again[:2][1].done != nil {
+		t.Fatal("a reused record array still holds the completed records' callbacks")
+	}
+
+	shared := make([]pendingRecord, 2, 2)
+	shared[0].done, shared[1].done = cb, cb
+	complete(completion{tp: tp("a", 0), records: shared[:1:1]}) // not owned
+	if next := c.recordSlice(1); cap(next) > 0 && &next[:1][0] == &shared[0] {
+		t.Fatal("a record array the batch did not own was reused")
+	}
+	if shared[1].done == nil {
+		t.Fatal("completing half of a shared array cleared the other half")
+	}
+}

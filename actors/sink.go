@@ -43,6 +43,7 @@ type sinkCore struct {
 	throttledUntil int64
 
 	chosen map[messages.TopicPartition]struct{} // scratch for flush
+	spare  []*sinkRequest                       // answered requests, see recycle
 }
 
 // sinkRequest is one produce request: its batches, in the order the request lists them.
@@ -117,7 +118,8 @@ func (k *sinkCore) flush(now int64, writable bool, topics map[string]*TopicInfo)
 // decide). What it skips stays pending, in order; what expired is answered instead.
 func (k *sinkCore) nextRequest(now int64, topics map[string]*TopicInfo, e *sinkEffects) *sinkRequest {
 	clear(k.chosen)
-	var batches []*messages.Batch
+	r := k.newRequest()
+	batches := r.batches[:0]
 	rest := k.pending[:0]
 	size := 0
 	for _, b := range k.pending {
@@ -145,14 +147,44 @@ func (k *sinkCore) nextRequest(now int64, topics map[string]*TopicInfo, e *sinkE
 	}
 	clear(k.pending[len(rest):])
 	k.pending = rest
+	r.batches = batches
 	if len(batches) == 0 {
+		k.recycle(r)
 		return nil
 	}
-	return &sinkRequest{batches: batches, req: k.produceRequest(batches, topics)}
+	k.fillRequest(r.req, batches, topics)
+	return r
 }
 
-func (k *sinkCore) produceRequest(batches []*messages.Batch, topics map[string]*TopicInfo) *wire.ProduceRequest {
-	req := &wire.ProduceRequest{Acks: k.acks, TimeoutMillis: k.timeoutMillis, Topics: make([]wire.ProduceTopic, 0, 1)}
+// newRequest returns an empty request, reusing an answered one's storage.
+func (k *sinkCore) newRequest() *sinkRequest {
+	if n := len(k.spare); n > 0 {
+		r := k.spare[n-1]
+		k.spare[n-1] = nil
+		k.spare = k.spare[:n-1]
+		return r
+	}
+	return &sinkRequest{req: &wire.ProduceRequest{}}
+}
+
+// recycle keeps an answered request for newRequest. Nothing may refer to r afterwards: the
+// connection answered its Call (it left the in-flight list), and its frame was encoded when it
+// was written (the frame keeps the batches' bytes, not the request).
+func (k *sinkCore) recycle(r *sinkRequest) {
+	if len(k.spare) >= k.maxInFlight {
+		return
+	}
+	clear(r.batches)
+	for i := range r.req.Topics {
+		clear(r.req.Topics[i].Partitions) // the batches' bytes
+	}
+	*r = sinkRequest{batches: r.batches[:0], req: r.req}
+	k.spare = append(k.spare, r)
+}
+
+// fillRequest makes req the Produce request of batches, reusing its slices.
+func (k *sinkCore) fillRequest(req *wire.ProduceRequest, batches []*messages.Batch, topics map[string]*TopicInfo) {
+	*req = wire.ProduceRequest{Acks: k.acks, TimeoutMillis: k.timeoutMillis, Topics: req.Topics[:0]}
 	if k.transactionalID != "" {
 		req.TransactionalID = &k.transactionalID
 	}
@@ -166,8 +198,15 @@ func (k *sinkCore) produceRequest(batches []*messages.Batch, topics map[string]*
 		}
 		if i < 0 {
 			i = len(req.Topics)
-			// Most requests hold one topic: room for every batch saves regrowing.
-			t := wire.ProduceTopic{Name: b.TP.Topic, Partitions: make([]wire.ProducePartition, 0, len(batches))}
+			// A reused request keeps its topics' partition slices; most requests hold one topic,
+			// so a new one has room for every batch and is not regrown.
+			var parts []wire.ProducePartition
+			if i < cap(req.Topics) {
+				parts = req.Topics[:i+1][i].Partitions[:0]
+			} else {
+				parts = make([]wire.ProducePartition, 0, len(batches))
+			}
+			t := wire.ProduceTopic{Name: b.TP.Topic, Partitions: parts}
 			if ti := topics[b.TP.Topic]; ti != nil {
 				t.TopicID = ti.ID
 			}
@@ -175,7 +214,6 @@ func (k *sinkCore) produceRequest(batches []*messages.Batch, topics map[string]*
 		}
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, wire.ProducePartition{Partition: b.TP.Partition, Records: b.Data})
 	}
-	return req
 }
 
 // done: request r came back with resp (nil: acks=0, written is all we will ever know) or failed
@@ -186,7 +224,10 @@ func (k *sinkCore) done(now int64, r *sinkRequest, resp *wire.ProduceResponse, e
 	switch {
 	case err != nil:
 		for _, b := range r.batches {
-			e.answers = append(e.answers, sinkAnswer{b.Accumulator, failed(b, err)})
+			done := failed(b, err)
+			// Failed with its link: that link's writer may still be reading the batch's bytes.
+			done.WriterDone = r.writerDone
+			e.answers = append(e.answers, sinkAnswer{b.Accumulator, done})
 		}
 		if classify(err).refreshMetadata {
 			for _, b := range r.batches {
@@ -204,6 +245,7 @@ func (k *sinkCore) done(now int64, r *sinkRequest, resp *wire.ProduceResponse, e
 		k.results(r, resp, &e)
 	}
 	e.queueFlush = k.queue().queueFlush
+	k.recycle(r)
 	return e
 }
 
@@ -211,7 +253,7 @@ func (k *sinkCore) done(now int64, r *sinkRequest, resp *wire.ProduceResponse, e
 func (k *sinkCore) results(r *sinkRequest, resp *wire.ProduceResponse, e *sinkEffects) {
 	for _, b := range r.batches {
 		p := producePartitionResult(resp, r.req, b.TP)
-		done := &messages.BatchDone{BatchID: b.BatchID, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
+		done := b.Answer()
 		if p != nil {
 			done.LogStartOffset = p.LogStartOffset // UNKNOWN_PRODUCER_ID needs it too
 		}
@@ -271,7 +313,9 @@ func (k *sinkCore) dropPending(err error) sinkEffects {
 }
 
 func failed(b *messages.Batch, err error) *messages.BatchDone {
-	return &messages.BatchDone{BatchID: b.BatchID, Err: err, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
+	done := b.Answer()
+	done.Err = err
+	return done
 }
 
 func appendTopic(topics []string, t string) []string {
@@ -372,14 +416,7 @@ func (s *connState) sinkDone(c actor.Context, r *sinkRequest, done *messages.Cal
 			s.shared.Logger.Debug("broker throttled us", "broker", s.cfg.Node, "throttle_ms", resp.ThrottleMillis)
 		}
 	}
-	e := s.sink.done(time.Now().UnixNano(), r, resp, done.Err)
-	if done.Err != nil && r.writerDone != nil {
-		// Failed with its link: the old writer may still be reading the batches' bytes.
-		for _, a := range e.answers {
-			a.done.WriterDone = r.writerDone
-		}
-	}
-	s.applySink(c, e)
+	s.applySink(c, s.sink.done(time.Now().UnixNano(), r, resp, done.Err)) // r is the core's again
 }
 
 func (s *connState) stopSinkTimer() { s.sinkTimer.stop() }

@@ -155,7 +155,8 @@ func TestSinkProduceRequest(t *testing.T) {
 	k := sinkTestCore(func(s *Settings) { s.Acks = 1 })
 	batches := []*messages.Batch{sinkBatch("t", 1, 1, 10), sinkBatch("v", 0, 2, 20), sinkBatch("t", 0, 3, 30)}
 	topics := map[string]*TopicInfo{"t": sinkTopics["t"], "v": {Partitions: []PartitionInfo{{Leader: 1}}}}
-	req := k.produceRequest(batches, topics)
+	req := &wire.ProduceRequest{}
+	k.fillRequest(req, batches, topics)
 	if req.Acks != 1 || req.TimeoutMillis != int32(testSettings().RequestTimeout.Milliseconds()) || req.TransactionalID != nil {
 		t.Errorf("request acks %d timeout %d transactional id %v", req.Acks, req.TimeoutMillis, req.TransactionalID)
 	}
@@ -182,6 +183,14 @@ func TestSinkProduceRequest(t *testing.T) {
 	} else {
 		check(ps[0], 0, batches[1])
 	}
+
+	// Refilled (a recycled request), it is the new batches' request and nothing of the old one's.
+	again := []*messages.Batch{sinkBatch("v", 3, 4, 40)}
+	k.fillRequest(req, again, topics)
+	if len(req.Topics) != 1 || req.Topics[0].Name != "v" || req.Topics[0].TopicID != [16]byte{} || len(req.Topics[0].Partitions) != 1 {
+		t.Fatalf("refilled request topics %+v, want v alone with one partition", req.Topics)
+	}
+	check(req.Topics[0].Partitions[0], 3, again[0])
 }
 
 // TestSinkUnknownTopic: a batch whose topic left the metadata fails with

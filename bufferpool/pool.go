@@ -35,12 +35,27 @@ type Budget struct {
 }
 
 // waiter is one blocked Acquire. Every field but ready is guarded by Budget.mu; the grant, the close
-// and the give-up all happen under it, which is what makes the cancel/grant race benign.
+// and the give-up all happen under it, which is what makes the cancel/grant race benign. Waiters
+// and their timers are reused (waiters): under a full budget every send waits, and three
+// allocations per wait would be most of the garbage a producer makes with large records.
 type waiter struct {
 	n          int64
-	ready      chan struct{} // closed once state leaves waiting
+	ready      chan struct{} // one token, sent once state leaves waiting
+	timer      *time.Timer
 	state      waiterState
 	prev, next *waiter
+}
+
+var waiters = sync.Pool{New: func() any { return &waiter{ready: make(chan struct{}, 1)} }}
+
+// signalLocked tells w's Acquire that its state left waiting. The token slot is empty (a waiter
+// goes back to the pool only with its token taken), so the send never blocks; if it ever found it
+// full it must not block under the lock.
+func (w *waiter) signalLocked() {
+	select {
+	case w.ready <- struct{}{}:
+	default:
+	}
 }
 
 type waiterState uint8
@@ -91,24 +106,30 @@ func (p *Budget) Acquire(ctx context.Context, n int64, maxWait time.Duration) er
 		p.mu.Unlock()
 		return err
 	}
-	w := &waiter{n: n, ready: make(chan struct{})}
+	w := waiters.Get().(*waiter)
+	w.n, w.state = n, stateWaiting
 	p.pushLocked(w)
 	p.mu.Unlock()
 
-	timer := time.NewTimer(maxWait)
-	defer timer.Stop()
+	if w.timer == nil {
+		w.timer = time.NewTimer(maxWait)
+	} else {
+		w.timer.Reset(maxWait) // stopped when it was put back: no stale tick (Go 1.23 timers)
+	}
 	var giveUp error // nil after the timer fired: the timeout error is built under the lock below
 	select {
 	case <-w.ready:
-		// Granted or closed. state was written under p.mu before ready was closed, and the close
+		// Granted or closed. state was written under p.mu before the token was sent, and the send
 		// happens before this receive, so reading it without the lock is race-free.
-		if w.state == stateGranted {
+		state := w.state
+		w.release()
+		if state == stateGranted {
 			return nil
 		}
 		return ErrClosed
 	case <-ctx.Done():
 		giveUp = fmt.Errorf("kastor/bufferpool: waiting for %d bytes: %w", n, ctx.Err())
-	case <-timer.C:
+	case <-w.timer.C:
 	}
 
 	// We are giving up (context done or deadline passed), but a Release or Close on another
@@ -126,6 +147,10 @@ func (p *Budget) Acquire(ctx context.Context, n int64, maxWait time.Duration) er
 	// The caller thus sees either nil with n bytes reserved, or an error with nothing reserved.
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if w.state != stateWaiting {
+		<-w.ready // sent under p.mu before we took it: the waiter goes back empty
+	}
+	defer w.release()
 	switch w.state {
 	case stateWaiting:
 		wasHead := p.head == w
@@ -183,8 +208,15 @@ func (p *Budget) Close() {
 	for w := p.head; w != nil; w = p.head {
 		p.removeLocked(w)
 		w.state = stateClosed
-		close(w.ready)
+		w.signalLocked()
 	}
+}
+
+// release puts a waiter whose Acquire is over back for reuse: out of the queue, its token taken.
+func (w *waiter) release() {
+	w.timer.Stop()
+	w.prev, w.next = nil, nil
+	waiters.Put(w)
 }
 
 // Used returns the bytes currently reserved.
@@ -225,7 +257,7 @@ func (p *Budget) grantLocked() {
 		p.used += w.n
 		p.removeLocked(w)
 		w.state = stateGranted
-		close(w.ready)
+		w.signalLocked()
 	}
 }
 

@@ -62,6 +62,15 @@ type Batch struct {
 	// ExpiresNs is when the batch's delivery timeout passes (clock nanoseconds): a sink that has
 	// not written it by then never does (its accumulator failed it already).
 	ExpiresNs int64
+
+	done BatchDone // see Answer
+}
+
+// Answer returns the batch's BatchDone, its offsets unknown (-1) until the caller sets them. A
+// Batch is answered exactly once, so its answer lives inside it: answering allocates nothing.
+func (b *Batch) Answer() *BatchDone {
+	b.done = BatchDone{BatchID: b.BatchID, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
+	return &b.done
 }
 
 // BatchDone is a batch's outcome from the broker. Err nil means written at BaseOffset.
