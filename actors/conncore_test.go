@@ -431,6 +431,35 @@ func TestConnCoreProduce(t *testing.T) {
 		t.Fatalf("batch 1 answered %+v, want offset 100", d)
 	}
 
+	// A throttled answer holds the next request until the throttle ends: one timer, then a flush.
+	s.step(sinkBatch("t", 0, 2, 10))
+	s.step(&flushDue{})
+	throttled := frame(3, 9, &kmsg.ProduceResponse{ThrottleMillis: 100, Topics: []kmsg.ProduceResponseTopic{{Topic: "t",
+		Partitions: []kmsg.ProduceResponseTopicPartition{{Partition: 0, BaseOffset: 101}}}}})
+	if fx := s.step(&frameRead{frame: throttled}); !s.hasNote(noteThrottled) || s.batchDones()[2] == nil {
+		t.Fatalf("throttled answer: %+v, want batch 2 answered and the throttle noted", fx)
+	}
+	s.step(sinkBatch("t", 0, 3, 10))
+	if fx := s.step(&flushDue{}); len(fx.writes) != 0 || fx.sink != (timerOp{set: true, at: s.now + int64(100*time.Millisecond)}) {
+		t.Fatalf("flush while throttled: %+v, want nothing written and a wake-up at the throttle's end", fx)
+	}
+	s.step(sinkBatch("t", 1, 4, 10))
+	if fx := s.step(&flushDue{}); len(fx.writes) != 0 || fx.sink.set {
+		t.Fatalf("second flush while throttled: %+v, want the armed wake-up kept", fx)
+	}
+	s.advance(100 * time.Millisecond)
+	if fx := s.step(wakeSink); len(fx.writes) != 1 || len(fx.writes[0].req.(*wire.ProduceRequest).Topics[0].Partitions) != 2 {
+		t.Fatalf("the throttle's end: %+v, want batches 3 and 4 in one request", fx)
+	}
+	throttled = frame(4, 9, &kmsg.ProduceResponse{ThrottleMillis: 50, Topics: []kmsg.ProduceResponseTopic{{Topic: "t",
+		Partitions: []kmsg.ProduceResponseTopicPartition{{Partition: 0, BaseOffset: 102}, {Partition: 1, BaseOffset: 7}}}}})
+	s.step(&frameRead{frame: throttled})
+	s.step(sinkBatch("t", 0, 5, 10))
+	if fx := s.step(&flushDue{}); fx.sink != (timerOp{set: true, at: s.now + int64(50*time.Millisecond)}) {
+		t.Fatalf("a second throttle: %+v, want the wake-up armed again", fx)
+	}
+	s.exactlyOnce([]string{"warm"}, []uint64{1, 2, 3, 4})
+
 	acks0 := newConnScript(t, true, func(set *Settings) { set.Acks = 0 })
 	acks0.step(sinkBatch("t", 0, 1, 10))
 	acks0.step(&flushDue{})
@@ -546,4 +575,15 @@ func TestConnCoreRestarting(t *testing.T) {
 	if fx := s.step(&actor.Stopping{}); len(fx.sends) != 0 {
 		t.Fatalf("stopping after the restart answered again: %+v", fx.sends)
 	}
+
+	// The Call that panicked was written already: shutdown answers it, once.
+	s = newConnScript(t, false, nil)
+	s.call("a")
+	s.linkUp(0)
+	s.k.current = s.k.inflight[0].call
+	s.step(&actor.Restarting{})
+	if d := s.callDones(); len(d) != 1 || !errors.Is(d[0].Err, messages.ErrConnection) || errors.Is(d[0].Err, messages.ErrInternal) {
+		t.Fatalf("answered %+v, want a once, as stopped", d)
+	}
+	s.exactlyOnce([]string{"a"}, nil)
 }
