@@ -173,6 +173,7 @@ func (sh *Shared) SetupFailure() error {
 // random 85–95% of the lifetime it stops writing (new Calls wait, as while dialing), lets the
 // requests in flight complete, runs the SASL exchange on a goroutine through the link's writer and
 // reader, then writes what waited. Nothing in flight fails or is reordered; the actor never blocks.
+// connCore decides when (conncore.go); the actor runs the exchange (startReauth).
 
 type (
 	reauthDone struct {

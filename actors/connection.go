@@ -4,7 +4,9 @@ package actors
 // their own). Owns the socket, the broker's ApiVersions answer, correlation ids and the requests in
 // flight. Receives Call; answers each with exactly one CallDone. Never blocks: dialing and the
 // handshake run on a dial goroutine, reading on a reader goroutine, writing on a writer goroutine;
-// all three report by message and stop sending once the link is closed.
+// all three report by message and stop sending once the link is closed. Its decisions (what to
+// write, answer, dial, close and when) are connCore's (conncore.go); the actor turns messages into
+// the core's events and carries out the effects it returns.
 
 import (
 	"bufio"

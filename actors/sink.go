@@ -11,7 +11,7 @@ package actors
 //
 // The decisions live in sinkCore, which takes events and returns effects (requests to write,
 // answers to send, metadata to refresh, when to wake up) as data; the connection actor applies
-// them (connection.go). sink_test.go drives the core with no actor system.
+// them (conncore.go). sink_test.go drives the core with no actor system.
 
 import (
 	"errors"
@@ -312,7 +312,8 @@ func producePartitionResult(resp *wire.ProduceResponse, req *wire.ProduceRequest
 	return nil
 }
 
-// The connection actor's side: it feeds the core and carries out its effects.
+// The connection's messages for the sink; connCore (conncore.go) feeds the sink and carries out its
+// effects.
 
 // flushDue: flush the sink once the mailbox's current burst is handled.
 type flushDue struct{}
