@@ -10,8 +10,8 @@ package actors
 // straight back to its batch's accumulator.
 //
 // The decisions live in sinkCore, which takes events and returns effects (requests to write,
-// answers to send, metadata to refresh, when to wake up) as data; the connection actor applies
-// them (conncore.go). sink_test.go drives the core with no actor system.
+// answers to send, metadata to refresh, when to wake up) as data; the connection's core applies
+// them (connCore, conncore.go). sink_test.go drives the core with no actor system.
 
 import (
 	"errors"
