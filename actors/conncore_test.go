@@ -149,8 +149,8 @@ func (s *connScript) exactlyOnce(tags []string, batches []uint64) {
 	}
 }
 
-// frame is the broker's response frame (no size prefix) with correlation id corr.
-func frame(corr int32, version int16, resp kmsg.Response) []byte {
+// responseFrame is the broker's response frame (no size prefix) with correlation id corr.
+func responseFrame(corr int32, version int16, resp kmsg.Response) []byte {
 	out := binary.BigEndian.AppendUint32(nil, uint32(corr))
 	resp.SetVersion(version)
 	if resp.IsFlexible() {
@@ -160,7 +160,7 @@ func frame(corr int32, version int16, resp kmsg.Response) []byte {
 }
 
 func metadataFrame(corr int32) []byte {
-	return frame(corr, 12, metadataAnswer(&kmsg.MetadataRequest{Topics: []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("t")}}}, nil))
+	return responseFrame(corr, 12, metadataAnswer(&kmsg.MetadataRequest{Topics: []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("t")}}}, nil))
 }
 
 // produceFrame answers every batch of the request with offset 100.
@@ -176,7 +176,7 @@ func produceFrame(corr int32, req *wire.ProduceRequest) []byte {
 		}
 		resp.Topics = append(resp.Topics, t)
 	}
-	return frame(corr, 9, resp)
+	return responseFrame(corr, 9, resp)
 }
 
 // TestConnCoreQueuesWhileDialing: the first Call dials, Calls wait while it does, and once the
@@ -434,7 +434,7 @@ func TestConnCoreProduce(t *testing.T) {
 	// A throttled answer holds the next request until the throttle ends: one timer, then a flush.
 	s.step(sinkBatch("t", 0, 2, 10))
 	s.step(&flushDue{})
-	throttled := frame(3, 9, &kmsg.ProduceResponse{ThrottleMillis: 100, Topics: []kmsg.ProduceResponseTopic{{Topic: "t",
+	throttled := responseFrame(3, 9, &kmsg.ProduceResponse{ThrottleMillis: 100, Topics: []kmsg.ProduceResponseTopic{{Topic: "t",
 		Partitions: []kmsg.ProduceResponseTopicPartition{{Partition: 0, BaseOffset: 101}}}}})
 	if fx := s.step(&frameRead{frame: throttled}); !s.hasNote(noteThrottled) || s.batchDones()[2] == nil {
 		t.Fatalf("throttled answer: %+v, want batch 2 answered and the throttle noted", fx)
@@ -451,7 +451,7 @@ func TestConnCoreProduce(t *testing.T) {
 	if fx := s.step(wakeSink); len(fx.writes) != 1 || len(fx.writes[0].req.(*wire.ProduceRequest).Topics[0].Partitions) != 2 {
 		t.Fatalf("the throttle's end: %+v, want batches 3 and 4 in one request", fx)
 	}
-	throttled = frame(4, 9, &kmsg.ProduceResponse{ThrottleMillis: 50, Topics: []kmsg.ProduceResponseTopic{{Topic: "t",
+	throttled = responseFrame(4, 9, &kmsg.ProduceResponse{ThrottleMillis: 50, Topics: []kmsg.ProduceResponseTopic{{Topic: "t",
 		Partitions: []kmsg.ProduceResponseTopicPartition{{Partition: 0, BaseOffset: 102}, {Partition: 1, BaseOffset: 7}}}}})
 	s.step(&frameRead{frame: throttled})
 	s.step(sinkBatch("t", 0, 5, 10))
