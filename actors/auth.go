@@ -10,12 +10,9 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"net"
 	"syscall"
 	"time"
-
-	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/kastor-go/kastor/messages"
 	"github.com/kastor-go/kastor/sasl"
@@ -176,6 +173,7 @@ func (sh *Shared) SetupFailure() error {
 // random 85–95% of the lifetime it stops writing (new Calls wait, as while dialing), lets the
 // requests in flight complete, runs the SASL exchange on a goroutine through the link's writer and
 // reader, then writes what waited. Nothing in flight fails or is reordered; the actor never blocks.
+// connCore decides when (conncore.go); the actor runs the exchange (startReauth).
 
 type (
 	reauthDone struct {
@@ -193,32 +191,18 @@ type reauthState struct {
 	cancel context.CancelFunc
 }
 
-// armReauth schedules the next login for a session of the given lifetime (0: none needed).
-func (s *connState) armReauth(c actor.Context, session time.Duration) {
-	if session <= 0 || s.shared.Settings.Security.SASL == nil {
-		return
-	}
-	s.reauth.timer.arm(c, time.Duration(float64(session)*(0.85+0.1*rand.Float64())))
-}
-
-func (s *connState) onReauthDue(c actor.Context) {
-	if s.status != connReady {
-		return
-	}
-	s.status = connReauth
-	s.maybeStartReauth(c)
-}
-
-// maybeStartReauth starts the exchange once a due re-authentication has nothing in flight ahead of
-// it.
-func (s *connState) maybeStartReauth(c actor.Context) {
-	if s.status != connReauth || s.reauth.frames != nil || len(s.inflight) > 0 || s.link == nil {
+// startReauth runs the SASL exchange on a goroutine through the link's writer and reader: the
+// core hands it the broker's responses (reauthFrame) and hears its outcome as reauthDone.
+func (s *connState) startReauth() {
+	l := s.link
+	if l == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	frames := make(chan []byte, 1) // the exchange waits for each response: one at a time
 	s.reauth.frames, s.reauth.cancel = frames, cancel
-	l, cfg, apis, mech := s.link, s.cfg, s.apis, s.shared.Settings.Security.SASL
+	cfg, apis, mech := s.cfg, s.core.apis, s.shared.Settings.Security.SASL
+	cfg.Addr = l.addr
 	s.shared.Goroutines.Add(1)
 	go func() {
 		defer s.shared.Goroutines.Done()
@@ -250,33 +234,6 @@ func (s *connState) maybeStartReauth(c actor.Context) {
 		}
 		l.send(&reauthDone{gen: l.gen, session: session, err: err})
 	}()
-}
-
-// reauthFrame hands a response to the running exchange.
-func (s *connState) reauthFrame(c actor.Context, frame []byte) {
-	select {
-	case s.reauth.frames <- frame:
-	default:
-		s.fail(c, fmt.Errorf("%w: unexpected response from %s during re-authentication", messages.ErrConnection, s.cfg.Addr))
-	}
-}
-
-func (s *connState) onReauthDone(c actor.Context, m *reauthDone) {
-	s.reauth.frames, s.reauth.cancel = nil, nil
-	if m.err != nil {
-		s.fail(c, m.err) // the broker would end the session anyway; the Calls waiting retry
-		return
-	}
-	s.shared.Logger.Debug("re-authenticated", "broker", s.cfg.Node, "addr", s.cfg.Addr, "session", m.session)
-	s.status = connReady
-	queued := s.queued
-	s.queued = nil
-	for _, call := range queued {
-		s.write(c, call)
-	}
-	s.armIdle(c) // an idle check that came during the exchange did not re-arm
-	s.armReauth(c, m.session)
-	s.flushSink(c) // batches that arrived during the exchange waited for it
 }
 
 // stopReauth ends the timer and any exchange with the link.

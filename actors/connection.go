@@ -4,7 +4,9 @@ package actors
 // their own). Owns the socket, the broker's ApiVersions answer, correlation ids and the requests in
 // flight. Receives Call; answers each with exactly one CallDone. Never blocks: dialing and the
 // handshake run on a dial goroutine, reading on a reader goroutine, writing on a writer goroutine;
-// all three report by message and stop sending once the link is closed.
+// all three report by message and stop sending once the link is closed. Its decisions (what to
+// write, answer, dial, close and when) are connCore's (conncore.go); the actor turns messages into
+// the core's events and carries out the effects it returns.
 
 import (
 	"bufio"
@@ -21,7 +23,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	"github.com/kastor-go/kastor/internal/faultinject"
 	"github.com/kastor-go/kastor/internal/queue"
 	"github.com/kastor-go/kastor/messages"
 	"github.com/kastor-go/kastor/wire"
@@ -59,6 +60,8 @@ type (
 		conn    net.Conn
 		apis    wire.BrokerAPIs
 		session time.Duration // SASL session lifetime (0: none, or unlimited)
+		// writerDone is the link's writer's (see requestFrame), set by the actor when it starts it.
+		writerDone <-chan struct{}
 	}
 	linkFailed struct {
 		gen uint64
@@ -79,6 +82,7 @@ type (
 // stopped actor.
 type link struct {
 	gen    uint64
+	addr   string
 	self   *actor.PID
 	root   *actor.RootContext
 	cancel context.CancelFunc
@@ -177,75 +181,20 @@ func (q *writeQueue) take(spare []outFrame) (_ []outFrame, ok bool) {
 	}
 }
 
-type connStatus int
-
-const (
-	connIdle connStatus = iota
-	connDialing
-	connReady
-	connReauth // re-authenticating (auth.go): new Calls wait, as while dialing
-	connFailed // reported to the supervisor; waiting for the restart
-)
-
-type inflightCall struct {
-	call     *messages.Call
-	corr     int32
-	version  int16
-	deadline time.Time
-}
-
-// connState is the connection actor's state.
+// connState is the connection actor's state: the core (conncore.go) and what carries out its
+// effects — the link and its goroutines, the timers, the re-authentication exchange.
 type connState struct {
 	cfg    connectionConfig
 	shared *Shared
+	core   *connCore
 
-	status   connStatus
-	link     *link
-	gen      uint64
-	apis     wire.BrokerAPIs
-	corr     int32
-	queued   []*messages.Call // waiting for the link to come up
-	inflight []inflightCall   // written or being written, answered in order
+	link *link
+	gen  uint64 // the current link's; messages of any other are stale
 
-	timer wakeTimer // the earliest request deadline
-
-	lastUsed  time.Time
+	timer     wakeTimer // the earliest request deadline
 	idleTimer wakeTimer
-
-	current *messages.Call // the Call being handled, so a panic can answer it
-
-	sink      *sinkCore // produce connections only
-	sinkTimer wakeTimer // the end of a throttle or backoff
-	// currentBatch is the Batch being handled, so a panic before the core took it can answer it.
-	currentBatch *messages.Batch
-	unwritten    []*sinkRequest // see applySink
-
-	reauth reauthState
-}
-
-// holds reports whether call is queued or in flight (and so answered by shutdown).
-func (s *connState) holds(call *messages.Call) bool {
-	for _, q := range s.queued {
-		if q == call {
-			return true
-		}
-	}
-	for _, f := range s.inflight {
-		if f.call == call {
-			return true
-		}
-	}
-	return false
-}
-
-// holdsRequest reports whether the sink's request r is in flight.
-func (s *connState) holdsRequest(r *sinkRequest) bool {
-	for _, f := range s.inflight {
-		if f.call.Tag == r {
-			return true
-		}
-	}
-	return false
+	sinkTimer wakeTimer // the end of a throttle
+	reauth    reauthState
 }
 
 // connectionTo is the configuration of a connection to the broker at addr (node -1: not known
@@ -262,102 +211,177 @@ type connectionActor struct{ st *connState }
 func newConnectionProps(shared *Shared, cfg connectionConfig) *actor.Props {
 	cfg.logger = shared.Logger
 	return actor.PropsFromProducer(func() actor.Actor {
-		st := &connState{cfg: cfg, shared: shared}
-		if cfg.Produce {
-			st.sink = newSinkCore(shared.Settings)
-		}
-		return &connectionActor{st: st}
+		return &connectionActor{st: &connState{cfg: cfg, shared: shared, core: newConnCore(shared, cfg)}}
 	}, actor.WithDispatcher(shared.Dispatcher))
 }
 
-// Receive implements actor.Actor.
+// Receive implements actor.Actor: it turns the message into the core's event, steps the core and
+// applies what it decided.
 func (a *connectionActor) Receive(c actor.Context) {
 	s := a.st
+	var msg any
 	switch m := c.Message().(type) {
-	case *messages.Call:
-		s.current = m
-		faultinject.ConnectionCall(s.cfg.Node)
-		s.onCall(c, m)
-		s.current = nil
-	case *messages.Batch:
-		s.currentBatch = m
-		faultinject.ConnectionCall(s.cfg.Node)
-		s.applySink(c, s.sink.add(m))
-		s.currentBatch = nil
-	case *flushDue:
-		s.flushSink(c)
+	case *messages.Call, *messages.Batch, *flushDue, *sinkAddress:
+		msg = m
 	case *timerFired:
 		switch {
 		case s.sinkTimer.fired(m):
-			s.flushSink(c)
+			msg = wakeSink
 		case s.reauth.timer.fired(m):
-			s.onReauthDue(c)
+			msg = wakeReauth
 		case s.timer.fired(m):
-			s.checkTimeouts(c)
+			msg = wakeDeadline
 		case s.idleTimer.fired(m):
-			s.checkIdle(c)
+			msg = wakeIdle
+		default:
+			return // stale
 		}
-	case *sinkAddress:
-		s.moveTo(c, m.addr)
 	case *linkUp:
-		if m.gen == s.gen {
-			s.onLinkUp(c, m)
+		if m.gen != s.gen {
+			return
 		}
+		s.startLink(m)
+		msg = m
 	case *linkFailed:
-		if m.gen == s.gen {
-			s.fail(c, m.err)
+		if m.gen != s.gen {
+			return
 		}
+		msg = m
 	case *frameRead:
-		if m.gen == s.gen {
-			s.onFrame(c, m.frame)
+		if m.gen != s.gen {
+			return
 		}
+		msg = m
 	case *frameWritten:
-		if m.gen == s.gen {
-			s.onWritten(c, m.corr)
+		if m.gen != s.gen {
+			return
 		}
+		msg = m
 	case *reauthDone:
-		if m.gen == s.gen {
-			s.onReauthDone(c, m)
+		if m.gen != s.gen {
+			return
 		}
-	case *actor.Restarting:
-		// The actor system drops the message that panicked: answer its Call here unless it was
-		// already queued or written (then shutdown answers it).
-		if call := s.current; call != nil && !s.holds(call) {
-			s.answer(c, call, &messages.CallDone{Tag: call.Tag, Node: s.cfg.Node,
-				Err: fmt.Errorf("%w (%w: connection to %s panicked before writing the request)", messages.ErrConnection, messages.ErrInternal, s.cfg.Addr)})
-		}
-		s.current = nil
-		if b := s.currentBatch; b != nil && s.sink != nil && !s.sink.holds(b) {
-			c.Send(b.Accumulator, failed(b, fmt.Errorf("%w (%w: connection to %s panicked before taking the batch)", messages.ErrConnection, messages.ErrInternal, s.cfg.Addr)))
-		}
-		s.currentBatch = nil
-		for _, r := range s.unwritten {
-			if s.holdsRequest(r) {
-				continue // in flight already: shutdown answers it
-			}
-			for _, b := range r.batches {
-				c.Send(b.Accumulator, failed(b, fmt.Errorf("%w (%w: connection to %s panicked before writing the request)", messages.ErrConnection, messages.ErrInternal, s.cfg.Addr)))
-			}
-		}
-		s.unwritten = nil
-		s.shutdown(c)
-	case *actor.Stopping:
-		s.shutdown(c)
-	case *actor.Started, *actor.Stopped, *actor.Restart:
+		s.reauth.frames, s.reauth.cancel = nil, nil
+		msg = m
+	case *actor.Restarting, *actor.Stopping:
+		// First what the step that panicked decided before it did (or the rest of its effects if
+		// applying them panicked), as if it had been carried out at once; then the core answers
+		// what that step was handling and everything it holds.
+		s.apply(c, &s.core.fx, true)
+		msg = m
+	case *actor.Started:
+		_, supervised := c.(interface{ EscalateFailure(reason, message any) })
+		s.core.unsupervised = !supervised
+		return
+	case *actor.Stopped, *actor.Restart:
+		return
 	default:
 		s.shared.Logger.Warn("connection: unexpected message", "type", fmt.Sprintf("%T", m))
+		return
+	}
+	s.apply(c, s.core.step(nowNs(), msg), false)
+}
+
+// apply carries out fx and empties it. leftover: fx is what a step that panicked left, on
+// Restarting or Stopping; its failure report is not repeated then.
+func (s *connState) apply(c actor.Context, fx *connEffects, leftover bool) {
+	for fx.notesDone < len(fx.notes) {
+		n := &fx.notes[fx.notesDone]
+		fx.notesDone++
+		s.note(n)
+	}
+	for fx.writesDone < len(fx.writes) {
+		w := &fx.writes[fx.writesDone]
+		fx.writesDone++
+		if l := s.link; l != nil {
+			l.writes.push(outFrame{frame: encodeFrame(w.req, w.version, w.corr, s.cfg.ClientID, l.vectored), corr: w.corr, notify: w.notify})
+		}
+	}
+	if fx.close {
+		fx.close = false
+		s.closeLink()
+	}
+	if fx.dial != "" {
+		addr := fx.dial
+		fx.dial = ""
+		s.dial(c, addr)
+	}
+	unexpected := false
+	if fx.reauthFrame != nil {
+		frame := fx.reauthFrame
+		fx.reauthFrame = nil
+		select {
+		case s.reauth.frames <- frame:
+		default:
+			unexpected = true
+		}
+	}
+	if fx.reauthStart {
+		fx.reauthStart = false
+		s.startReauth()
+	}
+	for fx.sendsDone < len(fx.sends) {
+		m := &fx.sends[fx.sendsDone]
+		fx.sendsDone++
+		to := m.to
+		if to == nil {
+			to = c.Self()
+		}
+		c.Send(to, m.msg)
+	}
+	now := s.core.now
+	setTimer(c, &s.timer, fx.deadline, now)
+	setTimer(c, &s.idleTimer, fx.idle, now)
+	setTimer(c, &s.sinkTimer, fx.sink, now)
+	setTimer(c, &s.reauth.timer, fx.reauth, now)
+	if f := fx.escalate; f != nil && !leftover {
+		fx.escalate = nil
+		c.(interface{ EscalateFailure(reason, message any) }).EscalateFailure(f, nil)
+	}
+	for _, r := range fx.released {
+		s.core.sink.recycle(r)
+	}
+	fx.reset()
+	if unexpected {
+		// The exchange still held the response before: the broker sent one it was not asked for.
+		s.apply(c, s.core.step(nowNs(), reauthUnexpected), false)
 	}
 }
 
-func (s *connState) onCall(c actor.Context, m *messages.Call) {
-	switch s.status {
-	case connReady:
-		s.write(c, m)
-	case connIdle:
-		s.queued = append(s.queued, m)
-		s.dial(c)
+func setTimer(c actor.Context, w *wakeTimer, op timerOp, now int64) {
+	switch {
+	case !op.set:
+	case op.at == 0:
+		w.stop()
 	default:
-		s.queued = append(s.queued, m)
+		w.arm(c, time.Duration(op.at-now))
+	}
+}
+
+// note records a metric or logs a line the core asked for.
+func (s *connState) note(n *connNote) {
+	sh, node, addr := s.shared, s.cfg.Node, n.addr
+	switch n.kind {
+	case noteOpened:
+		sh.Metrics.ConnectionOpened()
+		sh.logConnUp(node, addr)
+	case noteClosed:
+		sh.Metrics.ConnectionClosed(n.up)
+	case noteClosing:
+		sh.logConnClosed(node, addr, n.reason)
+	case noteFailed:
+		sh.Metrics.ConnectionFailed(n.err)
+		sh.logConnDown(node, addr, n.up, n.err)
+	case noteRequestSent:
+		n.req.sentNs = sh.Metrics.RequestSent(n.req.batches)
+	case noteRequestDone:
+		sh.Metrics.RequestDone(n.req.sentNs, n.req.batches, n.resp, n.err)
+	case noteThrottled:
+		sh.Logger.Debug("broker throttled us", "broker", node, "throttle_ms", n.n)
+	case noteReauthenticated:
+		sh.Logger.Debug("re-authenticated", "broker", node, "addr", addr, "session", time.Duration(n.n))
+	case noteTrailing:
+		logTrailingBytes(sh.Logger, addr, n.key, n.version, int(n.n))
 	}
 }
 
@@ -365,17 +389,20 @@ func (s *connState) onCall(c actor.Context, m *messages.Call) {
 // never match a newer one.
 var linkGens atomic.Uint64
 
-func (s *connState) dial(c actor.Context) {
+// dial starts a link to addr: the handshake runs on a goroutine, which reports linkUp or
+// linkFailed.
+func (s *connState) dial(c actor.Context, addr string) {
 	s.gen = linkGens.Add(1)
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.SetupTimeout)
-	l := &link{gen: s.gen, self: c.Self(), root: c.ActorSystem().Root, cancel: cancel, writes: newWriteQueue()}
+	cfg := s.cfg
+	cfg.Addr = addr
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.SetupTimeout)
+	l := &link{gen: s.gen, addr: addr, self: c.Self(), root: c.ActorSystem().Root, cancel: cancel, writes: newWriteQueue()}
 	s.link = l
-	s.status = connDialing
 	s.shared.Goroutines.Add(1)
 	go func() {
 		defer s.shared.Goroutines.Done()
 		defer cancel()
-		conn, apis, session, err := handshake(ctx, s.cfg, s.shared.Settings.Security, l)
+		conn, apis, session, err := handshake(ctx, cfg, s.shared.Settings.Security, l)
 		if !errors.Is(ctx.Err(), context.Canceled) { // canceled: the link was closed, not failed
 			s.shared.noteSetup(err)
 		}
@@ -384,6 +411,71 @@ func (s *connState) dial(c actor.Context) {
 			return
 		}
 		l.send(&linkUp{gen: l.gen, conn: conn, apis: apis, session: session})
+	}()
+}
+
+// closeLink closes the link, if any, and makes anything still in the mailbox from it stale.
+func (s *connState) closeLink() {
+	s.stopReauth()
+	if s.link != nil {
+		s.link.close()
+		s.link = nil
+	}
+	s.gen = linkGens.Add(1)
+}
+
+// startLink starts the reader and writer goroutines of a link that is up.
+func (s *connState) startLink(m *linkUp) {
+	l := s.link
+	_, l.vectored = m.conn.(*net.TCPConn)
+	l.writerDone = make(chan struct{})
+	m.writerDone = l.writerDone
+	addr, requestTimeout := l.addr, s.cfg.RequestTimeout
+	s.shared.Goroutines.Add(2)
+	go func() { // reader
+		defer s.shared.Goroutines.Done()
+		// Buffered: a frame costs one read system call or less, not two (size, then body).
+		br := bufio.NewReaderSize(m.conn, readBufferSize)
+		for {
+			frame, err := readFrame(br)
+			if err != nil {
+				l.send(&linkFailed{gen: l.gen, err: fmt.Errorf("%w: read from %s: %v", messages.ErrConnection, addr, err)})
+				return
+			}
+			l.send(&frameRead{gen: l.gen, frame: frame})
+		}
+	}()
+	go func() { // writer
+		defer s.shared.Goroutines.Done()
+		defer close(l.writerDone)
+		var batch []outFrame
+		var bufs net.Buffers
+		var ok bool
+		for {
+			if batch, ok = l.writes.take(batch); !ok {
+				return
+			}
+			// Everything queued goes out in one writev: a busy connection costs one system call
+			// per wake-up rather than one per request.
+			bufs = bufs[:0]
+			for _, f := range batch {
+				bufs = append(bufs, f.frame.pieces...)
+			}
+			m.conn.SetWriteDeadline(time.Now().Add(requestTimeout))
+			pending := bufs // WriteTo consumes the slice it is called on; bufs keeps the array
+			if _, err := pending.WriteTo(m.conn); err != nil {
+				l.send(&linkFailed{gen: l.gen, err: fmt.Errorf("%w: write to %s: %v", messages.ErrConnection, addr, err)})
+				return
+			}
+			for _, f := range batch {
+				f.frame.release()
+				if f.notify {
+					l.send(&frameWritten{gen: l.gen, corr: f.corr})
+				}
+			}
+			clear(batch)
+			clear(bufs)
+		}
 	}()
 }
 
@@ -486,224 +578,6 @@ func readFrame(r io.Reader) ([]byte, error) {
 	return frame, nil
 }
 
-func (s *connState) onLinkUp(c actor.Context, m *linkUp) {
-	s.shared.Metrics.ConnectionOpened()
-	s.status = connReady
-	s.shared.logConnUp(s.cfg.Node, s.cfg.Addr)
-	s.apis = m.apis
-	l := s.link
-	_, l.vectored = m.conn.(*net.TCPConn)
-	l.writerDone = make(chan struct{})
-	s.shared.Goroutines.Add(2)
-	go func() { // reader
-		defer s.shared.Goroutines.Done()
-		// Buffered: a frame costs one read system call or less, not two (size, then body).
-		br := bufio.NewReaderSize(m.conn, readBufferSize)
-		for {
-			frame, err := readFrame(br)
-			if err != nil {
-				l.send(&linkFailed{gen: l.gen, err: fmt.Errorf("%w: read from %s: %v", messages.ErrConnection, s.cfg.Addr, err)})
-				return
-			}
-			l.send(&frameRead{gen: l.gen, frame: frame})
-		}
-	}()
-	go func() { // writer
-		defer s.shared.Goroutines.Done()
-		defer close(l.writerDone)
-		var batch []outFrame
-		var bufs net.Buffers
-		var ok bool
-		for {
-			if batch, ok = l.writes.take(batch); !ok {
-				return
-			}
-			// Everything queued goes out in one writev: a busy connection costs one system call
-			// per wake-up rather than one per request.
-			bufs = bufs[:0]
-			for _, f := range batch {
-				bufs = append(bufs, f.frame.pieces...)
-			}
-			m.conn.SetWriteDeadline(time.Now().Add(s.cfg.RequestTimeout))
-			pending := bufs // WriteTo consumes the slice it is called on; bufs keeps the array
-			if _, err := pending.WriteTo(m.conn); err != nil {
-				l.send(&linkFailed{gen: l.gen, err: fmt.Errorf("%w: write to %s: %v", messages.ErrConnection, s.cfg.Addr, err)})
-				return
-			}
-			for _, f := range batch {
-				f.frame.release()
-				if f.notify {
-					l.send(&frameWritten{gen: l.gen, corr: f.corr})
-				}
-			}
-			clear(batch)
-			clear(bufs)
-		}
-	}()
-	queued := s.queued
-	s.queued = nil
-	for _, call := range queued {
-		s.write(c, call)
-	}
-	s.lastUsed = time.Now()
-	s.armIdle(c)
-	s.armReauth(c, m.session)
-	s.flushSink(c)
-}
-
-// armIdle keeps one idle check pending while the link is up; it re-arms itself from lastUsed, so
-// busy connections cost no timer work per request.
-func (s *connState) armIdle(c actor.Context) {
-	if s.cfg.MaxIdle <= 0 || s.idleTimer.isArmed() {
-		return
-	}
-	s.idleTimer.armAt(c, s.lastUsed.Add(s.cfg.MaxIdle))
-}
-
-// checkIdle closes a link that carried nothing for MaxIdle (connections.max.idle.ms); the next
-// Call dials again.
-func (s *connState) checkIdle(c actor.Context) {
-	if s.status != connReady {
-		return
-	}
-	if len(s.inflight) > 0 || time.Since(s.lastUsed) < s.cfg.MaxIdle {
-		s.armIdle(c)
-		return
-	}
-	s.shared.logConnClosed(s.cfg.Node, s.cfg.Addr, "idle")
-	s.closeLink()
-	s.status = connIdle
-}
-
-func (s *connState) stopIdle() { s.idleTimer.stop() }
-
-func (s *connState) write(c actor.Context, call *messages.Call) {
-	version, err := s.apis.Pick(call.Req)
-	if call.MaxVersion > 0 && version > call.MaxVersion {
-		version = call.MaxVersion
-	}
-	if err == nil {
-		err = wire.CheckRequestVersion(call.Req, version) // zstd below Produce v7
-	}
-	if err != nil {
-		s.answer(c, call, &messages.CallDone{Tag: call.Tag, Node: s.cfg.Node, Err: err})
-		return
-	}
-	s.corr++
-	expectsResponse := true
-	if p, ok := call.Req.(*wire.ProduceRequest); ok && !p.ExpectsResponse() {
-		expectsResponse = false
-	}
-	frame := encodeFrame(call.Req, version, s.corr, s.cfg.ClientID, s.link.vectored)
-	if r, ok := call.Tag.(*sinkRequest); ok {
-		r.writerDone = s.link.writerDone
-	}
-	s.inflight = append(s.inflight, inflightCall{call: call, corr: s.corr, version: version,
-		deadline: time.Now().Add(s.cfg.RequestTimeout)})
-	if !expectsResponse {
-		s.inflight[len(s.inflight)-1].deadline = time.Time{} // completes on write
-	}
-	s.link.writes.push(outFrame{frame: frame, corr: s.corr, notify: !expectsResponse})
-	s.lastUsed = time.Now()
-	if len(s.inflight) == 1 {
-		s.armTimeout(c)
-	}
-}
-
-// onWritten completes a request the broker will not answer (acks=0 produce).
-func (s *connState) onWritten(c actor.Context, corr int32) {
-	for i, f := range s.inflight {
-		if f.corr == corr {
-			s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
-			s.answer(c, f.call, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version})
-			s.maybeStartReauth(c)
-			return
-		}
-	}
-}
-
-func (s *connState) onFrame(c actor.Context, frame []byte) {
-	if s.reauth.frames != nil {
-		s.reauthFrame(c, frame)
-		return
-	}
-	// Responses come in request order; requests without a response are skipped over.
-	i := 0
-	for i < len(s.inflight) && s.inflight[i].deadline.IsZero() {
-		i++
-	}
-	if i == len(s.inflight) {
-		s.fail(c, fmt.Errorf("%w: unexpected response from %s", messages.ErrConnection, s.cfg.Addr))
-		return
-	}
-	f := s.inflight[i]
-	key := f.call.Req.Key()
-	corr, body, err := wire.ReadResponseHeader(frame, wire.ResponseHeaderFlexible(key, f.version))
-	if err == nil && corr != f.corr {
-		err = fmt.Errorf("correlation id %d, want %d", corr, f.corr)
-	}
-	resp := f.call.Req.ResponseKind()
-	if err == nil {
-		var trailing int
-		trailing, err = wire.ReadResponse(resp, body, f.version)
-		logTrailingBytes(s.shared.Logger, s.cfg.Addr, key, f.version, trailing)
-	}
-	if err != nil {
-		s.fail(c, fmt.Errorf("%w: corrupt %s v%d response from %s: %v", messages.ErrConnection, wire.APIName(key), f.version, s.cfg.Addr, err))
-		return
-	}
-	s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
-	s.lastUsed = time.Now()
-	s.answer(c, f.call, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version, Resp: resp})
-	s.armTimeout(c)
-	s.maybeStartReauth(c)
-}
-
-func (s *connState) armTimeout(c actor.Context) {
-	var earliest time.Time
-	for _, f := range s.inflight {
-		if !f.deadline.IsZero() && (earliest.IsZero() || f.deadline.Before(earliest)) {
-			earliest = f.deadline
-		}
-	}
-	if earliest.IsZero() {
-		s.stopTimer()
-		return
-	}
-	s.timer.armAt(c, earliest)
-}
-
-func (s *connState) checkTimeouts(c actor.Context) {
-	now := time.Now()
-	for _, f := range s.inflight {
-		if !f.deadline.IsZero() && !now.Before(f.deadline) {
-			s.fail(c, fmt.Errorf("%w: no %s response from %s within %v", messages.ErrRequestTimeout,
-				wire.APIName(f.call.Req.Key()), s.cfg.Addr, s.cfg.RequestTimeout))
-			return
-		}
-	}
-	s.armTimeout(c)
-}
-
-func (s *connState) stopTimer() { s.timer.stop() }
-
-// fail closes the link, answers every request in flight or queued with err, and reports the
-// failure to the supervisor, which restarts this actor after an exponential, jittered backoff
-// (backoffStrategy, ReconnectBackoff to ReconnectBackoffMax). Calls that arrive meanwhile wait in
-// the suspended mailbox for the new instance, which dials again.
-func (s *connState) fail(c actor.Context, err error) {
-	wasUp := s.status == connReady || s.status == connReauth
-	s.answerAll(c, err)
-	s.shared.Metrics.ConnectionFailed(err)
-	s.status = connFailed
-	s.shared.logConnDown(s.cfg.Node, s.cfg.Addr, wasUp, err)
-	if sup, ok := c.(interface{ EscalateFailure(reason, message any) }); ok {
-		sup.EscalateFailure(&connectionFailure{Addr: s.cfg.Addr, Err: err, WasUp: wasUp}, nil)
-	} else {
-		s.status = connIdle // no supervisor to restart us: the next Call dials again
-	}
-}
-
 // connectionFailure is how a connection reports a failed link to its supervisor: not a bug, so
 // backoffStrategy restarts it quietly.
 type connectionFailure struct {
@@ -716,47 +590,6 @@ type connectionFailure struct {
 
 func (f *connectionFailure) Error() string { return f.Err.Error() }
 func (f *connectionFailure) Unwrap() error { return f.Err }
-
-func (s *connState) closeLink() {
-	s.shared.Metrics.ConnectionClosed(s.status == connReady || s.status == connReauth)
-	s.stopReauth()
-	if s.link != nil {
-		s.link.close()
-		s.link = nil
-	}
-	s.gen = linkGens.Add(1) // anything still in the mailbox from the old link is now stale
-}
-
-// moveTo points the connection at a broker's new address: requests out on the old link are
-// answered (they may have been written), queued Calls and pending batches go to the new one.
-func (s *connState) moveTo(c actor.Context, addr string) {
-	if addr == s.cfg.Addr {
-		return
-	}
-	old := s.cfg.Addr
-	s.cfg.Addr = addr
-	if s.status != connDialing && s.status != connReady && s.status != connReauth {
-		return
-	}
-	if s.status != connDialing {
-		s.shared.logConnClosed(s.cfg.Node, old, "the broker moved to "+addr)
-	}
-	s.status = connIdle
-	s.dropLink(c, fmt.Errorf("%w: broker %d moved from %s to %s", messages.ErrConnection, s.cfg.Node, old, addr))
-	if len(s.queued) > 0 {
-		s.dial(c)
-	}
-	s.flushSink(c)
-}
-
-// shutdown runs on Stopping and Restarting: nothing is left unanswered.
-func (s *connState) shutdown(c actor.Context) {
-	if s.status == connReady || s.status == connReauth {
-		s.shared.logConnClosed(s.cfg.Node, s.cfg.Addr, "stopped")
-	}
-	s.answerAll(c, fmt.Errorf("%w: connection to %s stopped", messages.ErrConnection, s.cfg.Addr))
-	s.status = connIdle
-}
 
 // requestFrame is an encoded request on its way to the writer: the bytes encoded (head) and the
 // frame as pieces for one vectored write. On a plain TCP link a produce request's record batches
@@ -798,42 +631,4 @@ func (f *requestFrame) release() {
 	}
 	f.pieces = f.pieces[:0]
 	requestFrames.Put(f)
-}
-
-// answer delivers a Call's outcome: to its ReplyTo, or to the sink for its own produce requests.
-func (s *connState) answer(c actor.Context, call *messages.Call, done *messages.CallDone) {
-	if r, ok := call.Tag.(*sinkRequest); ok && call.ReplyTo == nil {
-		s.sinkDone(c, r, done)
-		return
-	}
-	c.Send(call.ReplyTo, done)
-}
-
-// answerAll closes the link and answers everything the connection holds with err: requests in
-// flight or queued, and the sink's pending batches. None is left without an answer.
-func (s *connState) answerAll(c actor.Context, err error) {
-	if s.sink != nil {
-		s.stopSinkTimer()
-		// Not written: the batches go back to their partitions, which retry them after a backoff.
-		// First, so the answers to the requests in flight find nothing left to flush.
-		s.applySink(c, s.sink.dropPending(fmt.Errorf("%w (not sent: %v)", messages.ErrConnection, err)))
-	}
-	s.dropLink(c, err)
-	for _, call := range s.queued {
-		s.answer(c, call, &messages.CallDone{Tag: call.Tag, Node: s.cfg.Node, Err: err})
-	}
-	s.queued = nil
-}
-
-// dropLink closes the link and answers the requests written on it with err (they may have been
-// written). Queued Calls and the sink's pending batches stay for the next link.
-func (s *connState) dropLink(c actor.Context, err error) {
-	s.closeLink()
-	s.stopIdle()
-	s.stopTimer()
-	inflight := s.inflight
-	s.inflight = nil
-	for _, f := range inflight {
-		s.answer(c, f.call, &messages.CallDone{Tag: f.call.Tag, Node: s.cfg.Node, Version: f.version, Err: err})
-	}
 }

@@ -10,8 +10,8 @@ package actors
 // straight back to its batch's accumulator.
 //
 // The decisions live in sinkCore, which takes events and returns effects (requests to write,
-// answers to send, metadata to refresh, when to wake up) as data; the connection actor applies
-// them (connection.go). sink_test.go drives the core with no actor system.
+// answers to send, metadata to refresh, when to wake up) as data; the connection's core applies
+// them (connCore, conncore.go). sink_test.go drives the core with no actor system.
 
 import (
 	"errors"
@@ -167,9 +167,10 @@ func (k *sinkCore) newRequest() *sinkRequest {
 	return &sinkRequest{req: &wire.ProduceRequest{}}
 }
 
-// recycle keeps an answered request for newRequest. Nothing may refer to r afterwards: the
-// connection answered its Call (it left the in-flight list), and its frame was encoded when it
-// was written (the frame keeps the batches' bytes, not the request).
+// recycle keeps an answered request for newRequest, once the connection carried out the effects of
+// the step that answered it (connEffects.released). Nothing refers to r then: its Call left the
+// in-flight list, its frame was encoded when it was written (the frame keeps the batches' bytes,
+// not the request), and the metrics read it.
 func (k *sinkCore) recycle(r *sinkRequest) {
 	if len(k.spare) >= k.maxInFlight {
 		return
@@ -245,7 +246,6 @@ func (k *sinkCore) done(now int64, r *sinkRequest, resp *wire.ProduceResponse, e
 		k.results(r, resp, &e)
 	}
 	e.queueFlush = k.queue().queueFlush
-	k.recycle(r)
 	return e
 }
 
@@ -356,7 +356,8 @@ func producePartitionResult(resp *wire.ProduceResponse, req *wire.ProduceRequest
 	return nil
 }
 
-// The connection actor's side: it feeds the core and carries out its effects.
+// The connection's messages for the sink; connCore (conncore.go) feeds the sink and carries out its
+// effects.
 
 // flushDue: flush the sink once the mailbox's current burst is handled.
 type flushDue struct{}
@@ -364,59 +365,3 @@ type flushDue struct{}
 // sinkAddress moves the sink to a broker's new address (the sender saw it change in metadata).
 // The sink is never replaced: accumulators hold its PID, and a stopped actor drops its mailbox.
 type sinkAddress struct{ addr string }
-
-func (s *connState) applySink(c actor.Context, e sinkEffects) {
-	if e.hint != nil && s.cfg.Metadata != nil {
-		// Sent before the answers, so it is applied by the time the retries ask for a route.
-		c.Send(s.cfg.Metadata, e.hint)
-	}
-	if len(e.refresh) > 0 && s.cfg.Metadata != nil {
-		c.Send(s.cfg.Metadata, &messages.RefreshMetadata{Topics: e.refresh, Reason: "produce error"})
-	}
-	for _, a := range e.answers {
-		c.Send(a.to, a.done)
-	}
-	// unwritten: requests the core took off pending and not yet handed to write, which a panic
-	// would otherwise leave unanswered (Restarting answers them).
-	for i, r := range e.write {
-		s.unwritten = e.write[i:]
-		r.sentNs = s.shared.Metrics.RequestSent(r.batches)
-		s.write(c, &messages.Call{Req: r.req, Tag: r, MaxVersion: int16(s.shared.produceCap.Load())}) // may answer r at once (applySink again, writing nothing)
-	}
-	if len(e.write) > 0 {
-		s.unwritten = nil
-	}
-	if e.queueFlush {
-		c.Send(c.Self(), &flushDue{})
-	}
-	if e.wakeAt != 0 && !s.sinkTimer.isArmed() {
-		s.sinkTimer.arm(c, time.Duration(e.wakeAt-time.Now().UnixNano()))
-	}
-}
-
-// flushSink writes what the window allows, dialling first when the link is down.
-func (s *connState) flushSink(c actor.Context) {
-	if s.sink == nil {
-		return
-	}
-	if s.status == connIdle && len(s.sink.pending) > 0 {
-		s.dial(c)
-	}
-	s.applySink(c, s.sink.flush(time.Now().UnixNano(), s.status == connReady, s.shared.Cluster().Topics))
-}
-
-// sinkDone hands a produce request's outcome to the core. Every request written comes here once:
-// answered, failed with its connection, or refused before it was written.
-func (s *connState) sinkDone(c actor.Context, r *sinkRequest, done *messages.CallDone) {
-	s.shared.Metrics.RequestDone(r.sentNs, r.batches, done.Resp, done.Err)
-	var resp *wire.ProduceResponse
-	if done.Err == nil && done.Resp != nil {
-		resp = done.Resp.(*wire.ProduceResponse)
-		if resp.ThrottleMillis > 0 {
-			s.shared.Logger.Debug("broker throttled us", "broker", s.cfg.Node, "throttle_ms", resp.ThrottleMillis)
-		}
-	}
-	s.applySink(c, s.sink.done(time.Now().UnixNano(), r, resp, done.Err)) // r is the core's again
-}
-
-func (s *connState) stopSinkTimer() { s.sinkTimer.stop() }
