@@ -340,7 +340,13 @@ func (k *connCore) armIdle() {
 		return
 	}
 	k.idleSet = true
-	k.fx.idle = timerOp{set: true, at: k.lastUsed + int64(k.maxIdle)}
+	at := k.lastUsed + int64(k.maxIdle)
+	if at <= k.now {
+		// Idle for long but with requests in flight (RequestTimeout above MaxIdle): look again
+		// a MaxIdle later, not at once and over and over.
+		at = k.now + int64(k.maxIdle)
+	}
+	k.fx.idle = timerOp{set: true, at: at}
 }
 
 func (k *connCore) stopIdle() {

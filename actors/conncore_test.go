@@ -323,8 +323,8 @@ func TestConnCoreIdle(t *testing.T) {
 		t.Fatalf("idle timer %+v, want MaxIdle after the link came up", fx.idle)
 	}
 	s.advance(time.Minute) // a is still in flight
-	if fx := s.step(wakeIdle); fx.close || !fx.idle.set || fx.idle.at == 0 {
-		t.Fatalf("idle check with a request in flight: %+v, want the link kept and the check re-armed", fx)
+	if fx := s.step(wakeIdle); fx.close || fx.idle != (timerOp{set: true, at: s.now + int64(time.Minute)}) {
+		t.Fatalf("idle check with a request in flight: %+v, want the link kept and the check re-armed a MaxIdle later", fx)
 	}
 	s.advance(10 * time.Second)
 	s.step(&frameRead{frame: metadataFrame(1)}) // last used now: t0+70s
