@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -410,5 +411,31 @@ func TestBudgetCancelReleaseStress(t *testing.T) {
 	}
 	if ok == 0 || failed == 0 {
 		t.Logf("ok %d failed %d: the stress did not exercise both paths", ok, failed)
+	}
+}
+
+// TestBudgetNoLostWakeUp: a send that finds the budget spent and queues while the last holder
+// releases must still be granted: a release that misses the waiter arriving would leave it asleep
+// with the bytes free (here until its 5 s deadline fails the test). Thousands of tries with the
+// release at random moments of the waiter's arrival; run it with -race.
+func TestBudgetNoLostWakeUp(t *testing.T) {
+	p := NewBudget(10)
+	rng := rand.New(rand.NewPCG(3, 5))
+	res := make(chan error, 1)
+	for i := 0; i < 20000; i++ {
+		if !p.TryAcquire(10) {
+			t.Fatalf("try %d: the budget is not free: used %d waiters %d", i, p.Used(), p.Waiters())
+		}
+		go func() { res <- p.Acquire(context.Background(), 5, 5*time.Second) }()
+		for spin := rng.IntN(2000); spin > 0; spin-- {
+			if spin%64 == 0 {
+				runtime.Gosched()
+			}
+		}
+		p.Release(10)
+		if err := <-res; err != nil {
+			t.Fatalf("try %d: the waiter was not woken: %v", i, err)
+		}
+		p.Release(5)
 	}
 }
