@@ -637,7 +637,8 @@ func (k *connCore) applySink(e sinkEffects) {
 	for i, r := range e.write {
 		k.unsent = e.write[i:]
 		k.fx.note(connNote{kind: noteRequestSent, req: r})
-		k.write(&messages.Call{Req: r.req, Tag: r, MaxVersion: k.produceCap()}) // may answer r at once (applySink again, writing nothing)
+		r.call = messages.Call{Req: r.req, Tag: r, MaxVersion: k.produceCap()}
+		k.write(&r.call) // may answer r at once (applySink again, writing nothing)
 	}
 	if len(e.write) > 0 {
 		k.unsent = nil

@@ -44,12 +44,17 @@ type sinkCore struct {
 
 	chosen map[messages.TopicPartition]struct{} // scratch for flush
 	spare  []*sinkRequest                       // answered requests, see recycle
+	// answered and written: the storage of the last effects' answers and requests, reused by the
+	// next ones (see effects).
+	answered []sinkAnswer
+	written  []*sinkRequest
 }
 
 // sinkRequest is one produce request: its batches, in the order the request lists them.
 type sinkRequest struct {
 	batches []*messages.Batch
 	req     *wire.ProduceRequest // its topic ids say which topic a v13 response (ids only) means
+	call    messages.Call        // how the connection writes it (connCore.applySink)
 	sentNs  int64                // when it was written (metrics; 0 without them)
 	// writerDone is the writer of the link it was written on (see requestFrame).
 	writerDone <-chan struct{}
@@ -60,7 +65,8 @@ type sinkAnswer struct {
 	done *messages.BatchDone
 }
 
-// sinkEffects is what the connection must do after a sinkCore step.
+// sinkEffects is what the connection must do after a sinkCore step, valid until the sink's next
+// call (its slices' storage is reused, see effects).
 type sinkEffects struct {
 	write      []*sinkRequest // in this order
 	answers    []sinkAnswer
@@ -73,6 +79,28 @@ type sinkEffects struct {
 func newSinkCore(set Settings) *sinkCore {
 	return &sinkCore{maxInFlight: max(set.MaxInFlight, 1), maxRequestSize: set.MaxRequestSize, acks: set.Acks,
 		timeoutMillis: int32(set.RequestTimeout.Milliseconds()), transactionalID: set.TransactionalID, chosen: map[messages.TopicPartition]struct{}{}}
+}
+
+// effects returns empty effects whose answers (and, with writes, requests) reuse the storage of
+// earlier ones: the connection carries out a step's effects before the sink's next call, with one
+// exception, which is why only flush reuses the requests' storage: while it writes the requests
+// of a flush, one refused at once is answered (done) before the rest are written.
+func (k *sinkCore) effects(writes bool) sinkEffects {
+	clear(k.answered)
+	e := sinkEffects{answers: k.answered[:0]}
+	if writes {
+		clear(k.written)
+		e.write = k.written[:0]
+	}
+	return e
+}
+
+// keep takes back the storage of e's slices for effects.
+func (k *sinkCore) keep(e *sinkEffects) {
+	k.answered = e.answers
+	if e.write != nil {
+		k.written = e.write
+	}
 }
 
 // add takes a batch an accumulator handed over.
@@ -94,7 +122,8 @@ func (k *sinkCore) queue() sinkEffects {
 // id, so its batches fail with UNKNOWN_TOPIC_OR_PARTITION and a refresh.
 func (k *sinkCore) flush(now int64, writable bool, topics map[string]*TopicInfo) sinkEffects {
 	k.flushQueued = false
-	var e sinkEffects
+	e := k.effects(true)
+	defer k.keep(&e)
 	if !writable || len(k.pending) == 0 {
 		return e
 	}
@@ -221,7 +250,8 @@ func (k *sinkCore) fillRequest(req *wire.ProduceRequest, batches []*messages.Bat
 // with err (it may have been written).
 func (k *sinkCore) done(now int64, r *sinkRequest, resp *wire.ProduceResponse, err error) sinkEffects {
 	k.inflight--
-	var e sinkEffects
+	e := k.effects(false)
+	defer k.keep(&e)
 	switch {
 	case err != nil:
 		for _, b := range r.batches {
@@ -299,7 +329,8 @@ func (k *sinkCore) holds(b *messages.Batch) bool {
 
 // dropPending answers every batch not written yet with err: the connection failed or stopped.
 func (k *sinkCore) dropPending(err error) sinkEffects {
-	var e sinkEffects
+	e := k.effects(false)
+	defer k.keep(&e)
 	refresh := classify(err).refreshMetadata
 	for _, b := range k.pending {
 		e.answers = append(e.answers, sinkAnswer{b.Accumulator, failed(b, err)})
