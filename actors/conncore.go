@@ -108,6 +108,9 @@ type connEffects struct {
 	// escalate reports the failed link to the supervisor, which restarts the actor after a
 	// backoff.
 	escalate *connectionFailure
+	// frameFree: nothing refers to the frame the step read once the rest was carried out (a produce
+	// answer: its decoder copies what it keeps), so it may be reused.
+	frameFree bool
 	// released: answered produce requests, which go back to the sink for reuse
 	// (sinkCore.recycle) once everything above, which may still read them, was carried out.
 	released []*sinkRequest
@@ -432,7 +435,10 @@ func (k *connCore) onFrame(frame []byte) {
 	if err == nil && corr != f.corr {
 		err = fmt.Errorf("correlation id %d, want %d", corr, f.corr)
 	}
-	resp := f.call.Req.ResponseKind()
+	resp := f.call.Resp
+	if resp == nil {
+		resp = f.call.Req.ResponseKind()
+	}
 	if err == nil {
 		var trailing int
 		trailing, err = wire.ReadResponse(resp, body, f.version)
@@ -444,6 +450,7 @@ func (k *connCore) onFrame(frame []byte) {
 		k.fail(fmt.Errorf("%w: corrupt %s v%d response from %s: %v", messages.ErrConnection, wire.APIName(key), f.version, k.addr, err))
 		return
 	}
+	k.fx.frameFree = key == wire.KeyProduce
 	k.inflight = append(k.inflight[:i], k.inflight[i+1:]...)
 	k.lastUsed = k.now
 	k.answer(f.call, &messages.CallDone{Tag: f.call.Tag, Node: k.node, Version: f.version, Resp: resp})
@@ -637,7 +644,7 @@ func (k *connCore) applySink(e sinkEffects) {
 	for i, r := range e.write {
 		k.unsent = e.write[i:]
 		k.fx.note(connNote{kind: noteRequestSent, req: r})
-		r.call = messages.Call{Req: r.req, Tag: r, MaxVersion: k.produceCap()}
+		r.call = messages.Call{Req: r.req, Tag: r, MaxVersion: k.produceCap(), Resp: &r.resp}
 		k.write(&r.call) // may answer r at once (applySink again, writing nothing)
 	}
 	if len(e.write) > 0 {

@@ -419,7 +419,9 @@ func TestConnCoreProduce(t *testing.T) {
 	s := newConnScript(t, true, func(set *Settings) { set.MaxInFlight = 2 })
 	s.call("warm")
 	s.linkUp(0)
-	s.step(&frameRead{frame: metadataFrame(1)})
+	if fx := s.step(&frameRead{frame: metadataFrame(1)}); fx.frameFree {
+		t.Fatal("a metadata answer's frame may be reused: its decoder may keep slices of it")
+	}
 	s.step(sinkBatch("t", 0, 1, 10))
 	fx := s.step(&flushDue{})
 	if len(fx.writes) != 1 || fx.writes[0].corr != 2 {
@@ -429,6 +431,9 @@ func TestConnCoreProduce(t *testing.T) {
 	fx = s.step(&frameRead{frame: produceFrame(2, req)})
 	if d := s.batchDones()[1]; d == nil || d.Err != nil || d.BaseOffset != 100 {
 		t.Fatalf("batch 1 answered %+v, want offset 100", d)
+	}
+	if !fx.frameFree {
+		t.Fatal("a produce answer's frame is not reused")
 	}
 	// The answered request goes back to the sink only after the step's effects, whose metrics
 	// note still reads its batches.

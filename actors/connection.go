@@ -35,6 +35,9 @@ const readBufferSize = 64 << 10
 // maxResponseSize bounds a response frame; a larger size prefix means a corrupt stream.
 const maxResponseSize = 256 << 20
 
+// maxPooledFrame: larger frames (rare: produce answers are small) are not kept for reuse.
+const maxPooledFrame = 64 << 10
+
 // connectionConfig is what a connection actor needs to know.
 type connectionConfig struct {
 	Node           int32
@@ -251,7 +254,13 @@ func (a *connectionActor) Receive(c actor.Context) {
 		if m.gen != s.gen {
 			return
 		}
-		msg = m
+		fx := s.core.step(nowNs(), m)
+		free := fx.frameFree
+		s.apply(c, fx, false)
+		if free {
+			frameReads.Put(m)
+		}
+		return
 	case *frameWritten:
 		if m.gen != s.gen {
 			return
@@ -437,12 +446,17 @@ func (s *connState) startLink(m *linkUp) {
 		// Buffered: a frame costs one read system call or less, not two (size, then body).
 		br := bufio.NewReaderSize(m.conn, readBufferSize)
 		for {
-			frame, err := readFrame(br)
-			if err != nil {
+			m, _ := frameReads.Get().(*frameRead)
+			if m == nil {
+				m = &frameRead{}
+			}
+			var err error
+			if m.frame, err = readFrameInto(br, m.frame); err != nil {
 				l.send(&linkFailed{gen: l.gen, err: fmt.Errorf("%w: read from %s: %v", messages.ErrConnection, addr, err)})
 				return
 			}
-			l.send(&frameRead{gen: l.gen, frame: frame})
+			m.gen = l.gen
+			l.send(m)
 		}
 	}()
 	go func() { // writer
@@ -562,7 +576,16 @@ func roundTrip(conn net.Conn, req wire.Request, version int16, cfg connectionCon
 	return err
 }
 
-func readFrame(r io.Reader) ([]byte, error) {
+func readFrame(r io.Reader) ([]byte, error) { return readFrameInto(r, nil) }
+
+// frameReads: read produce answers, reused once their step was carried out (connEffects.frameFree)
+// with their frame's storage. Frames of other answers are not: their decoders may keep slices of
+// them.
+var frameReads sync.Pool
+
+// readFrameInto reads one response frame into buf's storage when it is large enough (and not
+// larger than maxPooledFrame, so a rare huge answer does not stay in the pool).
+func readFrameInto(r io.Reader, buf []byte) ([]byte, error) {
 	var size [4]byte
 	if _, err := io.ReadFull(r, size[:]); err != nil {
 		return nil, err
@@ -571,7 +594,12 @@ func readFrame(r io.Reader) ([]byte, error) {
 	if n < 4 || n > maxResponseSize {
 		return nil, fmt.Errorf("corrupt response: frame size %d", n)
 	}
-	frame := make([]byte, n)
+	var frame []byte
+	if int(n) <= cap(buf) && cap(buf) <= maxPooledFrame {
+		frame = buf[:n]
+	} else {
+		frame = make([]byte, n)
+	}
 	if _, err := io.ReadFull(r, frame); err != nil {
 		return nil, err
 	}

@@ -55,6 +55,7 @@ type sinkRequest struct {
 	batches []*messages.Batch
 	req     *wire.ProduceRequest // its topic ids say which topic a v13 response (ids only) means
 	call    messages.Call        // how the connection writes it (connCore.applySink)
+	resp    wire.ProduceResponse // where its answer is decoded (call.Resp), reused with the request
 	sentNs  int64                // when it was written (metrics; 0 without them)
 	// writerDone is the writer of the link it was written on (see requestFrame).
 	writerDone <-chan struct{}
@@ -208,7 +209,7 @@ func (k *sinkCore) recycle(r *sinkRequest) {
 	for i := range r.req.Topics {
 		clear(r.req.Topics[i].Partitions) // the batches' bytes
 	}
-	*r = sinkRequest{batches: r.batches[:0], req: r.req}
+	*r = sinkRequest{batches: r.batches[:0], req: r.req, resp: r.resp}
 	k.spare = append(k.spare, r)
 }
 

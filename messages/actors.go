@@ -112,6 +112,9 @@ type Call struct {
 	// MaxVersion, when above 0, caps the version the connection negotiates (the classic
 	// transaction protocol must not use the versions that announce transactions v2).
 	MaxVersion int16
+	// Resp, when set, is where the answer is decoded (it must be Req's response type), reusing
+	// what an earlier decode into it left; nil: into a new Req.ResponseKind().
+	Resp wire.Response
 }
 
 // CallDone is a Call's outcome: the decoded response (nil for acks=0 produce requests, which the

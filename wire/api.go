@@ -328,6 +328,21 @@ func apiReadString(r *Reader, flex bool) string {
 	return string(r.take(n))
 }
 
+// apiReadStringLike reads a string, returning like itself when the bytes are the same: decoding
+// into a response decoded before keeps its strings instead of allocating them again.
+func apiReadStringLike(r *Reader, flex bool, like string) string {
+	n := apiReadLen(r, flex, false)
+	if n < 0 {
+		r.Fail(errNullNonNullable)
+		return ""
+	}
+	b := r.take(n)
+	if string(b) == like {
+		return like
+	}
+	return string(b)
+}
+
 func apiReadNullableString(r *Reader, flex bool) *string {
 	n := apiReadLen(r, flex, false)
 	if n < 0 {

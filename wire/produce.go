@@ -146,6 +146,9 @@ func (resp *ProduceResponse) decode(src []byte, version int16) (int, error) {
 	if err := apiCheckVersion(KeyProduce, version, 3, 13); err != nil {
 		return 0, err
 	}
+	// Decoding into a response decoded before reuses its slices and its topic names where they are
+	// the same (a sink decodes each answer of a request into the request's own response).
+	old := resp.Topics
 	*resp = ProduceResponse{}
 	flex := version >= 9
 	str, arr, tags := apiMinStr(flex), apiMinArr(flex), apiMinTags(flex)
@@ -163,16 +166,27 @@ func (resp *ProduceResponse) decode(src []byte, version int16) (int, error) {
 		partMin += arr + str
 	}
 	if n := apiReadArrayLen(r, topicMin, flex); n > 0 {
-		resp.Topics = make([]ProduceResponseTopic, n)
+		if n <= cap(old) {
+			resp.Topics = old[:n]
+		} else {
+			resp.Topics = make([]ProduceResponseTopic, n)
+		}
 		for i := range resp.Topics {
 			t := &resp.Topics[i]
+			name, parts := t.Name, t.Partitions
+			*t = ProduceResponseTopic{}
 			if version >= 13 {
 				t.TopicID = r.UUID()
 			} else {
-				t.Name = apiReadString(r, flex)
+				t.Name = apiReadStringLike(r, flex, name)
 			}
 			if m := apiReadArrayLen(r, partMin, flex); m > 0 {
-				t.Partitions = make([]ProduceResponsePartition, m)
+				if m <= cap(parts) {
+					t.Partitions = parts[:m]
+					clear(t.Partitions)
+				} else {
+					t.Partitions = make([]ProduceResponsePartition, m)
+				}
 				for j := range t.Partitions {
 					readProducePartition(r, &t.Partitions[j], version, flex)
 				}

@@ -87,7 +87,20 @@ func brokerCommand(c *kfake.Cluster, line string) (string, error) {
 		if err != nil || n < 1 {
 			return "", fmt.Errorf("bad partition count %q", fields[2])
 		}
-		return "", c.CreateTopic(fields[1], int32(n), nil)
+		if err := c.CreateTopic(fields[1], int32(n), nil); err != nil {
+			return "", err
+		}
+		// kfake gives each partition a leader at random, so one run's topic could have 5 of its 8
+		// leaders on one broker and the next 3/3/2, and the same client measured up to twice as
+		// fast on one as on the other. Kafka spreads leaders evenly; so does the harness, the same
+		// way for every run: partition p on broker p mod brokers.
+		brokers := int32(len(c.ListenAddrs()))
+		for p := int32(0); p < int32(n); p++ {
+			if err := c.MoveTopicPartition(fields[1], p, p%brokers); err != nil {
+				return "", err
+			}
+		}
+		return "", nil
 	case len(fields) == 2 && fields[0] == "delete":
 		if err := c.DeleteTopic(fields[1]); err != nil {
 			return "", err
