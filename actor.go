@@ -27,8 +27,10 @@ import (
 
 // The messages of actor-native use; see the messages package.
 type (
-	Produce   = messages.Produce
-	Delivered = messages.Delivered
+	Produce       = messages.Produce
+	ProduceBatch  = messages.ProduceBatch
+	ProducedBatch = messages.ProducedBatch
+	Delivered     = messages.Delivered
 	Flush     = messages.Flush
 	Flushed   = messages.Flushed
 	Close     = messages.Close
@@ -121,7 +123,7 @@ func (p *Producer) spawnFunc(escalate bool, opts []actor.PropsOption) actor.Spaw
 // else is left to protoactor (answering it here would send it to the dead letters again).
 func (m *producerMailbox) refuseDead(msg any, sender *actor.PID) {
 	switch msg.(type) {
-	case *messages.Produce, *messages.Flush, *messages.Close, actor.MessageBatch,
+	case *messages.Produce, *messages.ProduceBatch, *messages.Flush, *messages.Close, actor.MessageBatch,
 		*messages.InitTransactions, *messages.BeginTransaction, *messages.SendOffsetsToTransaction,
 		*messages.CommitTransaction, *messages.AbortTransaction:
 		if sender != nil {
@@ -169,6 +171,22 @@ func (f *producerMailbox) PostUserMessage(message interface{}) {
 			return
 		}
 		p.produce(m, sender)
+		return
+	case *messages.ProduceBatch:
+		if m == nil {
+			m = &messages.ProduceBatch{}
+		}
+		if p == nil {
+			if sender != nil {
+				reply := &messages.ProducedBatch{Correlation: m.Correlation, Results: make([]messages.Delivered, len(m.Records))}
+				for i, rec := range m.Records {
+					reply.Results[i] = messages.Delivered{Correlation: m.Correlation, Record: rec, Err: ErrProducerClosed, Metadata: refusedMetadata(rec)}
+				}
+				f.sys.Root.Send(sender, reply)
+			}
+			return
+		}
+		p.produceBatch(m, sender)
 		return
 	case *messages.Flush:
 		if p == nil || !p.pushControl(laneItem{kind: itemFlush, replyTo: sender, corr: m.Correlation}) {
@@ -222,28 +240,77 @@ func corrOf(m *messages.Produce) uint64 {
 // produce runs a Produce on its sender's goroutine: at once into the accumulator when nothing has to
 // wait, else into the producer actor's lane.
 func (p *Producer) produce(m *messages.Produce, sender *actor.PID) {
+	to := replyTo{sender: sender, corr: corrOf(m)}
 	if m == nil || m.Record == nil {
-		p.refuse(nil, p.replier(sender, corrOf(m), nil), fmt.Errorf("%w: nil record", ErrInvalidRecord))
+		p.refuse(nil, p.replier(to, nil), fmt.Errorf("%w: nil record", ErrInvalidRecord))
 		return
 	}
-	rec, done, err := p.tryProduce(m.Record, sender, m.Correlation)
+	rec, done, err := p.tryProduce(m.Record, to)
 	if err != nil {
 		// Outside the lock, like SendAsync's refusals.
 		p.refuse(rec, done, err)
 	}
 }
 
-func (p *Producer) tryProduce(rec *Record, sender *actor.PID, corr uint64) (*Record, messages.Completion, error) {
+// produceBatch runs a ProduceBatch on its sender's goroutine: each record as produce runs a
+// Produce, in order, each completing into its slot of the one reply.
+func (p *Producer) produceBatch(m *messages.ProduceBatch, sender *actor.PID) {
+	var b *batchReply
+	if sender != nil {
+		b = &batchReply{root: p.sys.Root, to: sender,
+			reply: &messages.ProducedBatch{Correlation: m.Correlation, Results: make([]messages.Delivered, len(m.Records))}}
+		b.left.Store(int64(len(m.Records)) + 1) // + 1: not sent before every record was handed over
+	}
+	for i, rec := range m.Records {
+		to := replyTo{sender: sender, corr: m.Correlation, batch: b, index: i}
+		if rec == nil {
+			p.refuse(nil, p.replier(to, nil), fmt.Errorf("%w: nil record", ErrInvalidRecord))
+			continue
+		}
+		rec, done, err := p.tryProduce(rec, to)
+		if err != nil {
+			p.refuse(rec, done, err)
+		}
+	}
+	if b != nil {
+		b.done()
+	}
+}
+
+// batchReply is a ProduceBatch's reply while its records complete; the last one sends it.
+type batchReply struct {
+	root  *actor.RootContext
+	to    *actor.PID
+	reply *messages.ProducedBatch
+	left  atomic.Int64
+}
+
+func (b *batchReply) done() {
+	if b.left.Add(-1) == 0 {
+		b.root.Send(b.to, b.reply)
+	}
+}
+
+// replyTo says where a record sent by message is answered: a Delivered to sender (none: counted),
+// or slot index of a ProduceBatch's reply.
+type replyTo struct {
+	sender *actor.PID
+	corr   uint64
+	batch  *batchReply
+	index  int
+}
+
+func (p *Producer) tryProduce(rec *Record, to replyTo) (*Record, messages.Completion, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		return rec, p.replier(sender, corr, rec), ErrProducerClosed
+		return rec, p.replier(to, rec), ErrProducerClosed
 	}
 	if err := p.shared.Fatal(); err != nil {
-		return rec, p.replier(sender, corr, rec), err
+		return rec, p.replier(to, rec), err
 	}
 	rec = p.intercept(rec)
-	done := p.replier(sender, corr, rec)
+	done := p.replier(to, rec)
 	e, err := p.prepare(rec, done)
 	if err != nil {
 		return rec, done, err
@@ -264,12 +331,21 @@ func (p *Producer) tryProduce(rec *Record, sender *actor.PID, corr uint64) (*Rec
 	return rec, done, nil
 }
 
-// replier is a Produce's completion: a Delivered to its sender, or (sent without one) a count.
-func (p *Producer) replier(sender *actor.PID, corr uint64, rec *Record) messages.Completion {
-	if sender == nil {
+// replier is the completion of a record sent by message: a Delivered to its sender, its slot in a
+// ProduceBatch's reply, or (sent without a sender) a count.
+func (p *Producer) replier(to replyTo, rec *Record) messages.Completion {
+	switch {
+	case to.batch != nil:
+		b, i := to.batch, to.index
+		b.reply.Results[i].Correlation, b.reply.Results[i].Record = to.corr, rec
+		return func(md RecordMetadata, err error) {
+			b.reply.Results[i].Metadata, b.reply.Results[i].Err = md, err
+			b.done()
+		}
+	case to.sender == nil:
 		return p.noReply
 	}
-	root := p.sys.Root
+	root, sender, corr := p.sys.Root, to.sender, to.corr
 	return func(md RecordMetadata, err error) {
 		root.Send(sender, &messages.Delivered{Correlation: corr, Record: rec, Metadata: md, Err: err})
 	}

@@ -26,6 +26,27 @@ type Delivered struct {
 	Err      error
 }
 
+// ProduceBatch asks the producer actor to send Records, each exactly as a Produce of its own
+// would be (partitioned, checked and ordered the same way, records of one partition in slice
+// order), and is answered with one ProducedBatch once every record has completed. One message and
+// one reply for many records: a user actor that produces at a high rate pays the mailbox and the
+// reply per batch rather than per record. Without a sender (Send instead of Request) nothing is
+// answered and failures are counted and logged, as for a Produce. The slice must not change until
+// the reply. User actor → producer actor.
+type ProduceBatch struct {
+	Records []*Record
+	// Correlation comes back unchanged in ProducedBatch.
+	Correlation uint64
+}
+
+// ProducedBatch answers a ProduceBatch once all its records completed. Results[i] is Records[i]'s
+// outcome, as a Delivered for it would carry (its Correlation is the batch's). Producer → the
+// ProduceBatch's sender.
+type ProducedBatch struct {
+	Correlation uint64
+	Results     []Delivered
+}
+
 // Flush asks the producer actor to send everything it holds now (ignoring linger). Sent with
 // ctx.Request, it is answered with *Flushed once every Produce the producer actor received before
 // it has completed (and was answered). User actor → producer actor.

@@ -58,6 +58,15 @@ type produceRange struct {
 	fireAndForget bool
 }
 
+// produceBatch asks the app to Request one ProduceBatch of records [from, from+n) of topic (Send,
+// when fireAndForget), with correlation corr.
+type produceBatch struct {
+	topic         string
+	from, n       int
+	corr          uint64
+	fireAndForget bool
+}
+
 // request asks the app to Request msg from the producer.
 type request struct{ msg any }
 
@@ -92,11 +101,21 @@ func startApp(t *testing.T, sys *actor.ActorSystem, cfg kastor.Config, directive
 					c.Request(a.producer, msg)
 				}
 			}
+		case *produceBatch:
+			msg := &kastor.ProduceBatch{Correlation: m.corr}
+			for i := m.from; i < m.from+m.n; i++ {
+				msg.Records = append(msg.Records, &kastor.Record{Topic: m.topic, Value: value(i)})
+			}
+			if m.fireAndForget {
+				c.Send(a.producer, msg)
+			} else {
+				c.Request(a.producer, msg)
+			}
 		case *request:
 			c.Request(a.producer, m.msg)
 		case *tell:
 			c.Send(a.producer, m.msg)
-		case *kastor.Delivered, *kastor.Flushed, *kastor.Closed, *kastor.TransactionDone:
+		case *kastor.Delivered, *kastor.ProducedBatch, *kastor.Flushed, *kastor.Closed, *kastor.TransactionDone:
 			a.replies <- m
 		}
 	}, actor.WithSupervisor(strategy)))
@@ -637,4 +656,123 @@ func TestActorFatalErrorRestartedBySupervisor(t *testing.T) {
 		}
 	}
 	checkSequences(t, c, "t")
+}
+
+// ProduceBatch: each batch is answered once, after all its records, with every record's outcome
+// in its slot (offsets a consumer reads the records at, in send order per partition across
+// batches); Flush is answered after the batches sent before it; an empty batch is answered at
+// once; a batch sent without a sender is written and not answered.
+func TestActorProduceBatch(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(3, "t"))
+	leaks := goleak.IgnoreCurrent()
+	sys := newSystem(t)
+	cfg := actorConfig(c)
+	cfg.BatchSize = 2048 // several kastor batches per ProduceBatch and partition
+	a := startApp(t, sys, cfg, actor.StopDirective)
+
+	const batches, per = 20, 250
+	for b := range batches {
+		a.sys.Root.Send(a.pid, &produceBatch{topic: "t", from: b * per, n: per, corr: uint64(b)})
+	}
+	a.sys.Root.Send(a.pid, &produceBatch{topic: "t", corr: 1000})                                      // empty
+	a.sys.Root.Send(a.pid, &produceBatch{topic: "t", from: batches * per, n: 10, fireAndForget: true}) // not answered
+	a.sys.Root.Send(a.pid, &request{&kastor.Flush{Correlation: 99}})
+
+	got := map[int]*kastor.Delivered{}
+	answered := map[uint64]bool{}
+	for len(answered) < batches+1 {
+		r := next[*kastor.ProducedBatch](t, a)
+		if answered[r.Correlation] {
+			t.Fatalf("batch %d answered twice", r.Correlation)
+		}
+		answered[r.Correlation] = true
+		if r.Correlation == 1000 {
+			if len(r.Results) != 0 {
+				t.Fatalf("the empty batch answered with %d results", len(r.Results))
+			}
+			continue
+		}
+		if len(r.Results) != per {
+			t.Fatalf("batch %d answered with %d results, want %d", r.Correlation, len(r.Results), per)
+		}
+		for j := range r.Results {
+			d := &r.Results[j]
+			i := int(r.Correlation)*per + j
+			if d.Err != nil || d.Correlation != r.Correlation || string(d.Record.Value) != string(value(i)) {
+				t.Fatalf("batch %d slot %d: %+v, want record %d acknowledged", r.Correlation, j, d, i)
+			}
+			got[i] = d
+		}
+	}
+	if f := next[*kastor.Flushed](t, a); f.Correlation != 99 || f.Err != nil {
+		t.Fatalf("Flushed %+v", f)
+	}
+	checkDelivered(t, c, "t", got) // in send order per partition, each at its acknowledged offset
+	_, written := readLog(t, c, "t", true)
+	for i := batches * per; i < batches*per+10; i++ {
+		if written[i] != 1 {
+			t.Fatalf("fire-and-forget record %d written %d times", i, written[i])
+		}
+	}
+
+	a.stop()
+	goleak.VerifyNone(t, append(brokerSide, leaks)...)
+}
+
+// A ProduceBatch with bad records fails those, in their slots, and sends the others; one after
+// Close fails every record with ErrProducerClosed; a nil one is answered, empty.
+func TestActorProduceBatchBadInputAndClose(t *testing.T) {
+	c := newCluster(t, kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	sys := newSystem(t)
+	cfg := actorConfig(c)
+	cfg.MaxRequestSize = 1 << 20
+	a := startApp(t, sys, cfg, actor.StopDirective)
+	a.learn(t, "t", 100)
+
+	a.sys.Root.Send(a.pid, &request{&kastor.ProduceBatch{Correlation: 1, Records: []*kastor.Record{
+		{Topic: "t", Value: value(0)},
+		nil,
+		{Topic: "", Value: value(2)},
+		{Topic: "t", Value: make([]byte, 2<<20)},
+		{Topic: "t", Value: value(4)},
+	}}})
+	r := next[*kastor.ProducedBatch](t, a)
+	if r.Correlation != 1 || len(r.Results) != 5 {
+		t.Fatalf("reply %+v, want batch 1 with 5 results", r)
+	}
+	for _, j := range []int{0, 4} {
+		if d := r.Results[j]; d.Err != nil || string(d.Record.Value) != string(value(j)) || d.Metadata.Offset < 0 {
+			t.Fatalf("slot %d: %+v, want record %d acknowledged", j, d, j)
+		}
+	}
+	if r.Results[1].Err == nil || !errors.Is(r.Results[1].Err, kastor.ErrInvalidRecord) {
+		t.Fatalf("nil record: %v, want ErrInvalidRecord", r.Results[1].Err)
+	}
+	if !errors.Is(r.Results[2].Err, kastor.ErrInvalidRecord) {
+		t.Fatalf("record without a topic: %v, want ErrInvalidRecord", r.Results[2].Err)
+	}
+	if !errors.Is(r.Results[3].Err, kastor.ErrRecordTooLarge) {
+		t.Fatalf("oversize record: %v, want ErrRecordTooLarge", r.Results[3].Err)
+	}
+	if r.Results[4].Metadata.Offset != r.Results[0].Metadata.Offset+1 {
+		t.Fatalf("offsets %d then %d: the records between them failed, so want consecutive", r.Results[0].Metadata.Offset, r.Results[4].Metadata.Offset)
+	}
+
+	a.sys.Root.Send(a.pid, &request{(*kastor.ProduceBatch)(nil)})
+	if r := next[*kastor.ProducedBatch](t, a); len(r.Results) != 0 {
+		t.Fatalf("nil batch answered with %d results", len(r.Results))
+	}
+
+	a.sys.Root.Send(a.pid, &request{&kastor.Close{}})
+	next[*kastor.Closed](t, a)
+	a.sys.Root.Send(a.pid, &produceBatch{topic: "t", from: 10, n: 3, corr: 2})
+	r = next[*kastor.ProducedBatch](t, a)
+	if r.Correlation != 2 || len(r.Results) != 3 {
+		t.Fatalf("reply after Close %+v, want batch 2 with 3 results", r)
+	}
+	for j, d := range r.Results {
+		if !errors.Is(d.Err, kastor.ErrProducerClosed) || string(d.Record.Value) != string(value(10+j)) {
+			t.Fatalf("slot %d after Close: %+v, want ErrProducerClosed", j, d)
+		}
+	}
 }

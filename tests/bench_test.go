@@ -39,8 +39,9 @@ func BenchmarkRecordPath(b *testing.B) {
 			benchFranz(b, value, opts...)
 		})
 	}
-	b.Run("kastor-actor", func(b *testing.B) { benchActors(b, 1, value) })
-	b.Run("kastor-actor-4", func(b *testing.B) { benchActors(b, 4, value) })
+	b.Run("kastor-actor", func(b *testing.B) { benchActors(b, 1, value, 0) })
+	b.Run("kastor-actor-4", func(b *testing.B) { benchActors(b, 4, value, 0) })
+	b.Run("kastor-actor-batch100", func(b *testing.B) { benchActors(b, 1, value, 100) })
 }
 
 func benchKastor(b *testing.B, value []byte, mutate func(*kastor.Config)) {
@@ -104,10 +105,11 @@ func benchFranz(b *testing.B, value []byte, opts ...kgo.Opt) {
 }
 
 // benchApp is a user actor that produces its share of the records by message, with a window of
-// records in flight.
+// records in flight: a Produce per record, or a ProduceBatch of batch records.
 type benchApp struct {
 	producer *actor.PID
 	value    []byte
+	batch    int
 	n, sent  int
 	received int
 	failed   error
@@ -125,6 +127,19 @@ func (a *benchApp) Receive(c actor.Context) {
 		for a.sent < min(a.n, benchWindow) {
 			a.produce(c)
 		}
+	case *kastor.ProducedBatch:
+		a.received += len(m.Results)
+		for i := range m.Results {
+			if err := m.Results[i].Err; err != nil && a.failed == nil {
+				a.failed = err
+			}
+		}
+		for a.sent < a.n && a.sent-a.received < benchWindow {
+			a.produce(c)
+		}
+		if a.received == a.n {
+			a.done <- a.failed
+		}
 	case *kastor.Delivered:
 		a.received++
 		if m.Err != nil && a.failed == nil {
@@ -140,13 +155,22 @@ func (a *benchApp) Receive(c actor.Context) {
 }
 
 func (a *benchApp) produce(c actor.Context) {
+	if a.batch > 0 {
+		msg := &kastor.ProduceBatch{Records: make([]*kastor.Record, min(a.batch, a.n-a.sent))}
+		for i := range msg.Records {
+			msg.Records[i] = &kastor.Record{Topic: "bench", Value: a.value}
+		}
+		c.Request(a.producer, msg)
+		a.sent += len(msg.Records)
+		return
+	}
 	c.Request(a.producer, &kastor.Produce{Record: &kastor.Record{Topic: "bench", Value: a.value}, Correlation: uint64(a.sent)})
 	a.sent++
 }
 
 // benchActors runs b.N records through Produce messages from senders user actors sharing one
 // producer, spawned as the first one's child.
-func benchActors(b *testing.B, senders int, value []byte) {
+func benchActors(b *testing.B, senders int, value []byte, batch int) {
 	c := benchCluster(b)
 	cfg := kastor.DefaultConfig()
 	cfg.BootstrapServers = c.ListenAddrs()
@@ -172,7 +196,7 @@ func benchActors(b *testing.B, senders int, value []byte) {
 	apps := make([]*actor.PID, senders)
 	for i := range apps {
 		apps[i] = sys.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
-			return &benchApp{producer: producer, value: value, done: done}
+			return &benchApp{producer: producer, value: value, batch: batch, done: done}
 		}))
 	}
 	defer func() {
