@@ -38,8 +38,21 @@ func (q *Queue[T]) Take(spare []T) []T {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	items := q.items
-	q.items = spare[:0]
+	q.items = keep(spare, len(items))
 	return items
+}
+
+// keepMin is the capacity a spare buffer always keeps.
+const keepMin = 1024
+
+// keep returns spare emptied for the next pushes, or nil when it is far larger than the take that
+// hands it back needed (more than 8 times, and more than keepMin items): a burst's buffer is not
+// kept for good, and a steady stream still allocates nothing.
+func keep[T any](spare []T, took int) []T {
+	if cap(spare) > keepMin && cap(spare) > 8*took {
+		return nil
+	}
+	return spare[:0]
 }
 
 // TakeOpen is Take that also reports whether the queue is still open; a consumer that waits for
@@ -51,7 +64,7 @@ func (q *Queue[T]) TakeOpen(spare []T) (items []T, open bool) {
 		return nil, false
 	}
 	items = q.items
-	q.items = spare[:0]
+	q.items = keep(spare, len(items))
 	return items, true
 }
 

@@ -121,3 +121,29 @@ func TestQueueCloseIfEmpty(t *testing.T) {
 		t.Fatal("a closed queue reported open")
 	}
 }
+
+// A burst's large buffer handed back as spare is dropped once takes are small again, so the
+// queue does not keep its peak for good; a spare that fits the traffic is reused.
+func TestQueueDropsABurstsBuffer(t *testing.T) {
+	var q Queue[int]
+	for i := range 10 * keepMin {
+		q.Push(i)
+	}
+	burst := q.Take(nil)
+	q.Push(1)
+	small := q.Take(burst[:0]) // hands back the burst's buffer after a take of 1
+	q.Push(2)
+	if got := q.Take(small[:0]); cap(got) >= 10*keepMin {
+		t.Fatalf("after small takes the queue still fills the burst's buffer (cap %d)", cap(got))
+	}
+
+	steady := make([]int, 0, 4*keepMin)
+	for i := range 3 * keepMin {
+		q.Push(i)
+	}
+	got := q.Take(steady)
+	q.Push(0)
+	if again := q.Take(got[:0]); &again[:1][0] != &steady[:1][0] {
+		t.Fatal("a spare that fits the traffic was not reused")
+	}
+}
