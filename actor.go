@@ -31,10 +31,10 @@ type (
 	ProduceBatch  = messages.ProduceBatch
 	ProducedBatch = messages.ProducedBatch
 	Delivered     = messages.Delivered
-	Flush     = messages.Flush
-	Flushed   = messages.Flushed
-	Close     = messages.Close
-	Closed    = messages.Closed
+	Flush         = messages.Flush
+	Flushed       = messages.Flushed
+	Close         = messages.Close
+	Closed        = messages.Closed
 )
 
 // Props returns props that spawn a producer as an actor, for a user actor to run as its child:
