@@ -25,6 +25,7 @@ type accBatch struct {
 	builder   wire.BatchBuilder
 	buf       []byte // pooled storage behind builder, returned when the batch completes
 	records   []pendingRecord
+	reserved  int64 // the records' buffer memory (messages.Append.Reserved), released on completion
 	createdNs int64 // first append, for linger
 	oldestNs  int64 // earliest send time of its records, for the delivery timeout
 
@@ -305,7 +306,7 @@ func (s *accState) refuseItem(it inboxItem, err error) {
 			s.batches[n-1].after = append(s.batches[n-1].after, it.flush)
 			return
 		}
-		b := &accBatch{id: s.nextBatchID, full: true, baseSequence: -1, records: []pendingRecord{s.pending(&it.app)}}
+		b := &accBatch{id: s.nextBatchID, full: true, baseSequence: -1, records: []pendingRecord{s.pending(&it.app)}, reserved: it.app.Reserved}
 		s.nextBatchID++
 		s.failBatch(b, err)
 		s.batches = append(s.batches, b)
@@ -315,7 +316,7 @@ func (s *accState) refuseItem(it inboxItem, err error) {
 		s.fx.after(it.flush)
 		return
 	}
-	s.fx.complete(completion{tp: s.tp, err: err, records: []pendingRecord{s.pending(&it.app)}})
+	s.fx.complete(completion{tp: s.tp, err: err, records: []pendingRecord{s.pending(&it.app)}, reserved: it.app.Reserved})
 }
 
 // failBatch gives b its outcome, err; it completes in order with the batches before it.
@@ -333,7 +334,7 @@ func (s *accState) onAppend(m *messages.Append) {
 		}
 	}
 	if s.abortErr != nil { // every batch is completed already, so this is in send order
-		s.fx.complete(completion{tp: s.tp, err: s.abortErr, records: []pendingRecord{s.pending(m)}})
+		s.fx.complete(completion{tp: s.tp, err: s.abortErr, records: []pendingRecord{s.pending(m)}, reserved: m.Reserved})
 		s.currentHeld = true
 		return
 	}
@@ -353,6 +354,7 @@ func (s *accState) onAppend(m *messages.Append) {
 		b.builder.Append(m.TimestampMs, r.Key, r.Value, r.Headers)
 	}
 	b.records = append(b.records, s.pending(m))
+	b.reserved += m.Reserved
 	if m.Urgent {
 		b.urgent = true
 		b.waiters++
@@ -375,7 +377,7 @@ func (s *accState) pending(m *messages.Append) pendingRecord {
 	if m.Record.Value != nil {
 		vs = int32(len(m.Record.Value))
 	}
-	return pendingRecord{done: m.Done, timestampMs: m.TimestampMs, keySize: ks, valueSize: vs, reserved: m.Reserved}
+	return pendingRecord{done: m.Done, timestampMs: m.TimestampMs, keySize: ks, valueSize: vs}
 }
 
 func (s *accState) newBatch(now int64) *accBatch {
@@ -666,6 +668,12 @@ func (s *accState) split(b *accBatch) bool {
 			nb.builder.Append(rb.BaseTimestamp+r.TimestampDelta, r.Key, r.Value, r.Headers)
 		}
 		nb.records = b.records[rng[0]:rng[1]:rng[1]]
+		// The reservation is kept per batch, not per record: split in proportion to the records,
+		// the rest to the second half, so the halves release exactly what the batch held.
+		nb.reserved = b.reserved * int64(len(nb.records)) / int64(len(b.records))
+		if i == 1 {
+			nb.reserved = b.reserved - parts[0].reserved
+		}
 		parts[i] = nb
 	}
 	if b.baseSequence >= 0 {
@@ -727,7 +735,7 @@ func (s *accState) completeInOrder() {
 const maxSpareBatches = 8
 
 func (s *accState) complete(b *accBatch, r *messages.BatchDone) {
-	item := completion{tp: s.tp, records: b.records, err: r.Err, baseOffset: r.BaseOffset,
+	item := completion{tp: s.tp, records: b.records, reserved: b.reserved, err: r.Err, baseOffset: r.BaseOffset,
 		logAppendTime: r.LogAppendTime, after: b.after, waitersOnly: b.waiters == len(b.records), ownsRecords: b.ownsRecords}
 	if r.Err != nil {
 		s.shared.logBatchFailed(s.tp, len(b.records), r.Err)

@@ -15,19 +15,21 @@ import (
 )
 
 // pendingRecord is what an accumulator keeps of a record once it is encoded into a batch: enough to
-// build its RecordMetadata and complete it.
+// build its RecordMetadata and complete it. 24 bytes: a producer holds one for every record
+// buffered (about 200,000 of them when the caller outpaces the brokers), so what is counted per
+// batch (the reserved buffer memory) is not kept per record.
 type pendingRecord struct {
 	done        messages.Completion
 	timestampMs int64
 	keySize     int32
 	valueSize   int32
-	reserved    int64
 }
 
 // completion is one batch's outcome (or a bare flush marker, with no records).
 type completion struct {
 	tp            messages.TopicPartition
 	records       []pendingRecord
+	reserved      int64 // the records' buffer memory, released after their callbacks
 	err           error
 	baseOffset    int64 // -1 when unknown (acks=0)
 	logAppendTime int64 // -1 unless the topic uses LogAppendTime
@@ -192,7 +194,6 @@ func (c *Completer) run() {
 
 func (c *Completer) complete(item *completion) {
 	c.Metrics.BatchCompleted(item.tp.Topic, len(item.records), item.err)
-	reserved := int64(0)
 	for i := range item.records {
 		r := &item.records[i]
 		md := messages.RecordMetadata{
@@ -219,10 +220,9 @@ func (c *Completer) complete(item *completion) {
 			c.OnRecord(md, item.err)
 		}
 		c.callback(r.done, md, item.err)
-		reserved += r.reserved
 	}
-	if reserved > 0 && c.Release != nil {
-		c.Release(reserved)
+	if item.reserved > 0 && c.Release != nil {
+		c.Release(item.reserved)
 	}
 	if item.ownsRecords {
 		c.recycleRecords(item.records)

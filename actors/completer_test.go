@@ -59,24 +59,24 @@ func TestCompleterOrderAndMetadata(t *testing.T) {
 		func(md messages.RecordMetadata, err error) { j.add("on " + md.Topic) },
 		func(n int64) { j.add("release " + strconv.FormatInt(n, 10)) },
 		discardLogger)
-	rec := func(name string, ts int64, ks, vs int32, reserved int64) pendingRecord {
-		return pendingRecord{timestampMs: ts, keySize: ks, valueSize: vs, reserved: reserved,
+	rec := func(name string, ts int64, ks, vs int32) pendingRecord {
+		return pendingRecord{timestampMs: ts, keySize: ks, valueSize: vs,
 			done: func(md messages.RecordMetadata, err error) {
 				j.add("done " + name)
 				mds = append(mds, md)
 				errs = append(errs, err)
 			}}
 	}
-	c.push(completion{tp: tp("a", 1), baseOffset: 10, logAppendTime: -1,
-		records: []pendingRecord{rec("a0", 100, 1, 2, 5), rec("a1", 101, -1, 3, 6)}})
+	c.push(completion{tp: tp("a", 1), baseOffset: 10, logAppendTime: -1, reserved: 11,
+		records: []pendingRecord{rec("a0", 100, 1, 2), rec("a1", 101, -1, 3)}})
 	c.After(func() { j.add("after a") })
 	c.push(completion{tp: tp("b", 2), baseOffset: 20, logAppendTime: 999,
-		records: []pendingRecord{rec("b0", 200, 4, -1, 0)}})
+		records: []pendingRecord{rec("b0", 200, 4, -1)}})
 	failure := messages.ErrProducerClosed
-	c.push(completion{tp: tp("c", 3), err: failure, baseOffset: 30, logAppendTime: 999,
-		records: []pendingRecord{rec("c0", 300, 0, 0, 7)}})
+	c.push(completion{tp: tp("c", 3), err: failure, baseOffset: 30, logAppendTime: 999, reserved: 7,
+		records: []pendingRecord{rec("c0", 300, 0, 0)}})
 	c.push(completion{tp: tp("d", 4), baseOffset: -1, logAppendTime: -1, // acks=0
-		records: []pendingRecord{rec("d0", 400, 0, 0, 0)}})
+		records: []pendingRecord{rec("d0", 400, 0, 0)}})
 	c.Stop()
 
 	want := []string{"on a", "done a0", "on a", "done a1", "release 11", "after a",

@@ -193,6 +193,10 @@ func TestMetricsCountFailuresWithErrorType(t *testing.T) {
 	if st.BatchSplits == 0 || st.BatchSplits > 5 {
 		t.Errorf("Stats: %d batch splits, want 1..5", st.BatchSplits)
 	}
+	// The memory is reserved per batch: the halves of each split gave back exactly what it held.
+	if st.BufferAvailableBytes != st.BufferTotalBytes {
+		t.Errorf("buffer after the splits: %d of %d available", st.BufferAvailableBytes, st.BufferTotalBytes)
+	}
 	checkStatsAgree(t, st, got)
 }
 
