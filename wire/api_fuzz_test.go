@@ -99,7 +99,14 @@ func FuzzMetadataResponse(f *testing.F) {
 }
 
 func FuzzProduceResponse(f *testing.F) {
+	// reused is decoded into by every input, as a sink does with its requests' responses: an
+	// answer decoded into what earlier ones left reads exactly as one decoded fresh.
+	reused := &ProduceResponse{}
 	fuzzDecoder(f, "Produce", func(t *testing.T, data []byte, v int16, got Response) {
+		if _, err := ReadResponse(reused, data, v); err != nil {
+			t.Fatalf("v%d: decoded fresh, but not into a reused response: %v", v, err)
+		}
+		checkEqual(t, "ProduceResponse decoded into a reused one", v, *reused, *got.(*ProduceResponse))
 		k := kmsg.NewPtrProduceResponse()
 		k.Version = v
 		if k.ReadFrom(data) == nil {
