@@ -161,8 +161,9 @@ func (k *sinkCore) nextRequest(now int64, topics map[string]*TopicInfo, e *sinkE
 		}
 		_, dup := k.chosen[b.TP]
 		if dup || (len(batches) > 0 && size+len(b.Data) > k.maxRequestSize) {
-			// A partition's later batch must not overtake this one into this request.
-			k.chosen[b.TP] = struct{}{}
+			if !dup {
+				k.chosen[b.TP] = struct{}{} // its partition's later batches must not overtake it
+			}
 			rest = append(rest, b)
 			continue
 		}
