@@ -252,8 +252,8 @@ func (k *connCore) step(now int64, msg any) *connEffects {
 // sink took off pending but were not written.
 func (k *connCore) settlePanicked() {
 	if call := k.current; call != nil && !k.holds(call) {
-		k.answer(call, &messages.CallDone{Tag: call.Tag, Node: k.node,
-			Err: fmt.Errorf("%w (%w: connection to %s panicked before writing the request)", messages.ErrConnection, messages.ErrInternal, k.addr)})
+		k.answer(call, 0, nil, fmt.Errorf("%w (%w: connection to %s panicked before writing the request)",
+			messages.ErrConnection, messages.ErrInternal, k.addr))
 	}
 	k.current = nil
 	if b := k.batch; b != nil && k.sink != nil && !k.sink.holds(b) {
@@ -383,7 +383,7 @@ func (k *connCore) write(call *messages.Call) {
 		err = wire.CheckRequestVersion(call.Req, version) // zstd below Produce v7
 	}
 	if err != nil {
-		k.answer(call, &messages.CallDone{Tag: call.Tag, Node: k.node, Err: err})
+		k.answer(call, 0, nil, err)
 		return
 	}
 	k.corr++
@@ -407,7 +407,7 @@ func (k *connCore) onWritten(corr int32) {
 	for i, f := range k.inflight {
 		if f.corr == corr {
 			k.inflight = append(k.inflight[:i], k.inflight[i+1:]...)
-			k.answer(f.call, &messages.CallDone{Tag: f.call.Tag, Node: k.node, Version: f.version})
+			k.answer(f.call, f.version, nil, nil)
 			k.maybeStartReauth()
 			return
 		}
@@ -453,7 +453,7 @@ func (k *connCore) onFrame(frame []byte) {
 	k.fx.frameFree = key == wire.KeyProduce
 	k.inflight = append(k.inflight[:i], k.inflight[i+1:]...)
 	k.lastUsed = k.now
-	k.answer(f.call, &messages.CallDone{Tag: f.call.Tag, Node: k.node, Version: f.version, Resp: resp})
+	k.answer(f.call, f.version, resp, nil)
 	k.armTimeout()
 	k.maybeStartReauth()
 }
@@ -536,13 +536,14 @@ func (k *connCore) shutdown() {
 	k.status = connIdle
 }
 
-// answer delivers a Call's outcome: to its ReplyTo, or to the sink for its own produce requests.
-func (k *connCore) answer(call *messages.Call, done *messages.CallDone) {
+// answer delivers a Call's outcome (resp at version, or err): a CallDone to its ReplyTo, or, for the
+// sink's own produce requests, straight to the sink.
+func (k *connCore) answer(call *messages.Call, version int16, resp wire.Response, err error) {
 	if r, ok := call.Tag.(*sinkRequest); ok && call.ReplyTo == nil {
-		k.sinkDone(r, done)
+		k.sinkDone(r, resp, err)
 		return
 	}
-	k.fx.send(call.ReplyTo, done)
+	k.fx.send(call.ReplyTo, &messages.CallDone{Tag: call.Tag, Node: k.node, Version: version, Resp: resp, Err: err})
 }
 
 // answerAll closes the link and answers everything the connection holds with err: requests in
@@ -556,7 +557,7 @@ func (k *connCore) answerAll(err error) {
 	}
 	k.dropLink(err)
 	for _, call := range k.queued {
-		k.answer(call, &messages.CallDone{Tag: call.Tag, Node: k.node, Err: err})
+		k.answer(call, 0, nil, err)
 	}
 	k.queued = nil
 }
@@ -570,7 +571,7 @@ func (k *connCore) dropLink(err error) {
 	inflight := k.inflight
 	k.inflight = nil
 	for _, f := range inflight {
-		k.answer(f.call, &messages.CallDone{Tag: f.call.Tag, Node: k.node, Version: f.version, Err: err})
+		k.answer(f.call, f.version, nil, err)
 	}
 }
 
@@ -672,16 +673,16 @@ func (k *connCore) flushSink() {
 
 // sinkDone hands a produce request's outcome to the sink. Every request written comes here once:
 // answered, failed with its connection, or refused before it was written.
-func (k *connCore) sinkDone(r *sinkRequest, done *messages.CallDone) {
-	k.fx.note(connNote{kind: noteRequestDone, req: r, resp: done.Resp, err: done.Err})
+func (k *connCore) sinkDone(r *sinkRequest, answer wire.Response, err error) {
+	k.fx.note(connNote{kind: noteRequestDone, req: r, resp: answer, err: err})
 	var resp *wire.ProduceResponse
-	if done.Err == nil && done.Resp != nil {
-		resp = done.Resp.(*wire.ProduceResponse)
+	if err == nil && answer != nil {
+		resp = answer.(*wire.ProduceResponse)
 		if resp.ThrottleMillis > 0 {
 			k.fx.note(connNote{kind: noteThrottled, n: int64(resp.ThrottleMillis)})
 		}
 	}
-	k.applySink(k.sink.done(k.now, r, resp, done.Err))
+	k.applySink(k.sink.done(k.now, r, resp, err))
 	k.fx.released = append(k.fx.released, r)
 }
 
