@@ -463,7 +463,10 @@ func (s *connState) startLink(m *linkUp) {
 		defer s.shared.Goroutines.Done()
 		defer close(l.writerDone)
 		var batch []outFrame
-		var bufs net.Buffers
+		// bufs keeps the array across writes; pending is what WriteTo consumes. Declared once:
+		// WriteTo takes its address through an interface, so a variable declared in the loop
+		// would be a new allocation for every write.
+		var bufs, pending net.Buffers
 		var ok bool
 		for {
 			if batch, ok = l.writes.take(batch); !ok {
@@ -476,7 +479,7 @@ func (s *connState) startLink(m *linkUp) {
 				bufs = append(bufs, f.frame.pieces...)
 			}
 			m.conn.SetWriteDeadline(time.Now().Add(requestTimeout))
-			pending := bufs // WriteTo consumes the slice it is called on; bufs keeps the array
+			pending = bufs
 			if _, err := pending.WriteTo(m.conn); err != nil {
 				l.send(&linkFailed{gen: l.gen, err: fmt.Errorf("%w: write to %s: %v", messages.ErrConnection, addr, err)})
 				return
