@@ -24,10 +24,13 @@ func TestTxnGateOrdersRecordsBeforeTheEnd(t *testing.T) {
 	var mu sync.Mutex
 	announced := map[messages.TopicPartition]int{}
 	pid := sys.Root.Spawn(actor.PropsFromFunc(func(c actor.Context) {
-		if r, ok := c.Message().(txnRecord); ok {
+		switch m := c.Message().(type) {
+		case txnRecord:
 			mu.Lock()
-			announced[r.tp]++
+			announced[m.tp]++
 			mu.Unlock()
+		case chan struct{}: // sent after every announcement: they are all counted
+			close(m)
 		}
 	}))
 	g := newTxnGate()
@@ -72,8 +75,13 @@ func TestTxnGateOrdersRecordsBeforeTheEnd(t *testing.T) {
 			t.Fatalf("round %d: %d records admitted after the end (%d at the end, %d in all)", round, late.Load(), admittedAtEnd, admitted.Load())
 		}
 	}
-	time.Sleep(50 * time.Millisecond) // the announcements are on their way to the actor
+	counted := make(chan struct{})
+	sys.Root.Send(pid, counted) // behind every announcement: the senders are done
+	<-counted
 	mu.Lock()
+	if len(announced) != 8 {
+		t.Errorf("%d partitions announced, want the 8 the senders entered", len(announced))
+	}
 	for tp, n := range announced {
 		if n > 20 {
 			t.Errorf("%v announced %d times in 20 transactions", tp, n)

@@ -150,6 +150,23 @@ func (a *app) learn(t *testing.T, topic string, i int) {
 	next[*kastor.Flushed](t, a)
 }
 
+// failure waits for the failure the producer escalated to the app's supervisor, which must be an
+// error matching every one of wants.
+func (a *app) failure(t *testing.T, wants ...error) {
+	t.Helper()
+	select {
+	case reason := <-a.failures:
+		err, ok := reason.(error)
+		for _, want := range wants {
+			if !ok || !errors.Is(err, want) {
+				t.Fatalf("the supervisor saw %v, want an error wrapping %v", reason, want)
+			}
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the failure never reached the supervisor")
+	}
+}
+
 // next returns the app's next reply, which must be a T.
 func next[T any](t *testing.T, a *app) T {
 	t.Helper()
@@ -273,14 +290,7 @@ func TestActorRestartMidStreamLeavesNoRecordUnanswered(t *testing.T) {
 		}
 	}
 	got := deliveries(t, a, chunks*per)
-	select {
-	case reason := <-a.failures:
-		if err, ok := reason.(error); !ok || !errors.Is(err, kastor.ErrFatal) {
-			t.Fatalf("the supervisor saw %v, want an error wrapping ErrFatal", reason)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("the failure never reached the supervisor")
-	}
+	a.failure(t, kastor.ErrFatal)
 	failed := 0
 	for i, d := range got {
 		if d.Err != nil {
@@ -329,7 +339,7 @@ func TestActorSupervisorStopsTheProducer(t *testing.T) {
 	a.sys.Root.Send(a.pid, &produceRange{topic: "t", n: 1000})
 	a.sys.Root.Send(a.pid, &tell{&messages.ProducerFailed{Err: fmt.Errorf("%w: injected", kastor.ErrFatal)}})
 	got := deliveries(t, a, 1000)
-	<-a.failures
+	a.failure(t, kastor.ErrFatal)
 	for i, d := range got {
 		if d.Err != nil && !errors.Is(d.Err, kastor.ErrProducerClosed) {
 			t.Fatalf("record %d: %v, want ErrProducerClosed", i, d.Err)
@@ -630,14 +640,7 @@ func TestActorFatalErrorRestartedBySupervisor(t *testing.T) {
 			t.Fatalf("record %d: %v, want ErrFatal wrapping CLUSTER_AUTHORIZATION_FAILED", i, d.Err)
 		}
 	}
-	select {
-	case reason := <-a.failures:
-		if err, ok := reason.(error); !ok || !errors.Is(err, kastor.ErrFatal) || !errors.Is(err, wire.ErrClusterAuthorizationFailed) {
-			t.Fatalf("the supervisor saw %v, want ErrFatal wrapping CLUSTER_AUTHORIZATION_FAILED", reason)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("the failure never reached the supervisor")
-	}
+	a.failure(t, kastor.ErrFatal, wire.ErrClusterAuthorizationFailed)
 	// Records sent while the restart is applied may still fail with it; then all go through.
 	for probe := 100; ; probe++ {
 		a.sys.Root.Send(a.pid, &produceRange{topic: "t", from: probe, n: 1})

@@ -568,10 +568,7 @@ func TestTransactionOffsetsOfAGroupMember(t *testing.T) {
 				if err := p.SendOffsetsToTransaction(ctx, offsets(o), meta); err != nil {
 					t.Fatal(err)
 				}
-				end := p.AbortTransaction
-				if commit {
-					end = p.CommitTransaction
-				}
+				end := txnEnd(p, commit)
 				if err := end(ctx); err != nil {
 					t.Fatal(err)
 				}
@@ -830,10 +827,7 @@ func TestTransactionEndOutlivesItsContext(t *testing.T) {
 					i := txn*10 + j
 					p.SendAsync(ctx, &kastor.Record{Topic: topic, Partition: kastor.PartitionOf(int32(i % parts)), Value: value(i)}, tr.callback(txn, i))
 				}
-				end := p.AbortTransaction
-				if commit {
-					end = p.CommitTransaction
-				}
+				end := txnEnd(p, commit)
 				slow.Store(1)
 				short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 				err := end(short)
@@ -844,11 +838,7 @@ func TestTransactionEndOutlivesItsContext(t *testing.T) {
 				if err := p.BeginTransaction(); !errors.Is(err, kastor.ErrTransactionState) {
 					t.Fatalf("transaction %d: begin while it ends: %v", txn, err)
 				}
-				other := p.CommitTransaction
-				if commit {
-					other = p.AbortTransaction
-				}
-				if err := other(ctx); !errors.Is(err, kastor.ErrTransactionState) {
+				if err := txnEnd(p, !commit)(ctx); !errors.Is(err, kastor.ErrTransactionState) {
 					t.Fatalf("transaction %d: the other end while it ends: %v", txn, err)
 				}
 				if err := end(ctx); err != nil {
@@ -1043,11 +1033,7 @@ func TestTransactionBackToBackEpochs(t *testing.T) {
 					i := txn*perTxn + j
 					p.SendAsync(ctx, &kastor.Record{Topic: topic, Partition: kastor.PartitionOf(int32(i % parts)), Value: value(i)}, tr.callback(txn, i))
 				}
-				end := p.CommitTransaction
-				if aborted(txn * perTxn) {
-					end = p.AbortTransaction
-				}
-				if err := end(ctx); err != nil {
+				if err := txnEnd(p, !aborted(txn*perTxn))(ctx); err != nil {
 					t.Fatalf("transaction %d: %v", txn, err)
 				}
 				tr.wait(t, txn)

@@ -74,8 +74,6 @@ func newTxnProducer(t *testing.T, c *kfake.Cluster, id string, mutate func(*kast
 	})
 }
 
-// readTxn reads topic at the isolation level until it has seen every value of lasts, and
-// returns the values by partition.
 // txnReader is a kgo consumer of c, reading committed records only (read_committed) or all.
 func txnReader(t *testing.T, c *kfake.Cluster, committed bool, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
@@ -90,6 +88,16 @@ func txnReader(t *testing.T, c *kfake.Cluster, committed bool, opts ...kgo.Opt) 
 	return cl
 }
 
+// txnEnd is the call that ends p's transaction: a commit or an abort.
+func txnEnd(p *kastor.Producer, commit bool) func(context.Context) error {
+	if commit {
+		return p.CommitTransaction
+	}
+	return p.AbortTransaction
+}
+
+// readTxn reads topic at the isolation level until it has seen every value of lasts, and
+// returns the values by partition.
 func readTxn(t *testing.T, c *kfake.Cluster, topic string, committed bool, lasts ...string) map[int32][]string {
 	t.Helper()
 	cl := txnReader(t, c, committed, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -343,10 +351,7 @@ func TestTransactionSendOffsets(t *testing.T) {
 				if err := p.SendOffsetsToTransaction(ctx, offsets, group); err != nil {
 					t.Fatal(err)
 				}
-				end := p.AbortTransaction
-				if commit {
-					end = p.CommitTransaction
-				}
+				end := txnEnd(p, commit)
 				if err := end(ctx); err != nil {
 					t.Fatal(err)
 				}
@@ -753,10 +758,7 @@ func TestTransactionsConcurrentSenders(t *testing.T) {
 					}()
 				}
 				wg.Wait()
-				end := p.AbortTransaction
-				if commit {
-					end = p.CommitTransaction
-				}
+				end := txnEnd(p, commit)
 				if err := end(ctx); err != nil {
 					t.Fatalf("transaction %d: %v", n, err)
 				}
@@ -918,9 +920,8 @@ func TestTransactionsUnderFaults(t *testing.T) {
 					p.SendAsync(ctx, &kastor.Record{Topic: "out", Partition: kastor.PartitionOf(int32(i % 2)), Value: []byte(v)},
 						func(_ kastor.RecordMetadata, err error) { errs <- err })
 				}
-				end := p.AbortTransaction
+				end := txnEnd(p, commit)
 				if commit {
-					end = p.CommitTransaction
 					want = append(want, vs...)
 				}
 				if err := end(ctx); err != nil {
@@ -1061,14 +1062,7 @@ func TestTransactionActorRestartedBySupervisor(t *testing.T) {
 	if d := next[*kastor.TransactionDone](t, a); !errors.Is(d.Err, kastor.ErrFatal) || !errors.Is(d.Err, kastor.ErrTransactionalIDAuthorizationFailed) {
 		t.Fatalf("InitTransactions: %v", d.Err)
 	}
-	select {
-	case reason := <-a.failures:
-		if err, ok := reason.(error); !ok || !errors.Is(err, kastor.ErrTransactionalIDAuthorizationFailed) {
-			t.Fatalf("the supervisor saw %v", reason)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("the failure never reached the supervisor")
-	}
+	a.failure(t, kastor.ErrTransactionalIDAuthorizationFailed)
 	// Until the restart is applied the producer may still say it failed.
 	for try := 0; ; try++ {
 		a.sys.Root.Send(a.pid, &request{&kastor.InitTransactions{Correlation: 2}})
