@@ -655,7 +655,9 @@ func (v *producerEnv) deliver(e *sendEntry) error {
 	if in := v.c.Actor().(*actors.Producer).Accumulator(v.c, tp); in.Push(v.p.appendOf(e)) {
 		return nil
 	}
-	return v.p.shared.StopCause()
+	// The partition's accumulator has stopped, and the producer actor is running: it was stopped
+	// by a Close (a restart would have replaced it before this message).
+	return ErrProducerClosed
 }
 
 func (v *producerEnv) refuse(e *sendEntry, err error) {

@@ -111,8 +111,10 @@ type accumulatorActor struct{ st *accState }
 
 // newAccumulator returns props for tp's accumulator and its inbox; the caller sets the inbox's PID
 // once spawned, before anyone can push (the accumulator itself never reads it).
-func newAccumulator(shared *Shared, tp messages.TopicPartition, sender *actor.PID, root *actor.RootContext) (*actor.Props, *Inbox) {
-	st := &accState{tp: tp, shared: shared, sender: sender, inbox: newInbox(root)}
+// fatal is the producer's fatal error if it failed before this accumulator was spawned (the
+// AbortPartition the others got came before it existed): every record it takes fails with it.
+func newAccumulator(shared *Shared, tp messages.TopicPartition, sender *actor.PID, root *actor.RootContext, fatal error) (*actor.Props, *Inbox) {
+	st := &accState{tp: tp, shared: shared, sender: sender, inbox: newInbox(root), abortErr: fatal}
 	return actor.PropsFromProducer(func() actor.Actor { return &accumulatorActor{st: st} }, actor.WithDispatcher(shared.Dispatcher)), st.inbox
 }
 
@@ -237,7 +239,7 @@ func (a *accumulatorActor) Receive(c actor.Context) {
 		s.apply(c, &s.fx)
 		s.stopTimer()
 		s.settleCurrent()
-		err := s.shared.StopCause()
+		err := s.inbox.stopNotice.cause()
 		s.abort(err)
 		for _, it := range s.taken[s.takenPos:] {
 			s.refuseItem(it, err)
@@ -328,11 +330,6 @@ func (s *accState) failBatch(b *accBatch, err error) {
 // onAppend adds one record to the open batch (or a new one). The caller updates readiness and
 // timers afterwards, once for all the records it appends.
 func (s *accState) onAppend(m *messages.Append) {
-	if s.abortErr == nil {
-		if err := s.shared.Fatal(); err != nil { // an accumulator spawned after the producer failed
-			s.abort(err)
-		}
-	}
 	if s.abortErr != nil { // every batch is completed already, so this is in send order
 		s.fx.complete(completion{tp: s.tp, err: s.abortErr, records: []pendingRecord{s.pending(m)}, reserved: m.Reserved})
 		s.currentHeld = true

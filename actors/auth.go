@@ -140,17 +140,6 @@ func authenticate(ctx context.Context, rt roundTripper, cfg connectionConfig, ap
 	}
 }
 
-// noteSetup records the outcome of a connection setup: the latest failure, or none after a success.
-func (sh *Shared) noteSetup(err error) {
-	if err == nil {
-		if sh.setupFailure.Load() != nil {
-			sh.setupFailure.Store(nil)
-		}
-		return
-	}
-	sh.setupFailure.Store(&err)
-}
-
 // WithAuthFailure adds the latest setup failure to err when it is a rejected login or certificate,
 // so a record that timed out because a broker refused the credentials says so (ErrAuthentication).
 func (sh *Shared) WithAuthFailure(err error) error {
@@ -161,12 +150,7 @@ func (sh *Shared) WithAuthFailure(err error) error {
 }
 
 // SetupFailure is the latest failed connection setup, or nil if the latest setup succeeded.
-func (sh *Shared) SetupFailure() error {
-	if p := sh.setupFailure.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
+func (sh *Shared) SetupFailure() error { return sh.Cluster().SetupFailure }
 
 // Re-authentication (KIP-368). A broker that grants a SASL session lifetime closes the connection
 // when it ends, so before then the connection logs in again on the same socket, as Java does: at a

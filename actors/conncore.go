@@ -61,12 +61,13 @@ type connCore struct {
 	reauth bool
 	// unsupervised: nobody restarts the actor after a failure, so the next Call dials again.
 	unsupervised bool
-	// topics is the current metadata's topics (the sink addresses them by id); produceCap caps the
-	// Produce version (0: none); random is in [0, 1) and places a re-authentication in 85–95% of
-	// the session.
-	topics     func() map[string]*TopicInfo
-	produceCap func() int16
-	random     func() float64
+	// topics is the current metadata's topics (the sink addresses them by id); random is in
+	// [0, 1) and places a re-authentication in 85–95% of the session.
+	topics func() map[string]*TopicInfo
+	random func() float64
+	// produceCap caps the Produce version (0: none): the classic transaction protocol must not
+	// send the versions that announce transactions v2 (produceCapNews).
+	produceCap int16
 
 	status   connStatus
 	hasLink  bool             // a link is being dialled or is up
@@ -181,7 +182,7 @@ func newConnCore(shared *Shared, cfg connectionConfig) *connCore {
 	k := &connCore{node: cfg.Node, addr: cfg.Addr, requestTimeout: cfg.RequestTimeout, maxIdle: cfg.MaxIdle,
 		metadata: cfg.Metadata, reauth: shared.Settings.Security.SASL != nil,
 		topics:     func() map[string]*TopicInfo { return shared.Cluster().Topics },
-		produceCap: func() int16 { return int16(shared.produceCap.Load()) },
+		produceCap: cfg.ProduceCap,
 		random:     rand.Float64,
 	}
 	if cfg.Produce {
@@ -191,7 +192,7 @@ func newConnCore(shared *Shared, cfg connectionConfig) *connCore {
 }
 
 // step takes one event at time now (ns) and returns what to do. Events: *messages.Call,
-// *messages.Batch, *flushDue, connWake, *sinkAddress, the link's *linkUp, *linkFailed,
+// *messages.Batch, *flushDue, connWake, *sinkAddress, *produceCapNews, the link's *linkUp, *linkFailed,
 // *frameRead, *frameWritten and *reauthDone (the actor drops those of an older link), and
 // *actor.Restarting and *actor.Stopping, which answer everything the connection holds.
 func (k *connCore) step(now int64, msg any) *connEffects {
@@ -227,6 +228,8 @@ func (k *connCore) step(now int64, msg any) *connEffects {
 		}
 	case *sinkAddress:
 		k.moveTo(m.addr)
+	case *produceCapNews:
+		k.produceCap = m.cap
 	case *linkUp:
 		k.onLinkUp(m)
 	case *linkFailed:
@@ -645,7 +648,7 @@ func (k *connCore) applySink(e sinkEffects) {
 	for i, r := range e.write {
 		k.unsent = e.write[i:]
 		k.fx.note(connNote{kind: noteRequestSent, req: r})
-		r.call = messages.Call{Req: r.req, Tag: r, MaxVersion: k.produceCap(), Resp: &r.resp}
+		r.call = messages.Call{Req: r.req, Tag: r, MaxVersion: k.produceCap, Resp: &r.resp}
 		k.write(&r.call) // may answer r at once (applySink again, writing nothing)
 	}
 	if len(e.write) > 0 {

@@ -43,9 +43,8 @@ func newConnScript(t *testing.T, produce bool, mutate func(*Settings)) *connScri
 	}
 	k := &connCore{node: 1, addr: "b1:9092", requestTimeout: connTestTimeout, maxIdle: set.ConnectionsMaxIdle,
 		metadata: actor.NewPID("nonhost", "metadata"), reauth: set.Security.SASL != nil,
-		topics:     func() map[string]*TopicInfo { return sinkTopics },
-		produceCap: func() int16 { return 0 },
-		random:     func() float64 { return 0.5 },
+		topics: func() map[string]*TopicInfo { return sinkTopics },
+		random: func() float64 { return 0.5 },
 	}
 	if produce {
 		k.sink = newSinkCore(set)

@@ -50,8 +50,11 @@ type connectionConfig struct {
 	MaxIdle time.Duration
 	// Produce makes the connection a broker's sink (sink.go): it takes Batches from accumulators.
 	Produce bool
-	// Metadata is the metadata actor, told of leader hints and topics to refresh (sinks only).
+	// Metadata is the metadata actor, told of every setup's outcome (setupNoted) and, by sinks, of
+	// leader hints and topics to refresh (nil: nobody is told).
 	Metadata *actor.PID
+	// ProduceCap caps the Produce version (0: none) until a produceCapNews changes it (sinks only).
+	ProduceCap int16
 
 	logger *slog.Logger // the producer's, set by newConnectionProps for the handshake goroutine
 }
@@ -198,6 +201,8 @@ type connState struct {
 	idleTimer wakeTimer
 	sinkTimer wakeTimer // the end of a throttle
 	reauth    reauthState
+	// produceCap outlives a restart: the Produce version cap the sender sent last.
+	produceCap *int16
 }
 
 // connectionTo is the configuration of a connection to the broker at addr (node -1: not known
@@ -213,8 +218,13 @@ type connectionActor struct{ st *connState }
 // newConnectionProps returns props for a connection actor.
 func newConnectionProps(shared *Shared, cfg connectionConfig) *actor.Props {
 	cfg.logger = shared.Logger
+	// A restart (a broken link) starts a new core from cfg: the cap it was told since comes along.
+	kept := new(int16)
+	*kept = cfg.ProduceCap
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &connectionActor{st: &connState{cfg: cfg, shared: shared, core: newConnCore(shared, cfg)}}
+		now := cfg
+		now.ProduceCap = *kept
+		return &connectionActor{st: &connState{cfg: now, shared: shared, core: newConnCore(shared, now), produceCap: kept}}
 	}, actor.WithDispatcher(shared.Dispatcher))
 }
 
@@ -224,6 +234,9 @@ func (a *connectionActor) Receive(c actor.Context) {
 	s := a.st
 	var msg any
 	switch m := c.Message().(type) {
+	case *produceCapNews:
+		*s.produceCap = m.cap
+		msg = m
 	case *messages.Call, *messages.Batch, *flushDue, *sinkAddress:
 		msg = m
 	case *timerFired:
@@ -412,8 +425,8 @@ func (s *connState) dial(c actor.Context, addr string) {
 		defer s.shared.Goroutines.Done()
 		defer cancel()
 		conn, apis, session, err := handshake(ctx, cfg, s.shared.Settings.Security, l)
-		if !errors.Is(ctx.Err(), context.Canceled) { // canceled: the link was closed, not failed
-			s.shared.noteSetup(err)
+		if !errors.Is(ctx.Err(), context.Canceled) && cfg.Metadata != nil { // canceled: closed, not failed
+			l.root.Send(cfg.Metadata, &setupNoted{err: err})
 		}
 		if err != nil {
 			l.send(&linkFailed{gen: l.gen, err: err})

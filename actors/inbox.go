@@ -29,6 +29,9 @@ type Inbox struct {
 	// lastBatchNs is when the accumulator last started a batch: the metadata actor keeps refreshing
 	// a topic that is in use (written once per batch, not per record).
 	lastBatchNs atomic.Int64
+
+	// stopNotice: why the accumulator stops next, from the producer actor (a restart).
+	stopNotice stopNotice
 }
 
 // inboxItem is a record to append, or (flush != nil) a flush marker.
@@ -42,7 +45,9 @@ type inboxReady struct{}
 
 var pokeInbox = &inboxReady{}
 
-func newInbox(root *actor.RootContext) *Inbox { return &Inbox{root: root} }
+func newInbox(root *actor.RootContext) *Inbox {
+	return &Inbox{root: root, stopNotice: newStopNotice()}
+}
 
 // PID is the accumulator's PID.
 func (in *Inbox) PID() *actor.PID { return in.pid }

@@ -17,10 +17,10 @@ import (
 func TestInboxAcrossStop(t *testing.T) {
 	e := newEnv(t, testSettings())
 	sender := e.newProbe() // never drains: every record stays in its batch until the stop
-	props, in := newAccumulator(e.shared, tp("t", 0), sender.pid, e.sys.Root)
+	props, in := newAccumulator(e.shared, tp("t", 0), sender.pid, e.sys.Root, nil)
 	in.pid = e.sys.Root.Spawn(props)
 	cause := errors.New("restarted")
-	e.shared.SetStopCause(cause)
+	in.stopNotice.send(cause) // as the producer actor does before a restart stops it
 
 	var mu sync.Mutex
 	count := map[int]int{}

@@ -66,14 +66,20 @@ type metaEffects struct {
 	connect  string                // open a connection to this address
 	request  *wire.MetadataRequest // send on the connection, tagged with callGen
 	publish  *Cluster              // the new snapshot, then MetadataUpdated to every watcher
-	errSet   bool                  // store err as why metadata is missing (nil: it is not)
+	errSet   bool                  // publish err as why metadata is missing (nil: it is not)
 	err      error
+	setupSet bool // publish setup as the latest failed connection setup (nil: the latest succeeded)
+	setup    error
 	wakeAt   time.Time // with wakeSet: request again then, unless an earlier wake-up is set
 	wakeSet  bool
 }
 
 // metaRefreshDue is the step's event for the actor's timer.
 type metaRefreshDue struct{}
+
+// setupNoted is a connection setup's outcome (nil: it succeeded), for the snapshot's SetupFailure.
+// Any connection's handshake goroutine → metadata actor.
+type setupNoted struct{ err error }
 
 // metadataActor is the metadata actor.
 type metadataActor struct{ st *metadataState }
@@ -90,7 +96,7 @@ func newMetadataProps(shared *Shared) *actor.Props {
 func (a *metadataActor) Receive(c actor.Context) {
 	s := a.st
 	switch m := c.Message().(type) {
-	case *actor.Started, *messages.RefreshMetadata, *messages.LeaderHint, *messages.CallDone:
+	case *actor.Started, *messages.RefreshMetadata, *messages.LeaderHint, *messages.CallDone, *setupNoted:
 		s.apply(c, s.step(time.Now(), m))
 	case *timerFired:
 		if s.timer.fired(m) {
@@ -142,6 +148,10 @@ func (s *metadataState) step(now time.Time, msg any) *metaEffects {
 		if tag, ok := m.Tag.(*metadataCall); ok && tag.gen == s.callGen {
 			s.onResponse(m)
 		}
+	case *setupNoted:
+		if m.err != nil || s.shared.Cluster().SetupFailure != nil {
+			s.fx.setupSet, s.fx.setup = true, m.err
+		}
 	}
 	return &s.fx
 }
@@ -153,17 +163,23 @@ func (s *metadataState) apply(c actor.Context, fx *metaEffects) {
 		s.conn = nil
 	}
 	if fx.connect != "" {
-		s.conn = c.SpawnPrefix(newConnectionProps(s.shared, connectionTo(s.shared.Settings, -1, fx.connect)), "metadata-")
+		cfg := connectionTo(s.shared.Settings, -1, fx.connect)
+		cfg.Metadata = c.Self()
+		s.conn = c.SpawnPrefix(newConnectionProps(s.shared, cfg), "metadata-")
 	}
+	cur := s.shared.Cluster()
+	metadataErr, setupFailure := cur.MetadataErr, cur.SetupFailure
 	if fx.errSet {
-		if fx.err == nil {
-			s.shared.metadataErr.Store(nil)
-		} else {
-			err := fx.err
-			s.shared.metadataErr.Store(&err)
-		}
+		metadataErr = fx.err
+	}
+	if fx.setupSet {
+		setupFailure = fx.setup
+	}
+	if fx.publish == nil && (fx.errSet || fx.setupSet) {
+		s.shared.publishDiagnostics(metadataErr, setupFailure)
 	}
 	if fx.publish != nil {
+		fx.publish.MetadataErr, fx.publish.SetupFailure = metadataErr, setupFailure
 		s.shared.publish(fx.publish)
 		for _, w := range *s.watchers {
 			c.Send(w, &messages.MetadataUpdated{})

@@ -371,3 +371,24 @@ func TestMetadataKeepsTopicsInUse(t *testing.T) {
 		t.Fatal("the idle topic was kept")
 	}
 }
+
+// A connection setup's outcome reaches the metadata core by message: a failure is published as
+// the snapshot's SetupFailure, a success clears it, and a success with nothing to clear does
+// nothing.
+func TestMetadataNotesSetups(t *testing.T) {
+	s := &metadataState{shared: NewShared(testSettings(), discardLogger, bufferpool.NewBudget(1), nil), watchers: &[]*actor.PID{}, topics: map[string]time.Time{}}
+	now := time.Unix(1000, 0)
+	if fx := s.step(now, &setupNoted{}); fx.setupSet {
+		t.Fatal("a success with no failure to clear publishes")
+	}
+	refused := errors.New("refused")
+	fx := s.step(now, &setupNoted{err: refused})
+	if !fx.setupSet || fx.setup != refused {
+		t.Fatalf("a failed setup: %+v, want it published", fx)
+	}
+	*fx = metaEffects{}
+	s.shared.publishDiagnostics(nil, refused) // as apply does
+	if fx := s.step(now, &setupNoted{}); !fx.setupSet || fx.setup != nil {
+		t.Fatalf("a success after a failure: %+v, want the failure cleared", fx)
+	}
+}

@@ -3,13 +3,16 @@ package actors
 // producer actor: one per producer, the root of its actor tree. Owns the metadata and sender actors
 // and the accumulators (its children; accumulators are spawned on first use of a partition and
 // registered in Shared so callers find them without a message). Receives SpawnAccumulator,
-// RefreshMetadata (forwarded to the metadata actor) and ProducerFailed (escalated to its own
-// supervisor, or only logged); everything else, and every lifecycle event, goes to its Hooks (the
-// root package's Produce path for actor users).
+// RefreshMetadata (forwarded to the metadata actor), the sender's producerFatal (published with
+// the registry, sent to every accumulator, then handled as a ProducerFailed) and ProducerFailed
+// (escalated to its own supervisor, or only logged);
+// everything else, and every lifecycle event, goes to its Hooks (the root package's Produce path
+// for actor users).
 //
 // A restart (its supervisor's decision, after an escalated ProducerFailed or a panic) stops every
-// child: the accumulators fail what they hold with the stop cause set here, and the new instance
-// starts a fresh tree and a fresh producer identity.
+// child: the accumulators and the transaction actor fail what they hold with the cause noticed
+// to them here (stopNotice), and the new instance starts a fresh tree and a fresh producer
+// identity.
 
 import (
 	"fmt"
@@ -64,7 +67,11 @@ type producerState struct {
 	metadata  *actor.PID
 	sender    *actor.PID
 	txn       *actor.PID // the transaction actor (transactional producers only)
+	txnNotice stopNotice // the transaction actor's
 	restarted bool
+	// fatal is the producer's fatal error, once the sender reported it (producerFatal): published
+	// with the registry, sent to every accumulator, and given to each one spawned later.
+	fatal error
 }
 
 // Producer is the producer actor.
@@ -89,19 +96,17 @@ func (a *Producer) Receive(c actor.Context) {
 	case *actor.Started:
 		restarted := s.restarted
 		if restarted {
-			// The children are gone: nobody uses the old producer id or fatal state any more.
-			s.shared.ResetProducerState()
 			if g := s.shared.Txn; g != nil {
 				g.reset() // the new transaction actor starts uninitialized
 			}
-			s.shared.SetStopCause(nil)
 			s.restarted = false
 		}
 		if s.metadata == nil {
 			s.metadata = c.SpawnPrefix(newMetadataProps(s.shared), "metadata-")
 			s.sender = c.SpawnPrefix(newSenderProps(s.shared, s.metadata), "sender-")
 			if g := s.shared.Txn; g != nil {
-				s.txn = c.SpawnPrefix(newTxnProps(s.shared, s.sender), "txn-")
+				s.txnNotice = newStopNotice()
+				s.txn = c.SpawnPrefix(newTxnProps(s.shared, s.sender, s.metadata, s.txnNotice), "txn-")
 				g.setActor(s.txn, c.Self(), c.ActorSystem().Root)
 			}
 			c.Send(s.metadata, &WatchMetadata{PID: s.sender})
@@ -124,6 +129,9 @@ func (a *Producer) Receive(c actor.Context) {
 			break
 		}
 		c.Send(s.txn, m)
+	case *producerFatal:
+		s.onFatal(c, m.err)
+		s.onFailed(c, &messages.ProducerFailed{Err: m.err})
 	case *messages.ProducerFailed:
 		s.onFailed(c, m)
 	case *actor.Stopping:
@@ -138,16 +146,17 @@ func (a *Producer) Receive(c actor.Context) {
 			close(s.opts.Stopped)
 		}
 	case *actor.Restarting:
-		// Restarting stops every child: the accumulators fail what they hold with the cause set
-		// here, and Started builds a fresh tree.
-		reason := s.shared.Fatal()
-		if reason == nil {
-			reason = fmt.Errorf("%w: its supervisor restarted it", messages.ErrProducerRestarted)
-		} else {
-			reason = fmt.Errorf("%w: %w", messages.ErrProducerRestarted, reason)
+		// Restarting stops every child: the accumulators and the transaction actor fail what they
+		// hold with the cause noticed here, and Started builds a fresh tree, not failed.
+		reason := fmt.Errorf("%w: its supervisor restarted it", messages.ErrProducerRestarted)
+		if s.fatal != nil {
+			reason = fmt.Errorf("%w: %w", messages.ErrProducerRestarted, s.fatal)
 		}
-		s.shared.SetStopCause(reason)
-		s.metadata, s.sender, s.txn = nil, nil, nil
+		s.shared.RangeInboxes(func(_ messages.TopicPartition, in *Inbox) { in.stopNotice.send(reason) })
+		if s.txnNotice != nil {
+			s.txnNotice.send(reason)
+		}
+		s.metadata, s.sender, s.txn, s.txnNotice, s.fatal = nil, nil, nil, nil, nil
 		s.restarted = true
 		if s.opts.Hooks != nil {
 			// Before the registry is cleared: a flush started now must reach the accumulators
@@ -168,7 +177,7 @@ func (s *producerState) accumulator(c actor.Context, tp messages.TopicPartition)
 	if in, ok := s.shared.Inbox(tp); ok {
 		return in
 	}
-	props, in := newAccumulator(s.shared, tp, s.sender, c.ActorSystem().Root)
+	props, in := newAccumulator(s.shared, tp, s.sender, c.ActorSystem().Root, s.fatal)
 	in.pid = c.SpawnPrefix(props, fmt.Sprintf("acc-%s-%d-", tp.Topic, tp.Partition))
 	s.shared.registerInbox(tp, in)
 	return in
@@ -178,6 +187,25 @@ func (s *producerState) accumulator(c actor.Context, tp messages.TopicPartition)
 // actor only (hooks).
 func (a *Producer) Accumulator(c actor.Context, tp messages.TopicPartition) *Inbox {
 	return a.st.accumulator(c, tp)
+}
+
+// producerFatal is the sender's report of the producer's fatal error. Sender → producer actor,
+// once. (A ProducerFailed sent by anyone else is only escalated, as a user's supervision test
+// expects: the records it did not fail keep going until a restart or stop.)
+type producerFatal struct{ err error }
+
+// onFatal fails the producer: every record held, and every later send, fails with err. The
+// registry is how callers learn it; accumulators hear it by message, and one spawned later at its
+// spawn.
+func (s *producerState) onFatal(c actor.Context, err error) {
+	if s.fatal != nil {
+		return
+	}
+	s.fatal = err
+	s.shared.publishFatal(err)
+	s.shared.RangeAccumulators(func(_ messages.TopicPartition, pid *actor.PID) {
+		c.Send(pid, &messages.AbortPartition{Err: err})
+	})
 }
 
 // onFailed handles the sender's report of a fatal state. With Escalate the supervisor decides:

@@ -1,6 +1,8 @@
 package actors
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -76,4 +78,56 @@ func TestProducerActorTree(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("stopped channel not closed")
 	}
+}
+
+// The sender's fatal error reaches every accumulator by message: one spawned before it fails what
+// it holds and takes afterwards, one spawned after it refuses everything from the start; callers
+// read it from the published registry. A ProducerFailed from anyone else only escalates.
+func TestProducerActorFatalByMessage(t *testing.T) {
+	pb := &produceBroker{next: map[string]int64{}}
+	fb := newFakeBroker(t, func(req kmsg.Request) reply {
+		if mr, ok := req.(*kmsg.MetadataRequest); ok {
+			return reply{resp: metadataAnswer(mr, nil)}
+		}
+		return pb.handle(req)
+	})
+	set := testSettings()
+	set.Bootstrap = []string{"boot:9092"}
+	set.Dial = fb.dial
+	set.Linger = time.Hour // records stay in their batches until the failure
+	e := newEnv(t, set)
+	prod := e.spawn(newProducerProps(e.shared, make(chan struct{})))
+	spawn := func(tp messages.TopicPartition) *actor.PID {
+		t.Helper()
+		reply := make(chan *actor.PID, 1)
+		e.sys.Root.Send(prod, &SpawnAccumulator{TP: tp, Reply: reply})
+		select {
+		case pid := <-reply:
+			return pid
+		case <-time.After(waitLimit):
+			t.Fatal("no accumulator")
+			return nil
+		}
+	}
+
+	before := spawn(tp("t", 0))
+	rc := newRecorder()
+	e.appendRec(before, rc, 0, rec("k", "v", 0))
+	e.sys.Root.Send(prod, &messages.ProducerFailed{Err: errors.New("not the sender's")})
+	if err := e.shared.Fatal(); err != nil {
+		t.Fatalf("a ProducerFailed from outside the tree failed the producer: %v", err)
+	}
+
+	fatal := fmt.Errorf("%w: fenced", messages.ErrFatal)
+	e.sys.Root.Send(prod, &producerFatal{err: fatal})
+	rc.expectErr(t, 0, fatal)
+	after := spawn(tp("t", 1)) // handled after the failure: the registry has it now
+	if err := e.shared.Fatal(); !errors.Is(err, fatal) {
+		t.Fatalf("published fatal error %v, want %v", err, fatal)
+	}
+	e.appendRec(before, rc, 1, rec("k", "v", 1))
+	rc.expectErr(t, 1, fatal)
+	e.appendRec(after, rc, 2, rec("k", "v", 2))
+	rc.expectErr(t, 2, fatal)
+	e.stop(prod)
 }

@@ -48,8 +48,8 @@ type identityEffects struct {
 	publish *producerIdentity
 	// wake: accumulators to send the current identity (theirs is already newer than they think).
 	wake []*actor.PID
-	// fail: the producer's fatal error, to record and announce (AbortPartition to every
-	// accumulator, ProducerFailed to the parent); stop the retry timer.
+	// fail: the producer's fatal error, to keep (a restarted sender keeps it) and report to the
+	// producer actor (producerFatal), which aborts every accumulator; stop the retry timer.
 	fail error
 	// log: what happened, for the sender to log (level and message).
 	log      string
@@ -201,16 +201,13 @@ func (s *senderState) applyIdentity(c actor.Context, e identityEffects, fallback
 		s.shared.Logger.Error(e.log)
 	}
 	if e.fail != nil {
-		if !s.shared.setFatal(e.fail) {
-			return
-		}
+		// The core decides it once. The producer actor aborts every partition (these waiting ones
+		// too) and publishes it; a restarted sender keeps it.
+		s.kept.fatal = e.fail
 		s.stopProducerIDTimer()
-		clear(s.waiting) // aborted below with every other partition
-		s.shared.RangeAccumulators(func(_ messages.TopicPartition, pid *actor.PID) {
-			c.Send(pid, &messages.AbortPartition{Err: e.fail})
-		})
+		clear(s.waiting)
 		if parent := c.Parent(); parent != nil {
-			c.Send(parent, &messages.ProducerFailed{Err: e.fail})
+			c.Send(parent, &producerFatal{err: e.fail})
 		}
 		return
 	}

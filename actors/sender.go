@@ -39,7 +39,11 @@ type senderState struct {
 	kept *senderKept
 }
 
-type senderKept struct{ identity *producerIdentity }
+type senderKept struct {
+	identity   *producerIdentity
+	fatal      error
+	produceCap int16 // from the transaction actor, for every sink (0: none)
+}
 
 // identityNews gives an accumulator the producer identity to seal its batches with: with every
 // Route, and whenever the identity changes. Sender → accumulator.
@@ -64,7 +68,7 @@ func newSenderProps(shared *Shared, metadata *actor.PID) *actor.Props {
 			nodes: map[int32]*nodeState{}, parked: map[messages.TopicPartition]*actor.PID{},
 			waiting: map[messages.TopicPartition]routeWait{},
 			// A restarted sender picks up its predecessor's identity and fatal state.
-			ident: identityCore{current: kept.identity, fatal: shared.Fatal(),
+			ident: identityCore{current: kept.identity, fatal: kept.fatal,
 				retryBackoff: set.RetryBackoff, retryBackoffMax: set.RetryBackoffMax}}}
 	}, supervision(shared.Settings), actor.WithDispatcher(shared.Dispatcher))
 }
@@ -87,6 +91,11 @@ func (a *senderActor) Receive(c actor.Context) {
 			break
 		}
 		s.applyIdentity(c, s.ident.bump(m.Gen, m.NewID, m.Accumulator), nil)
+	case *produceCapNews:
+		s.kept.produceCap = m.cap
+		for _, n := range s.nodes {
+			c.Send(n.sink, m)
+		}
 	case *txnIdentity:
 		s.applyIdentity(c, s.ident.publish(m.id, "", logNone), nil)
 	case *timerFired:
@@ -157,7 +166,7 @@ func (s *senderState) node(c actor.Context, id int32, addr string) *nodeState {
 	if n == nil {
 		n = &nodeState{id: id, addr: addr}
 		cfg := connectionTo(s.shared.Settings, id, addr)
-		cfg.Produce, cfg.Metadata = true, s.metadata
+		cfg.Produce, cfg.Metadata, cfg.ProduceCap = true, s.metadata, s.kept.produceCap
 		n.sink = c.SpawnPrefix(newConnectionProps(s.shared, cfg), fmt.Sprintf("produce-%d-", id))
 		s.nodes[id] = n
 	} else if n.addr != addr { // the broker moved: the sink follows it

@@ -96,7 +96,8 @@ func TestSenderParksPartitionWithoutLeader(t *testing.T) {
 
 // TestSenderRoutesToLeadersSink: partitions led by one broker share its sink, another broker's
 // get another; a batch handed to the sink goes to that leader, and when its connection fails the
-// batch comes back as a retriable BatchDone and metadata is refreshed.
+// batch comes back as a retriable BatchDone, the metadata actor hears of the failed setup and
+// metadata is refreshed.
 func TestSenderRoutesToLeadersSink(t *testing.T) {
 	set := testSettings()
 	dialed := make(chan string, 16)
@@ -122,6 +123,10 @@ func TestSenderRoutesToLeadersSink(t *testing.T) {
 	done := expectMsg[*messages.BatchDone](t, acc)
 	if done.BatchID != 5 || !errors.Is(done.Err, messages.ErrConnection) || !classify(done.Err).retry || done.BaseOffset != -1 {
 		t.Fatalf("BatchDone %+v, want batch 5 failing with a retriable connection error", done)
+	}
+	// The metadata actor hears of the failed setup (for the snapshot's SetupFailure) first.
+	if sn := expectMsg[*setupNoted](t, meta); sn.err == nil {
+		t.Fatal("a failed dial noted as a successful setup")
 	}
 	rm := expectMsg[*messages.RefreshMetadata](t, meta)
 	if !slices.Equal(rm.Topics, []string{"t"}) {

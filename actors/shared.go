@@ -51,8 +51,10 @@ type Settings struct {
 }
 
 // Shared is what the actors of one producer share. Everything in it is safe for concurrent use:
-// the cluster snapshot is immutable and swapped atomically, the memory budget and the completer lock
-// internally, and the accumulator registry is a sync.Map written only by the producer actor.
+// the cluster snapshot and the accumulator registry are immutable values swapped atomically (the
+// metadata actor publishes the one, the producer actor the other), the memory budget and the
+// completer lock internally. The producer identity, the fatal error and the stop cause are not
+// here: they reach the actors that need them by message.
 type Shared struct {
 	Settings  Settings
 	Logger    *slog.Logger
@@ -67,44 +69,24 @@ type Shared struct {
 	Goroutines sync.WaitGroup
 
 	cluster atomic.Pointer[Cluster]
-	// fatal is the error of a producer in a fatal state, written by the sender only: callers read
-	// it to refuse a send at once, and an accumulator spawned after the failure to refuse what it
-	// gets.
-	fatal atomic.Pointer[error]
-	// stopCause is the error the accumulators fail what they hold with when they stop (nil:
-	// ErrProducerClosed). Set by the producer actor before a restart stops them.
-	stopCause atomic.Pointer[error]
-	// setupFailure is the latest failed connection setup (dial, TLS, ApiVersions, SASL), nil once
-	// a setup succeeds: the reason a send that waited MaxBlock for metadata gives.
-	setupFailure atomic.Pointer[error]
-	// accumulators maps topic → partition → inbox. Copy-on-write: the producer actor replaces the
-	// map when it spawns an accumulator (once per partition), callers read it with one atomic load.
-	accumulators atomic.Pointer[map[string][]*Inbox]
-	// metadataErr is why the last metadata request failed (nil once one succeeds): what a send
-	// that waited for metadata in vain reports. Written by the metadata actor only.
-	metadataErr atomic.Pointer[error]
-	connLog     connFailureLog
+	// registry is the published accumulator registry (see accRegistry), replaced whole by the
+	// producer actor; callers read it with one atomic load.
+	registry atomic.Pointer[accRegistry]
+	// connLog rate-limits repeated log lines (logging policy, not state any actor decides by).
+	connLog connFailureLog
 	// Txn is the record path's view of the transaction (txn.go); nil unless transactional.
 	Txn *TxnGate
-	// produceCap caps the Produce version (0: none): the classic transaction protocol must not
-	// send the versions that announce transactions v2. Written by the transaction actor.
-	produceCap atomic.Int32
 }
 
 // MetadataErr returns why metadata could not be fetched lately (every broker tried and the last
 // error), or nil if the last metadata request succeeded.
-func (sh *Shared) MetadataErr() error {
-	if p := sh.metadataErr.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
+func (sh *Shared) MetadataErr() error { return sh.Cluster().MetadataErr }
 
 // NewShared returns Shared with an empty cluster snapshot.
 func NewShared(s Settings, logger *slog.Logger, memory *bufferpool.Budget, completer *Completer) *Shared {
 	sh := &Shared{Settings: s, Logger: logger, Memory: memory, Completer: completer,
 		Buffers: newBatchBuffers(s, memory), Dispatcher: NewDispatcher(300)}
-	sh.accumulators.Store(&map[string][]*Inbox{})
+	sh.registry.Store(&accRegistry{})
 	if s.TransactionalID != "" {
 		sh.Txn = newTxnGate()
 	}
@@ -121,40 +103,10 @@ type producerIdentity struct {
 	Gen   uint64
 }
 
-// Fatal returns the error of a producer in a fatal state, or nil.
-func (sh *Shared) Fatal() error {
-	if p := sh.fatal.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-// setFatal records the first fatal error; it reports whether err was the first.
-func (sh *Shared) setFatal(err error) bool { return sh.fatal.CompareAndSwap(nil, &err) }
-
-// ResetProducerState forgets the fatal error, so a restarted producer actor starts over (its new
-// sender asks for a new id). Producer actor only, while its children are stopped.
-func (sh *Shared) ResetProducerState() {
-	sh.fatal.Store(nil)
-}
-
-// SetStopCause sets the error accumulators fail their records with when they stop next (nil:
-// ErrProducerClosed). Producer actor only, before its children stop.
-func (sh *Shared) SetStopCause(err error) {
-	if err == nil {
-		sh.stopCause.Store(nil)
-		return
-	}
-	sh.stopCause.Store(&err)
-}
-
-// StopCause is the error for records an accumulator holds when it stops.
-func (sh *Shared) StopCause() error {
-	if p := sh.stopCause.Load(); p != nil {
-		return *p
-	}
-	return messages.ErrProducerClosed
-}
+// Fatal returns the error of a producer in a fatal state, or nil: the producer actor publishes it
+// with the registry once the sender reports it (ProducerFailed), so a send to a failed producer
+// fails at once.
+func (sh *Shared) Fatal() error { return sh.registry.Load().fatal }
 
 // Cluster returns the current snapshot. It never returns nil.
 func (sh *Shared) Cluster() *Cluster { return sh.cluster.Load() }
@@ -164,6 +116,15 @@ func (sh *Shared) publish(c *Cluster) {
 	c.updated = make(chan struct{})
 	old := sh.cluster.Swap(c)
 	close(old.updated)
+}
+
+// publishDiagnostics swaps in a copy of the snapshot with new MetadataErr and SetupFailure. Its
+// waiters are not woken (nothing they wait for changed): the copy shares their Updated channel,
+// closed by the next publish. Metadata actor only.
+func (sh *Shared) publishDiagnostics(metadataErr, setupFailure error) {
+	next := *sh.cluster.Load()
+	next.MetadataErr, next.SetupFailure = metadataErr, setupFailure
+	sh.cluster.Store(&next)
 }
 
 // Accumulator returns the PID of a partition's accumulator, if it was spawned.
@@ -179,7 +140,7 @@ func (sh *Shared) Accumulator(tp messages.TopicPartition) (*actor.PID, bool) {
 // fail: the accumulator stopped since (the producer actor restarted); the next one is spawned on
 // demand.
 func (sh *Shared) Inbox(tp messages.TopicPartition) (*Inbox, bool) {
-	ins := (*sh.accumulators.Load())[tp.Topic]
+	ins := sh.registry.Load().inboxes[tp.Topic]
 	if tp.Partition < 0 || int(tp.Partition) >= len(ins) || ins[tp.Partition] == nil {
 		return nil, false
 	}
@@ -193,7 +154,7 @@ func (sh *Shared) RangeAccumulators(fn func(tp messages.TopicPartition, pid *act
 
 // topicInUse reports whether an accumulator of topic started a batch at or after sinceNs.
 func (sh *Shared) topicInUse(topic string, sinceNs int64) bool {
-	for _, in := range (*sh.accumulators.Load())[topic] {
+	for _, in := range sh.registry.Load().inboxes[topic] {
 		if in != nil && in.lastBatchNs.Load() >= sinceNs {
 			return true
 		}
@@ -203,7 +164,7 @@ func (sh *Shared) topicInUse(topic string, sinceNs int64) bool {
 
 // RangeInboxes calls fn for every accumulator's inbox.
 func (sh *Shared) RangeInboxes(fn func(tp messages.TopicPartition, in *Inbox)) {
-	for topic, ins := range *sh.accumulators.Load() {
+	for topic, ins := range sh.registry.Load().inboxes {
 		for p, in := range ins {
 			if in != nil {
 				fn(messages.TopicPartition{Topic: topic, Partition: int32(p)}, in)
@@ -212,28 +173,50 @@ func (sh *Shared) RangeInboxes(fn func(tp messages.TopicPartition, in *Inbox)) {
 	}
 }
 
-// registerInbox publishes a new accumulator. Producer actor only.
-func (sh *Shared) registerInbox(tp messages.TopicPartition, in *Inbox) {
-	old := *sh.accumulators.Load()
-	next := make(map[string][]*Inbox, len(old)+1)
-	for t, ins := range old {
-		next[t] = ins
-	}
-	ins := make([]*Inbox, max(len(old[tp.Topic]), int(tp.Partition)+1))
-	copy(ins, old[tp.Topic])
-	ins[tp.Partition] = in
-	next[tp.Topic] = ins
-	sh.accumulators.Store(&next)
+// accRegistry is what callers need to hand a record to its accumulator: topic → partition →
+// inbox, and the producer's fatal error (nil while it works). Immutable once published; only the
+// producer actor publishes one: when it spawns an accumulator (once per partition), when the
+// sender reports a fatal error, and when it restarts (an empty one: a fresh tree, not failed).
+type accRegistry struct {
+	inboxes map[string][]*Inbox
+	fatal   error
 }
 
-// clearAccumulators forgets every accumulator (the producer actor's children are stopping).
-func (sh *Shared) clearAccumulators() { sh.accumulators.Store(&map[string][]*Inbox{}) }
+// registerInbox publishes a new accumulator. Producer actor only.
+func (sh *Shared) registerInbox(tp messages.TopicPartition, in *Inbox) {
+	old := sh.registry.Load()
+	next := make(map[string][]*Inbox, len(old.inboxes)+1)
+	for t, ins := range old.inboxes {
+		next[t] = ins
+	}
+	ins := make([]*Inbox, max(len(old.inboxes[tp.Topic]), int(tp.Partition)+1))
+	copy(ins, old.inboxes[tp.Topic])
+	ins[tp.Partition] = in
+	next[tp.Topic] = ins
+	sh.registry.Store(&accRegistry{inboxes: next, fatal: old.fatal})
+}
+
+// publishFatal publishes the producer's fatal error. Producer actor only.
+func (sh *Shared) publishFatal(err error) {
+	old := sh.registry.Load()
+	sh.registry.Store(&accRegistry{inboxes: old.inboxes, fatal: err})
+}
+
+// clearAccumulators forgets every accumulator and the fatal error (the producer actor's children
+// are stopping for a restart: the next tree starts afresh).
+func (sh *Shared) clearAccumulators() { sh.registry.Store(&accRegistry{}) }
 
 // Cluster is an immutable snapshot of the cluster as the last metadata response described it.
 type Cluster struct {
 	Brokers map[int32]string // node id → host:port
 	Topics  map[string]*TopicInfo
-	updated chan struct{}
+	// MetadataErr is why the last metadata request failed (nil once one succeeds), SetupFailure
+	// the latest failed connection setup (dial, TLS, ApiVersions, SASL; nil once one succeeds):
+	// what a send that waited for metadata in vain, or a record that expired, reports. A change
+	// of them alone replaces the snapshot without waking its waiters (see publishDiagnostics).
+	MetadataErr  error
+	SetupFailure error
+	updated      chan struct{}
 }
 
 // Updated is closed when a newer snapshot replaces this one.

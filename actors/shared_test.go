@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -68,6 +69,24 @@ func TestSharedPublish(t *testing.T) {
 	case <-next.Updated():
 		t.Fatalf("new snapshot marked updated")
 	default:
+	}
+
+	// Diagnostics replace the snapshot without waking its waiters; the next publish does.
+	refused := errors.New("refused")
+	sh.publishDiagnostics(nil, refused)
+	if sh.SetupFailure() != refused || sh.MetadataErr() != nil || sh.Cluster().Brokers == nil {
+		t.Fatalf("after publishDiagnostics: %+v", sh.Cluster())
+	}
+	select {
+	case <-next.Updated():
+		t.Fatalf("diagnostics woke the snapshot's waiters")
+	default:
+	}
+	sh.publish(&Cluster{})
+	select {
+	case <-next.Updated():
+	default:
+		t.Fatalf("the publish after diagnostics left the waiters asleep")
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/kastor-go/kastor/messages"
 )
 
 // backoffStrategy is the supervisor strategy of every kastor parent: a child that fails (a panic,
@@ -44,4 +46,32 @@ func (s backoffStrategy) delay(rs *actor.RestartStatistics, reason any) time.Dur
 // supervision is the strategy kastor parents give their children.
 func supervision(set Settings) actor.PropsOption {
 	return actor.WithSupervisor(backoffStrategy{Initial: set.ReconnectBackoff, Max: set.ReconnectMax, Window: time.Minute})
+}
+
+// stopNotice carries why an actor is about to stop, from the producer actor (which restarts) to
+// the actor's Stopping, where it fails what it holds with it. Not the mailbox: protoactor-go
+// delivers the Stop (a system message) ahead of every user message queued before it. Buffered for
+// the one notice an actor gets.
+type stopNotice chan error
+
+func newStopNotice() stopNotice { return make(stopNotice, 1) }
+
+// send tells the actor why it stops next; the first notice counts. Producer actor only, before
+// the Stop.
+func (n stopNotice) send(cause error) {
+	select {
+	case n <- cause:
+	default:
+	}
+}
+
+// cause is the noticed cause, or ErrProducerClosed when none came (the producer is closing, or
+// the actor was stopped).
+func (n stopNotice) cause() error {
+	select {
+	case err := <-n:
+		return err
+	default:
+		return messages.ErrProducerClosed
+	}
 }

@@ -191,6 +191,9 @@ type (
 	}
 	// txnAbortUndrained: fail every batch not sent yet with err. Transaction actor → accumulator.
 	txnAbortUndrained struct{ err error }
+	// produceCapNews caps the Produce version (0: none) by the transaction protocol the brokers
+	// speak. Transaction actor → sender → every sink.
+	produceCapNews struct{ cap int16 }
 	// txnIdentity: the transactional producer's identity. Transaction actor → sender.
 	txnIdentity struct{ id *producerIdentity }
 	// txnBatchFailed: a batch of the transaction failed; bump: it had a sequence, so the
@@ -205,9 +208,10 @@ type (
 )
 
 type txnActorState struct {
-	shared *Shared
-	sender *actor.PID
-	core   *txnCore
+	shared   *Shared
+	sender   *actor.PID
+	metadata *actor.PID // told of its connections' setups
+	core     *txnCore
 
 	conns map[string]*actor.PID // connection actors by address
 	timer wakeTimer
@@ -226,13 +230,18 @@ type txnActorState struct {
 	opened   map[messages.TopicPartition]*actor.PID // told open, or waiting for the allowance
 	flushes  uint64
 	refusing txnState // the core's state the gate was last told about
+
+	stopNotice stopNotice // why it stops next, from the producer actor (a restart)
+	// produceCap is the Produce version cap last sent to the sender (capSent: one was sent).
+	produceCap int16
+	capSent    bool
 }
 
 type txnActor struct{ st *txnActorState }
 
-func newTxnProps(shared *Shared, sender *actor.PID) *actor.Props {
+func newTxnProps(shared *Shared, sender, metadata *actor.PID, notice stopNotice) *actor.Props {
 	set := shared.Settings
-	st := &txnActorState{shared: shared, sender: sender, conns: map[string]*actor.PID{},
+	st := &txnActorState{shared: shared, sender: sender, metadata: metadata, conns: map[string]*actor.PID{}, stopNotice: notice,
 		core:    newTxnCore(set.TransactionalID, set.TransactionTimeout, set.RetryBackoff, set.RetryBackoffMax),
 		allowed: map[messages.TopicPartition]bool{}, opened: map[messages.TopicPartition]*actor.PID{}}
 	return actor.PropsFromProducer(func() actor.Actor { return &txnActor{st: st} }, actor.WithDispatcher(shared.Dispatcher))
@@ -278,10 +287,7 @@ func (a *txnActor) Receive(c actor.Context) {
 		s.timer.stop()
 		s.featureTimer.stop()
 		// A restart of the producer replaces this actor: what waits here is answered now.
-		err := s.shared.StopCause()
-		if err == nil {
-			err = messages.ErrProducerClosed
-		}
+		err := s.stopNotice.cause()
 		for _, ev := range s.held {
 			s.answer(ev, err)
 		}
@@ -371,10 +377,15 @@ func (s *txnActorState) apply(c actor.Context, e txnEffects) {
 		s.shared.Logger.Error("transactions: " + e.log)
 	}
 	core := s.core
+	produceCap := int16(wire.ProduceMaxVersionV1)
 	if core.v2 {
-		s.shared.produceCap.Store(0)
-	} else {
-		s.shared.produceCap.Store(int32(wire.ProduceMaxVersionV1))
+		produceCap = 0
+	}
+	if !s.capSent || produceCap != s.produceCap {
+		// Before the identity (below): the sender forwards it to its sinks first, so no batch
+		// sealed with the identity reaches a sink ahead of it.
+		s.capSent, s.produceCap = true, produceCap
+		c.Send(s.sender, &produceCapNews{cap: produceCap})
 	}
 	if e.fail != nil {
 		// The sender records it, fails every partition's batches and tells the producer actor.
@@ -542,7 +553,9 @@ func (s *txnActorState) conn(c actor.Context, node int32, addr string) *actor.PI
 	if pid := s.conns[addr]; pid != nil {
 		return pid
 	}
-	pid := c.SpawnPrefix(newConnectionProps(s.shared, connectionTo(s.shared.Settings, node, addr)), fmt.Sprintf("txn-%d-", node))
+	cfg := connectionTo(s.shared.Settings, node, addr)
+	cfg.Metadata = s.metadata
+	pid := c.SpawnPrefix(newConnectionProps(s.shared, cfg), fmt.Sprintf("txn-%d-", node))
 	s.conns[addr] = pid
 	return pid
 }
