@@ -46,6 +46,10 @@ type accBatch struct {
 	retryNs int64               // not ready before this (retry backoff)
 	result  *messages.BatchDone // outcome, held until every older batch completed
 	after   []func()            // flush waiters
+	// message is the Batch message of the attempt out, reused once the sink answered it (see
+	// onBatchDone); answer holds an outcome that was that message's answer.
+	message *messages.Batch
+	answer  messages.BatchDone
 	// ownsRecords: records came from the Completer's recordSlice and is this batch's alone.
 	ownsRecords bool
 }
@@ -59,9 +63,11 @@ type accState struct {
 	batches     []*accBatch // in id (send) order: done-but-waiting, in flight, queued; the last may be open
 	nextBatchID uint64
 	lastCount   int // records in the last batch started: the next one is sized for as many
-	// spareBatches: completed batches' structs, for newBatch (at most maxSpareBatches).
-	spareBatches []*accBatch
-	flushUpTo    uint64 // batches with id < flushUpTo are ready at once
+	// spareBatches: completed batches' structs, for newBatch (at most maxSpareBatches);
+	// spareMessages: answered Batch messages, for the next attempts (as many).
+	spareBatches  []*accBatch
+	spareMessages []*messages.Batch
+	flushUpTo     uint64 // batches with id < flushUpTo are ready at once
 	// route is the sink of the partition's leader (nil: ask the sender); routeAsked: a
 	// PartitionReady is out.
 	route      *actor.PID
@@ -115,7 +121,7 @@ type accumulatorActor struct{ st *accState }
 // AbortPartition the others got came before it existed): every record it takes fails with it.
 func newAccumulator(shared *Shared, tp messages.TopicPartition, sender *actor.PID, root *actor.RootContext, fatal error) (*actor.Props, *Inbox) {
 	st := &accState{tp: tp, shared: shared, sender: sender, inbox: newInbox(root), abortErr: fatal}
-	return actor.PropsFromProducer(func() actor.Actor { return &accumulatorActor{st: st} }, actor.WithDispatcher(shared.Dispatcher)), st.inbox
+	return shared.props(func() actor.Actor { return &accumulatorActor{st: st} }), st.inbox
 }
 
 // accEffects is what an accumulator step decided to do, as data: messages to send and batch
@@ -523,8 +529,11 @@ func (s *accState) send(now int64) int64 {
 		b.inflight = true
 		b.attempts++
 		s.sequences.outstanding++
-		s.fx.send(s.route, &messages.Batch{TP: s.tp, Accumulator: s.self, BatchID: b.id, Data: b.data, Records: len(b.records),
-			ExpiresNs: b.oldestNs + int64(set.DeliveryTimeout)})
+		msg := s.batchMessage()
+		*msg = messages.Batch{TP: s.tp, Accumulator: s.self, BatchID: b.id, Data: b.data, Records: len(b.records),
+			ExpiresNs: b.oldestNs + int64(set.DeliveryTimeout)}
+		b.message = msg
+		s.fx.send(s.route, msg)
 		s.sending = nil
 	}
 }
@@ -552,8 +561,42 @@ func (s *accState) onRouteLost() {
 var errNotSent = fmt.Errorf("%w: the sender restarted before the batch was sent", messages.ErrConnection)
 
 func (s *accState) onBatchDone(m *messages.BatchDone) {
-	s.sequences.outstanding-- // every Batch handed out comes back exactly once, found here or not
 	b := s.batchByID(m.BatchID)
+	if b == nil || b.message == nil || !b.message.Answers(m) {
+		s.onOutcome(b, m)
+		return
+	}
+	// The sink answered the message itself, so nothing reads it any more and it is reused for a
+	// later attempt. A message the sink never handled is not: it was dropped with a stopped
+	// sink's mailbox, where a dead-letter log line may still read it (onRouteLost answers those
+	// with a BatchDone of its own).
+	msg := b.message
+	b.message = nil
+	s.onOutcome(b, m)
+	if b.result == m { // m lives in msg: keep a copy
+		b.answer = *m
+		b.result = &b.answer
+	}
+	if len(s.spareMessages) < maxSpareBatches {
+		*msg = messages.Batch{}
+		s.spareMessages = append(s.spareMessages, msg)
+	}
+}
+
+// batchMessage returns a Batch message to fill: an answered one, or a new one.
+func (s *accState) batchMessage() *messages.Batch {
+	if n := len(s.spareMessages); n > 0 {
+		msg := s.spareMessages[n-1]
+		s.spareMessages[n-1] = nil
+		s.spareMessages = s.spareMessages[:n-1]
+		return msg
+	}
+	return new(messages.Batch)
+}
+
+// onOutcome takes b's outcome m (b nil: the batch completed already).
+func (s *accState) onOutcome(b *accBatch, m *messages.BatchDone) {
+	s.sequences.outstanding-- // every Batch handed out comes back exactly once, found here or not
 	if b == nil || !b.inflight || b.result != nil {
 		// Aborted or expired meanwhile: it has its outcome already. Its return may still unblock
 		// the partition (sequences wait for every batch that was out), and gives its buffer back.

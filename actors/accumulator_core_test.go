@@ -236,3 +236,55 @@ func TestAccumulatorCoreBufferOfABatchExpiredInFlight(t *testing.T) {
 	s.shared.Buffers.Put(s.shared.Buffers.Get())
 	expectBuffers(t, s, "1 slots, 1 free, 0 deferred")
 }
+
+// TestAccumulatorCoreReusesAnsweredMessages: a Batch message the sink answered carries the next
+// attempt, and the outcome it held stays the batch's while an older batch is still out; one the
+// sink never answered (the sender restarted) is not reused, since a dead letter may still read it.
+func TestAccumulatorCoreReusesAnsweredMessages(t *testing.T) {
+	set := testSettings()
+	s := newCoreAccumulator(set)
+	s.step(0, &messages.Route{Sink: coreSink})
+	for i := range 3 {
+		s.appendAt(0, fmt.Sprint(i))
+		s.inbox.items.Push(inboxItem{flush: func() {}}) // each record its own batch
+	}
+	fx := copyFx(s.step(0, pokeInbox))
+	expectSent(t, &fx, "batch 0 (1 records)", "batch 1 (1 records)", "batch 2 (1 records)")
+	first, second, dropped := fx.sends[0].msg.(*messages.Batch), fx.sends[1].msg.(*messages.Batch), fx.sends[2].msg.(*messages.Batch)
+
+	// The second batch is answered first: it waits for the first, holding its answer, and its
+	// message is free again.
+	done := second.Answer()
+	done.BaseOffset = 11
+	fx = copyFx(s.step(ms, done))
+	if len(fx.completions) != 0 {
+		t.Fatalf("completed %+v before the older batch", fx.completions)
+	}
+	s.appendAt(ms, "3")
+	fx = copyFx(s.step(ms, pokeInbox))
+	expectSent(t, &fx, "batch 3 (1 records)")
+	if reused := fx.sends[0].msg.(*messages.Batch); reused != second || reused.BatchID != 3 {
+		t.Fatalf("batch 3 went in %p (id %d), want batch 1's answered message %p", reused, reused.BatchID, second)
+	}
+	done = first.Answer()
+	done.BaseOffset = 10
+	fx = copyFx(s.step(2*ms, done))
+	if len(fx.completions) != 2 || fx.completions[0].baseOffset != 10 || fx.completions[1].baseOffset != 11 {
+		t.Fatalf("completions %+v, want batch 0 at offset 10 and batch 1 at 11", fx.completions)
+	}
+
+	// Batches 2 and 3 are out when the sender restarts: their sinks dropped them, so they are
+	// answered here, and their messages are not reused when they go again.
+	fx = copyFx(s.step(3*ms, &messages.RouteLost{}))
+	retryAt := fx.wakeAt // after the retry backoff
+	fx = copyFx(s.step(retryAt, wakeUp))
+	expectSent(t, &fx, "ready")
+	fx = copyFx(s.step(retryAt, &messages.Route{Sink: coreSink}))
+	expectSent(t, &fx, "batch 2 (1 records)", "batch 3 (1 records)")
+	if b := fx.sends[0].msg.(*messages.Batch); b != first {
+		t.Fatalf("batch 2 went again in %p, want batch 0's answered message %p", b, first)
+	}
+	if b := fx.sends[1].msg.(*messages.Batch); b == second || b == dropped || b == first {
+		t.Fatalf("batch 3 went again in %p, a message a stopped sink may still hold", b)
+	}
+}

@@ -47,7 +47,8 @@ type completion struct {
 // is the only place user callbacks run (besides failures before a record is accepted, which
 // complete on the sender's goroutine).
 type Completer struct {
-	// OnRecord, when set, runs for every record before its own callback (interceptors).
+	// OnRecord, when set, runs for every record before its own callback (interceptors). It must
+	// not panic (the root package's recovers the interceptors' panics).
 	OnRecord func(md messages.RecordMetadata, err error)
 	// Release returns a batch's reserved buffer memory, once per batch after its callbacks.
 	Release func(reserved int64)
@@ -194,32 +195,8 @@ func (c *Completer) run() {
 
 func (c *Completer) complete(item *completion) {
 	c.Metrics.BatchCompleted(item.tp.Topic, len(item.records), item.err)
-	for i := range item.records {
-		r := &item.records[i]
-		md := messages.RecordMetadata{
-			Topic:               item.tp.Topic,
-			Partition:           item.tp.Partition,
-			Offset:              -1,
-			Timestamp:           time.UnixMilli(r.timestampMs),
-			SerializedKeySize:   int(r.keySize),
-			SerializedValueSize: int(r.valueSize),
-		}
-		if item.err == nil {
-			if item.baseOffset >= 0 {
-				md.Offset = item.baseOffset + int64(i)
-			}
-			// The timestamp rule (Java's FutureRecordMetadata): a record reports the timestamp it
-			// was sent with (its CreateTime, "now" resolved at send when it had none), which is
-			// what a CreateTime topic stores. Only a response carrying a log_append_time (not -1,
-			// Kafka's NO_TIMESTAMP: a LogAppendTime topic) replaces it with the broker's time.
-			if item.logAppendTime != -1 {
-				md.Timestamp = time.UnixMilli(item.logAppendTime)
-			}
-		}
-		if c.OnRecord != nil {
-			c.OnRecord(md, item.err)
-		}
-		c.callback(r.done, md, item.err)
+	for i := 0; i < len(item.records); {
+		i = c.callbacks(item, i)
 	}
 	if item.reserved > 0 && c.Release != nil {
 		c.Release(item.reserved)
@@ -232,14 +209,41 @@ func (c *Completer) complete(item *completion) {
 	}
 }
 
-// callback runs a user callback; a panic in it is logged, and the completions behind it go on.
-func (c *Completer) callback(fn messages.Completion, md messages.RecordMetadata, err error) {
+// callbacks completes item's records from the one at from, and returns where to go on: the end,
+// or the record after one whose callback panicked (the panic is logged, and the completions behind
+// it go on). One deferred recover for a run of records, not one per record.
+func (c *Completer) callbacks(item *completion, from int) (next int) {
+	next = from
 	defer func() {
 		if v := recover(); v != nil {
-			c.logger.Error("kastor: send callback panicked", "topic", md.Topic, "partition", md.Partition, "panic", v)
+			c.logger.Error("kastor: send callback panicked", "topic", item.tp.Topic, "partition", item.tp.Partition, "panic", v)
 		}
 	}()
-	fn(md, err)
+	md := messages.RecordMetadata{Topic: item.tp.Topic, Partition: item.tp.Partition}
+	for next < len(item.records) {
+		r := &item.records[next]
+		next++
+		md.Offset = -1
+		md.Timestamp = time.UnixMilli(r.timestampMs)
+		md.SerializedKeySize, md.SerializedValueSize = int(r.keySize), int(r.valueSize)
+		if item.err == nil {
+			if item.baseOffset >= 0 {
+				md.Offset = item.baseOffset + int64(next-1)
+			}
+			// The timestamp rule (Java's FutureRecordMetadata): a record reports the timestamp it
+			// was sent with (its CreateTime, "now" resolved at send when it had none), which is
+			// what a CreateTime topic stores. Only a response carrying a log_append_time (not -1,
+			// Kafka's NO_TIMESTAMP: a LogAppendTime topic) replaces it with the broker's time.
+			if item.logAppendTime != -1 {
+				md.Timestamp = time.UnixMilli(item.logAppendTime)
+			}
+		}
+		if c.OnRecord != nil {
+			c.OnRecord(md, item.err)
+		}
+		r.done(md, item.err)
+	}
+	return next
 }
 
 // OnCompletionGoroutine reports whether the caller runs on the completion goroutine (in a send

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -113,12 +114,12 @@ func TestCompleterRecoversPanics(t *testing.T) {
 	c.push(completion{tp: tp("t", 0), baseOffset: 0, logAppendTime: -1, records: []pendingRecord{
 		{done: func(messages.RecordMetadata, error) { j.add("r0") }},
 		{done: func(messages.RecordMetadata, error) { panic("boom") }},
-		{done: func(messages.RecordMetadata, error) { j.add("r2") }},
+		{done: func(md messages.RecordMetadata, _ error) { j.add(fmt.Sprintf("r2@%d", md.Offset)) }},
 	}})
 	c.After(func() { j.add("after") })
 	c.Stop()
-	if got := strings.Join(j.get(), ","); got != "r0,r2,after" {
-		t.Fatalf("ran %s, want r0,r2,after", got)
+	if got := strings.Join(j.get(), ","); got != "r0,r2@2,after" {
+		t.Fatalf("ran %s, want r0,r2@2,after", got)
 	}
 	if l := logs.String(); !strings.Contains(l, "panicked") || !strings.Contains(l, "boom") {
 		t.Errorf("panic not logged: %q", l)

@@ -221,11 +221,11 @@ func newConnectionProps(shared *Shared, cfg connectionConfig) *actor.Props {
 	// A restart (a broken link) starts a new core from cfg: the cap it was told since comes along.
 	kept := new(int16)
 	*kept = cfg.ProduceCap
-	return actor.PropsFromProducer(func() actor.Actor {
+	return shared.props(func() actor.Actor {
 		now := cfg
 		now.ProduceCap = *kept
 		return &connectionActor{st: &connState{cfg: now, shared: shared, core: newConnCore(shared, now), produceCap: kept}}
-	}, actor.WithDispatcher(shared.Dispatcher))
+	})
 }
 
 // Receive implements actor.Actor: it turns the message into the core's event, steps the core and

@@ -87,9 +87,9 @@ type metadataActor struct{ st *metadataState }
 // newMetadataProps returns props for the metadata actor.
 func newMetadataProps(shared *Shared) *actor.Props {
 	watchers := new([]*actor.PID)
-	return actor.PropsFromProducer(func() actor.Actor {
+	return shared.props(func() actor.Actor {
 		return &metadataActor{st: &metadataState{shared: shared, topics: map[string]time.Time{}, watchers: watchers}}
-	}, supervision(shared.Settings), actor.WithDispatcher(shared.Dispatcher))
+	}, supervision(shared.Settings))
 }
 
 // Receive implements actor.Actor: it feeds the core (step) and applies what it decided.

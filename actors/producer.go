@@ -86,7 +86,7 @@ func newProducerProps(shared *Shared, stopped chan struct{}) *actor.Props {
 // NewProducerPropsWith returns props for the producer actor.
 func NewProducerPropsWith(shared *Shared, opts ProducerOptions) *actor.Props {
 	st := &producerState{shared: shared, opts: opts}
-	return actor.PropsFromProducer(func() actor.Actor { return &Producer{st: st} }, supervision(shared.Settings), actor.WithDispatcher(shared.Dispatcher))
+	return shared.props(func() actor.Actor { return &Producer{st: st} }, supervision(shared.Settings))
 }
 
 // Receive implements actor.Actor.

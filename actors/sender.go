@@ -61,7 +61,7 @@ type senderActor struct{ st *senderState }
 func newSenderProps(shared *Shared, metadata *actor.PID) *actor.Props {
 	instances := 0 // the producer runs on the actor's goroutine, at spawn and at each restart
 	kept := &senderKept{}
-	return actor.PropsFromProducer(func() actor.Actor {
+	return shared.props(func() actor.Actor {
 		set := shared.Settings
 		instances++
 		return &senderActor{st: &senderState{shared: shared, metadata: metadata, restarted: instances > 1, kept: kept,
@@ -70,7 +70,7 @@ func newSenderProps(shared *Shared, metadata *actor.PID) *actor.Props {
 			// A restarted sender picks up its predecessor's identity and fatal state.
 			ident: identityCore{current: kept.identity, fatal: kept.fatal,
 				retryBackoff: set.RetryBackoff, retryBackoffMax: set.RetryBackoffMax}}}
-	}, supervision(shared.Settings), actor.WithDispatcher(shared.Dispatcher))
+	}, supervision(shared.Settings))
 }
 
 // Receive implements actor.Actor.

@@ -244,7 +244,7 @@ func newTxnProps(shared *Shared, sender, metadata *actor.PID, notice stopNotice)
 	st := &txnActorState{shared: shared, sender: sender, metadata: metadata, conns: map[string]*actor.PID{}, stopNotice: notice,
 		core:    newTxnCore(set.TransactionalID, set.TransactionTimeout, set.RetryBackoff, set.RetryBackoffMax),
 		allowed: map[messages.TopicPartition]bool{}, opened: map[messages.TopicPartition]*actor.PID{}}
-	return actor.PropsFromProducer(func() actor.Actor { return &txnActor{st: st} }, actor.WithDispatcher(shared.Dispatcher))
+	return shared.props(func() actor.Actor { return &txnActor{st: st} })
 }
 
 // Receive implements actor.Actor.

@@ -73,6 +73,10 @@ func (b *Batch) Answer() *BatchDone {
 	return &b.done
 }
 
+// Answers reports whether d is b's answer (the BatchDone Answer returned): the sender of b then
+// knows the receiver handled b and is done with it.
+func (b *Batch) Answers(d *BatchDone) bool { return d == &b.done }
+
 // BatchDone is a batch's outcome from the broker. Err nil means written at BaseOffset.
 // Sink → accumulator.
 type BatchDone struct {
