@@ -95,7 +95,7 @@ func (p *Producer) spawnFunc(escalate bool, opts []actor.PropsOption) actor.Spaw
 		hooks := &producerHooks{p: p, room: newWaitingRoom(p.cfg.MaxBlock)}
 		hooks.env.p = p
 		hooks.room.env = &hooks.env
-		mb := &producerMailbox{inner: actor.Unbounded()(), sys: sys}
+		mb := &producerMailbox{inner: actors.NewMailbox(), sys: sys}
 		mb.p.Store(p)
 		p.mailbox = mb
 		props := actors.NewProducerPropsWith(p.shared, actors.ProducerOptions{Stopped: p.stopped, Hooks: hooks, Escalate: escalate}).

@@ -36,8 +36,8 @@ type mailbox struct {
 	process    func() // processMessages, bound once
 }
 
-// newMailbox is the actor.MailboxProducer of kastor's actors.
-func newMailbox() actor.Mailbox {
+// NewMailbox is the actor.MailboxProducer of kastor's actors (the producer actor's wraps one).
+func NewMailbox() actor.Mailbox {
 	m := &mailbox{}
 	m.process = m.processMessages
 	return m
@@ -175,5 +175,5 @@ func (m *mailbox) popUser() any {
 // props returns props for one of kastor's actors: its mailbox is kastor's, run on the producer's
 // dispatcher.
 func (sh *Shared) props(producer actor.Producer, opts ...actor.PropsOption) *actor.Props {
-	return actor.PropsFromProducer(producer, append(opts, actor.WithDispatcher(sh.Dispatcher), actor.WithMailbox(newMailbox))...)
+	return actor.PropsFromProducer(producer, append(opts, actor.WithDispatcher(sh.Dispatcher), actor.WithMailbox(NewMailbox))...)
 }

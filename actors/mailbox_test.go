@@ -79,7 +79,7 @@ func (g *gate) Throughput() int { return 2 }
 func TestMailboxOrderSuspendAndPanic(t *testing.T) {
 	l := newInvokerLog()
 	g := &gate{open: make(chan struct{})}
-	m := newMailbox()
+	m := NewMailbox()
 	m.RegisterHandlers(l, g)
 	m.Start()
 	m.PostUserMessage("u1")
@@ -129,7 +129,7 @@ func TestMailboxLosesNoWakeUp(t *testing.T) {
 	l := newInvokerLog()
 	d := NewDispatcher(3)
 	defer d.Stop()
-	m := newMailbox()
+	m := NewMailbox()
 	m.RegisterHandlers(l, d)
 	const posters, per = 4, 5000
 	var wg sync.WaitGroup
@@ -178,7 +178,7 @@ func TestMailboxPostAsTurnEnds(t *testing.T) {
 	l := newInvokerLog()
 	d := NewDispatcher(300)
 	defer d.Stop()
-	m := newMailbox()
+	m := NewMailbox()
 	m.RegisterHandlers(l, d)
 	for i := range 3000 {
 		m.PostUserMessage(i)
