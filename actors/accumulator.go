@@ -47,7 +47,7 @@ type accBatch struct {
 	result  *messages.BatchDone // outcome, held until every older batch completed
 	after   []func()            // flush waiters
 	// message is the Batch message of the attempt out, reused once the sink answered it (see
-	// onBatchDone); answer holds an outcome that was that message's answer.
+	// onBatchDone); answer is a copy of that answer, which the batch's outcome may refer to.
 	message *messages.Batch
 	answer  messages.BatchDone
 	// ownsRecords: records came from the Completer's recordSlice and is this batch's alone.
@@ -62,12 +62,8 @@ type accState struct {
 
 	batches     []*accBatch // in id (send) order: done-but-waiting, in flight, queued; the last may be open
 	nextBatchID uint64
-	lastCount   int // records in the last batch started: the next one is sized for as many
-	// spareBatches: completed batches' structs, for newBatch (at most maxSpareBatches);
-	// spareMessages: answered Batch messages, for the next attempts (as many).
-	spareBatches  []*accBatch
-	spareMessages []*messages.Batch
-	flushUpTo     uint64 // batches with id < flushUpTo are ready at once
+	lastCount   int    // records in the last batch started: the next one is sized for as many
+	flushUpTo   uint64 // batches with id < flushUpTo are ready at once
 	// route is the sink of the partition's leader (nil: ask the sender); routeAsked: a
 	// PartitionReady is out.
 	route      *actor.PID
@@ -384,12 +380,8 @@ func (s *accState) pending(m *messages.Append) pendingRecord {
 }
 
 func (s *accState) newBatch(now int64) *accBatch {
-	var b *accBatch
-	if n := len(s.spareBatches); n > 0 {
-		b = s.spareBatches[n-1]
-		s.spareBatches[n-1] = nil
-		s.spareBatches = s.spareBatches[:n-1]
-	} else {
+	b, ok := s.shared.spareBatches.Get()
+	if !ok {
 		b = new(accBatch)
 	}
 	*b = accBatch{id: s.nextBatchID, createdNs: now, oldestNs: now, baseSequence: -1, ownsRecords: true}
@@ -434,12 +426,12 @@ func (s *accState) readyAt(b *accBatch) int64 {
 func (s *accState) update() { s.updateAt(s.now) }
 
 func (s *accState) updateAt(now int64) {
-	oldest := s.expire(now)
+	oldestNs, unfinished := s.expire(now)
 	next := s.send(now)
-	s.completeInOrder()
+	s.completeInOrder() // a completed batch's struct may be another partition's now
 	// Also wake for the oldest unfinished record's delivery timeout.
-	if oldest != nil {
-		if d := oldest.oldestNs + int64(s.shared.Settings.DeliveryTimeout); next == 0 || d < next {
+	if unfinished {
+		if d := oldestNs + int64(s.shared.Settings.DeliveryTimeout); next == 0 || d < next {
 			next = d
 		}
 	}
@@ -469,20 +461,21 @@ func (s *accState) stopTimer() {
 // expire fails batches whose oldest record was sent DeliveryTimeout ago (KIP-91), in flight or
 // not, as Java does: a record completes at the latest DeliveryTimeout after its send. A batch in
 // flight may still be written; its late result is ignored. Batches are in send order, so the scan
-// stops at the first one still in time, which it returns (nil when none is unfinished).
-func (s *accState) expire(now int64) *accBatch {
+// stops at the first one still in time, whose oldest send time it returns (unfinished false when
+// none is).
+func (s *accState) expire(now int64) (oldestNs int64, unfinished bool) {
 	limit := int64(s.shared.Settings.DeliveryTimeout)
 	for _, b := range s.batches {
 		if b.result != nil {
 			continue
 		}
 		if now-b.oldestNs < limit {
-			return b
+			return b.oldestNs, true
 		}
 		s.failBatch(b, s.shared.WithAuthFailure(fmt.Errorf("%w: expiring %d records for %s-%d: %v since they were sent",
 			messages.ErrDeliveryTimeout, len(b.records), s.tp.Topic, s.tp.Partition, s.shared.Settings.DeliveryTimeout)))
 	}
-	return nil
+	return 0, false
 }
 
 // send hands the partition's ready batches to its sink, oldest first, while the partition may
@@ -570,25 +563,19 @@ func (s *accState) onBatchDone(m *messages.BatchDone) {
 	// later attempt. A message the sink never handled is not: it was dropped with a stopped
 	// sink's mailbox, where a dead-letter log line may still read it (onRouteLost answers those
 	// with a BatchDone of its own).
+	// The outcome is taken from a copy in the batch, as it may wait there for an older batch.
+	// Afterwards b may be completed and given to another partition: only msg is touched.
 	msg := b.message
 	b.message = nil
-	s.onOutcome(b, m)
-	if b.result == m { // m lives in msg: keep a copy
-		b.answer = *m
-		b.result = &b.answer
-	}
-	if len(s.spareMessages) < maxSpareBatches {
-		*msg = messages.Batch{}
-		s.spareMessages = append(s.spareMessages, msg)
-	}
+	b.answer = *m
+	s.onOutcome(b, &b.answer)
+	*msg = messages.Batch{}
+	s.shared.spareMessages.Put(msg)
 }
 
 // batchMessage returns a Batch message to fill: an answered one, or a new one.
 func (s *accState) batchMessage() *messages.Batch {
-	if n := len(s.spareMessages); n > 0 {
-		msg := s.spareMessages[n-1]
-		s.spareMessages[n-1] = nil
-		s.spareMessages = s.spareMessages[:n-1]
+	if msg, ok := s.shared.spareMessages.Get(); ok {
 		return msg
 	}
 	return new(messages.Batch)
@@ -756,11 +743,11 @@ func (s *accState) completeInOrder() {
 			break
 		}
 		s.complete(b, b.result)
-		if !b.inflight && len(s.spareBatches) < maxSpareBatches {
+		if !b.inflight {
 			// Nothing refers to it any more (a batch completed while out is looked up by id
 			// when it comes back, see returnedLate).
 			*b = accBatch{}
-			s.spareBatches = append(s.spareBatches, b)
+			s.shared.spareBatches.Put(b)
 		}
 		n++
 	}
@@ -769,10 +756,6 @@ func (s *accState) completeInOrder() {
 		s.batches = s.batches[n:]
 	}
 }
-
-// maxSpareBatches bounds an accumulator's spare batch structs: a partition rarely has more than
-// its in-flight window of batches completing at once.
-const maxSpareBatches = 8
 
 func (s *accState) complete(b *accBatch, r *messages.BatchDone) {
 	item := completion{tp: s.tp, records: b.records, reserved: b.reserved, err: r.Err, baseOffset: r.BaseOffset,

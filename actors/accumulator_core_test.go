@@ -242,6 +242,7 @@ func TestAccumulatorCoreBufferOfABatchExpiredInFlight(t *testing.T) {
 // sink never answered (the sender restarted) is not reused, since a dead letter may still read it.
 func TestAccumulatorCoreReusesAnsweredMessages(t *testing.T) {
 	set := testSettings()
+	set.RetryBackoff, set.RetryBackoffMax = 10*time.Millisecond, 10*time.Millisecond
 	s := newCoreAccumulator(set)
 	s.step(0, &messages.Route{Sink: coreSink})
 	for i := range 3 {
@@ -275,8 +276,8 @@ func TestAccumulatorCoreReusesAnsweredMessages(t *testing.T) {
 
 	// Batches 2 and 3 are out when the sender restarts: their sinks dropped them, so they are
 	// answered here, and their messages are not reused when they go again.
-	fx = copyFx(s.step(3*ms, &messages.RouteLost{}))
-	retryAt := fx.wakeAt // after the retry backoff
+	s.step(3*ms, &messages.RouteLost{})
+	retryAt := 3*ms + 12*ms // after both retry backoffs (10 ms ±20 %)
 	fx = copyFx(s.step(retryAt, wakeUp))
 	expectSent(t, &fx, "ready")
 	fx = copyFx(s.step(retryAt, &messages.Route{Sink: coreSink}))

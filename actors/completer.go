@@ -5,10 +5,10 @@ import (
 	"log/slog"
 	"runtime"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/kastor-go/kastor/internal/freelist"
 	"github.com/kastor-go/kastor/internal/metrics"
 	"github.com/kastor-go/kastor/internal/queue"
 	"github.com/kastor-go/kastor/messages"
@@ -73,8 +73,7 @@ type Completer struct {
 	// spareRecords: record arrays of completed batches, for the accumulators' next batches (a
 	// batch's records would otherwise be an allocation per batch and most of the garbage the
 	// record path makes). At most maxSpareRecords arrays of at most maxSpareRecordCap each.
-	spareMu      sync.Mutex
-	spareRecords [][]pendingRecord
+	spareRecords *freelist.List[[]pendingRecord]
 }
 
 const (
@@ -86,17 +85,8 @@ const (
 // concurrent use (and on a nil Completer, for tests of the accumulator's core alone).
 func (c *Completer) recordSlice(n int) []pendingRecord {
 	if c != nil {
-		c.spareMu.Lock()
-		if k := len(c.spareRecords); k > 0 {
-			rs := c.spareRecords[k-1]
-			c.spareRecords[k-1] = nil
-			c.spareRecords = c.spareRecords[:k-1]
-			c.spareMu.Unlock()
-			if cap(rs) >= n {
-				return rs
-			}
-		} else {
-			c.spareMu.Unlock()
+		if rs, ok := c.spareRecords.Get(); ok && cap(rs) >= n {
+			return rs
 		}
 	}
 	return make([]pendingRecord, 0, n)
@@ -108,16 +98,13 @@ func (c *Completer) recycleRecords(rs []pendingRecord) {
 		return
 	}
 	clear(rs) // the callbacks they hold
-	c.spareMu.Lock()
-	if len(c.spareRecords) < maxSpareRecords {
-		c.spareRecords = append(c.spareRecords, rs[:0])
-	}
-	c.spareMu.Unlock()
+	c.spareRecords.Put(rs[:0])
 }
 
 // NewCompleter starts the completion goroutine; Stop ends it after the queue drains.
 func NewCompleter(onRecord func(md messages.RecordMetadata, err error), release func(reserved int64), logger *slog.Logger) *Completer {
-	c := &Completer{OnRecord: onRecord, Release: release, logger: logger, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &Completer{OnRecord: onRecord, Release: release, logger: logger, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		spareRecords: freelist.New[[]pendingRecord](maxSpareRecords)}
 	go c.run()
 	return c
 }

@@ -602,11 +602,16 @@ var frameReads sync.Pool
 // readFrameInto reads one response frame into buf's storage when it is large enough (and not
 // larger than maxPooledFrame, so a rare huge answer does not stay in the pool).
 func readFrameInto(r io.Reader, buf []byte) ([]byte, error) {
-	var size [4]byte
-	if _, err := io.ReadFull(r, size[:]); err != nil {
+	var size []byte
+	if cap(buf) >= 4 {
+		size = buf[:4] // the frame is read over it afterwards: a size array would escape to the heap
+	} else {
+		size = make([]byte, 4)
+	}
+	if _, err := io.ReadFull(r, size); err != nil {
 		return nil, err
 	}
-	n := int32(binary.BigEndian.Uint32(size[:]))
+	n := int32(binary.BigEndian.Uint32(size))
 	if n < 4 || n > maxResponseSize {
 		return nil, fmt.Errorf("corrupt response: frame size %d", n)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/kastor-go/kastor/bufferpool"
+	"github.com/kastor-go/kastor/internal/freelist"
 	"github.com/kastor-go/kastor/internal/metrics"
 	"github.com/kastor-go/kastor/messages"
 	"github.com/kastor-go/kastor/wire"
@@ -76,6 +77,12 @@ type Shared struct {
 	connLog connFailureLog
 	// Txn is the record path's view of the transaction (txn.go); nil unless transactional.
 	Txn *TxnGate
+
+	// spareBatches and spareMessages: completed batches' structs and answered Batch messages,
+	// for any partition's next batch (one partition often completes what another one starts).
+	// At most as many as BufferMemory holds batches.
+	spareBatches  *freelist.List[*accBatch]
+	spareMessages *freelist.List[*messages.Batch]
 }
 
 // MetadataErr returns why metadata could not be fetched lately (every broker tried and the last
@@ -86,6 +93,11 @@ func (sh *Shared) MetadataErr() error { return sh.Cluster().MetadataErr }
 func NewShared(s Settings, logger *slog.Logger, memory *bufferpool.Budget, completer *Completer) *Shared {
 	sh := &Shared{Settings: s, Logger: logger, Memory: memory, Completer: completer,
 		Buffers: newBatchBuffers(s, memory), Dispatcher: NewDispatcher(300)}
+	spares := 64
+	if memory != nil && s.BatchSize > 0 {
+		spares = max(spares, int(memory.Limit()/int64(s.BatchSize)))
+	}
+	sh.spareBatches, sh.spareMessages = freelist.New[*accBatch](spares), freelist.New[*messages.Batch](spares)
 	sh.registry.Store(&accRegistry{})
 	if s.TransactionalID != "" {
 		sh.Txn = newTxnGate()
