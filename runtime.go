@@ -120,7 +120,10 @@ type Producer struct {
 	pid         *actor.PID
 	stopped     chan struct{}
 	partitioner Partitioner
-	clock       *clock.Coarse
+	// builtin is partitioner when it is kastor's own, which never panics: called directly,
+	// without the recover a user's needs.
+	builtin *defaultPartitioner
+	clock   *clock.Coarse
 
 	// mu is held for reading by every send in progress (SendAsync, and a Produce on its sender's
 	// goroutine); closing takes it for writing to wait them out (they see closing and give up
@@ -188,7 +191,8 @@ func newProducer(cfg Config, sys *actor.ActorSystem) *Producer {
 	p.memory = bufferpool.NewBudget(cfg.BufferMemory)
 	p.partitioner = cfg.Partitioner
 	if p.partitioner == nil {
-		p.partitioner = NewDefaultPartitioner(cfg.BatchSize, cfg.PartitionerIgnoreKeys)
+		p.builtin = &defaultPartitioner{batchSize: int64(cfg.BatchSize), ignoreKeys: cfg.PartitionerIgnoreKeys}
+		p.partitioner = p.builtin
 	}
 	p.noReply = p.onUnanswered
 	var onRecord func(RecordMetadata, error)
@@ -426,6 +430,9 @@ func (p *Producer) choosePartition(e *sendEntry) (ok bool, err error) {
 // partition asks the partitioner. A user's partitioner that panics fails the record instead of
 // the caller's goroutine, or the producer actor with records in its hands.
 func (p *Producer) partition(rec *Record, n int32) (part int32, err error) {
+	if p.builtin != nil {
+		return p.builtin.Partition(rec, n), nil
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: the partitioner panicked: %v", ErrInvalidRecord, r)
