@@ -38,6 +38,14 @@ func (s *accState) appendAt(now int64, values ...string) {
 	}
 }
 
+// appendBatches puts n one-record batches into the inbox at now: a flush after each record.
+func (s *accState) appendBatches(now int64, n int) {
+	for i := range n {
+		s.appendAt(now, fmt.Sprint(i))
+		s.inbox.items.Push(inboxItem{flush: func() {}})
+	}
+}
+
 // accSent returns the messages of fx in order, as "kind" strings with what matters about them.
 func accSent(fx *accEffects) []string {
 	var out []string
@@ -166,10 +174,7 @@ func TestAccumulatorCoreInFlightLimit(t *testing.T) {
 	set.MaxInFlight = 2
 	s := newCoreAccumulator(set)
 	s.step(0, &messages.Route{Sink: coreSink})
-	for i := range 3 {
-		s.appendAt(0, fmt.Sprint(i))
-		s.inbox.items.Push(inboxItem{flush: func() {}}) // each record its own batch
-	}
+	s.appendBatches(0, 3)
 	fx := copyFx(s.step(0, pokeInbox))
 	expectSent(t, &fx, "batch 0 (1 records)", "batch 1 (1 records)")
 	fx = copyFx(s.step(ms, &messages.BatchDone{BatchID: 0, BaseOffset: 0, LogAppendTime: -1}))
@@ -245,10 +250,7 @@ func TestAccumulatorCoreReusesAnsweredMessages(t *testing.T) {
 	set.RetryBackoff, set.RetryBackoffMax = 10*time.Millisecond, 10*time.Millisecond
 	s := newCoreAccumulator(set)
 	s.step(0, &messages.Route{Sink: coreSink})
-	for i := range 3 {
-		s.appendAt(0, fmt.Sprint(i))
-		s.inbox.items.Push(inboxItem{flush: func() {}}) // each record its own batch
-	}
+	s.appendBatches(0, 3)
 	fx := copyFx(s.step(0, pokeInbox))
 	expectSent(t, &fx, "batch 0 (1 records)", "batch 1 (1 records)", "batch 2 (1 records)")
 	first, second, dropped := fx.sends[0].msg.(*messages.Batch), fx.sends[1].msg.(*messages.Batch), fx.sends[2].msg.(*messages.Batch)

@@ -21,10 +21,8 @@ type mailbox struct {
 	user   queue.Queue[any]
 	system queue.Queue[any]
 
-	// users and systems are taken from the queues and not handled yet (the turn's goroutine only).
-	users, systems         []any
-	userNext, systemNext   int
-	userSpare, systemSpare []any
+	// What was taken from the queues and not handled yet (the turn's goroutine only).
+	users, systems taken
 
 	running   atomic.Bool
 	userCount atomic.Int32 // posted and not handled
@@ -137,39 +135,42 @@ func (m *mailbox) run() {
 	}
 }
 
-// popSystem returns the next system message, or nil.
+// popSystem returns the next system message, or nil. The queue is only taken (locked) when the
+// count says something was posted: the run loop looks before every user message.
 func (m *mailbox) popSystem() any {
-	if m.systemNext == len(m.systems) {
-		if m.sysCount.Load() <= 0 {
-			return nil
-		}
-		clear(m.systems)
-		m.systemSpare, m.systems = m.systems[:0], m.system.Take(m.systemSpare)
-		m.systemNext = 0
-		if len(m.systems) == 0 {
-			return nil
-		}
+	if m.systems.empty() && m.sysCount.Load() <= 0 {
+		return nil
 	}
-	msg := m.systems[m.systemNext]
-	m.systems[m.systemNext] = nil
-	m.systemNext++
-	return msg
+	return m.systems.pop(&m.system)
 }
 
 // popUser returns the next user message, or nil.
-func (m *mailbox) popUser() any {
-	if m.userNext == len(m.users) {
-		clear(m.users)
-		m.userSpare, m.users = m.users[:0], m.user.Take(m.userSpare)
-		m.userNext = 0
-		if len(m.users) == 0 {
+func (m *mailbox) popUser() any { return m.users.pop(&m.user) }
+
+// taken is what one take from a queue returned, handed out one by one.
+type taken struct {
+	items []any
+	next  int
+	spare []any // the previous take's storage, for the next
+}
+
+func (t *taken) empty() bool { return t.next == len(t.items) }
+
+// pop returns the next item, taking everything q holds when nothing taken is left; nil when q is
+// empty too.
+func (t *taken) pop(q *queue.Queue[any]) any {
+	if t.empty() {
+		clear(t.items)
+		t.spare, t.items = t.items[:0], q.Take(t.spare)
+		t.next = 0
+		if len(t.items) == 0 {
 			return nil
 		}
 	}
-	msg := m.users[m.userNext]
-	m.users[m.userNext] = nil
-	m.userNext++
-	return msg
+	it := t.items[t.next]
+	t.items[t.next] = nil
+	t.next++
+	return it
 }
 
 // props returns props for one of kastor's actors: its mailbox is kastor's, run on the producer's

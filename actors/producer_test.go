@@ -16,32 +16,8 @@ import (
 // registers it; records appended to it reach the scripted broker through the sender and complete
 // at its offsets; stopping the producer stops the whole tree.
 func TestProducerActorTree(t *testing.T) {
-	pb := &produceBroker{next: map[string]int64{}}
-	fb := newFakeBroker(t, func(req kmsg.Request) reply {
-		if mr, ok := req.(*kmsg.MetadataRequest); ok {
-			return reply{resp: metadataAnswer(mr, nil)}
-		}
-		return pb.handle(req)
-	})
-	set := testSettings()
-	set.Bootstrap = []string{"boot:9092"}
-	set.Dial = fb.dial
-	e := newEnv(t, set)
-	stopped := make(chan struct{})
-	prod := e.spawn(newProducerProps(e.shared, stopped))
-
-	spawn := func(tp messages.TopicPartition) *actor.PID {
-		t.Helper()
-		reply := make(chan *actor.PID, 1)
-		e.sys.Root.Send(prod, &SpawnAccumulator{TP: tp, Reply: reply})
-		select {
-		case pid := <-reply:
-			return pid
-		case <-time.After(waitLimit):
-			t.Fatal("no accumulator")
-			return nil
-		}
-	}
+	e, prod, stopped := startProducerTree(t, func(*Settings) {})
+	spawn := func(tp messages.TopicPartition) *actor.PID { return spawnAccumulator(t, e, prod, tp) }
 	acc := spawn(tp("t", 0))
 	if again := spawn(tp("t", 0)); !again.Equal(acc) {
 		t.Fatalf("second SpawnAccumulator gave %v, want the same %v", again, acc)
@@ -84,31 +60,10 @@ func TestProducerActorTree(t *testing.T) {
 // it holds and takes afterwards, one spawned after it refuses everything from the start; callers
 // read it from the published registry. A ProducerFailed from anyone else only escalates.
 func TestProducerActorFatalByMessage(t *testing.T) {
-	pb := &produceBroker{next: map[string]int64{}}
-	fb := newFakeBroker(t, func(req kmsg.Request) reply {
-		if mr, ok := req.(*kmsg.MetadataRequest); ok {
-			return reply{resp: metadataAnswer(mr, nil)}
-		}
-		return pb.handle(req)
+	e, prod, _ := startProducerTree(t, func(set *Settings) {
+		set.Linger = time.Hour // records stay in their batches until the failure
 	})
-	set := testSettings()
-	set.Bootstrap = []string{"boot:9092"}
-	set.Dial = fb.dial
-	set.Linger = time.Hour // records stay in their batches until the failure
-	e := newEnv(t, set)
-	prod := e.spawn(newProducerProps(e.shared, make(chan struct{})))
-	spawn := func(tp messages.TopicPartition) *actor.PID {
-		t.Helper()
-		reply := make(chan *actor.PID, 1)
-		e.sys.Root.Send(prod, &SpawnAccumulator{TP: tp, Reply: reply})
-		select {
-		case pid := <-reply:
-			return pid
-		case <-time.After(waitLimit):
-			t.Fatal("no accumulator")
-			return nil
-		}
-	}
+	spawn := func(tp messages.TopicPartition) *actor.PID { return spawnAccumulator(t, e, prod, tp) }
 
 	before := spawn(tp("t", 0))
 	rc := newRecorder()
@@ -130,4 +85,37 @@ func TestProducerActorFatalByMessage(t *testing.T) {
 	e.appendRec(after, rc, 2, rec("k", "v", 2))
 	rc.expectErr(t, 2, fatal)
 	e.stop(prod)
+}
+
+// startProducerTree spawns a producer actor whose connections reach a scripted broker that
+// answers metadata and produce requests; stopped is closed once the tree has stopped.
+func startProducerTree(t *testing.T, mutate func(*Settings)) (e *env, prod *actor.PID, stopped chan struct{}) {
+	pb := &produceBroker{next: map[string]int64{}}
+	fb := newFakeBroker(t, func(req kmsg.Request) reply {
+		if mr, ok := req.(*kmsg.MetadataRequest); ok {
+			return reply{resp: metadataAnswer(mr, nil)}
+		}
+		return pb.handle(req)
+	})
+	set := testSettings()
+	set.Bootstrap = []string{"boot:9092"}
+	set.Dial = fb.dial
+	mutate(&set)
+	e = newEnv(t, set)
+	stopped = make(chan struct{})
+	return e, e.spawn(newProducerProps(e.shared, stopped)), stopped
+}
+
+// spawnAccumulator asks the producer actor for tp's accumulator, as a first send to it does.
+func spawnAccumulator(t *testing.T, e *env, prod *actor.PID, tp messages.TopicPartition) *actor.PID {
+	t.Helper()
+	reply := make(chan *actor.PID, 1)
+	e.sys.Root.Send(prod, &SpawnAccumulator{TP: tp, Reply: reply})
+	select {
+	case pid := <-reply:
+		return pid
+	case <-time.After(waitLimit):
+		t.Fatal("no accumulator")
+		return nil
+	}
 }
