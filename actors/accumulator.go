@@ -59,6 +59,10 @@ type accState struct {
 	tp     messages.TopicPartition
 	shared *Shared
 	sender *actor.PID
+	// metadata is told the topic is in use (topicInUse) when a batch starts, at most every
+	// topicIdle/2 (inUseNs: when it was last told), so it keeps refreshing the topic.
+	metadata *actor.PID
+	inUseNs  int64
 
 	batches     []*accBatch // in id (send) order: done-but-waiting, in flight, queued; the last may be open
 	nextBatchID uint64
@@ -115,8 +119,8 @@ type accumulatorActor struct{ st *accState }
 // once spawned, before anyone can push (the accumulator itself never reads it).
 // fatal is the producer's fatal error if it failed before this accumulator was spawned (the
 // AbortPartition the others got came before it existed): every record it takes fails with it.
-func newAccumulator(shared *Shared, tp messages.TopicPartition, sender *actor.PID, root *actor.RootContext, fatal error) (*actor.Props, *Inbox) {
-	st := &accState{tp: tp, shared: shared, sender: sender, inbox: newInbox(root), abortErr: fatal}
+func newAccumulator(shared *Shared, tp messages.TopicPartition, sender, metadata *actor.PID, root *actor.RootContext, fatal error) (*actor.Props, *Inbox) {
+	st := &accState{tp: tp, shared: shared, sender: sender, metadata: metadata, inbox: newInbox(root), abortErr: fatal}
 	return shared.props(func() actor.Actor { return &accumulatorActor{st: st} }), st.inbox
 }
 
@@ -391,7 +395,10 @@ func (s *accState) newBatch(now int64) *accBatch {
 	// Room for as many records as the last batch had, so it rarely regrows: records are usually
 	// alike in size.
 	b.records = s.shared.Completer.recordSlice(max(s.lastCount, 8))
-	s.inbox.lastBatchNs.Store(now)
+	if s.metadata != nil && (s.inUseNs == 0 || now-s.inUseNs >= int64(topicIdle/2)) {
+		s.inUseNs = now
+		s.fx.send(s.metadata, &topicInUse{topic: s.tp.Topic})
+	}
 	s.nextBatchID++
 	b.buf = s.shared.Buffers.Get()
 	b.builder.Reset(b.buf)

@@ -291,3 +291,24 @@ func TestAccumulatorCoreReusesAnsweredMessages(t *testing.T) {
 		t.Fatalf("batch 3 went again in %p, a message a stopped sink may still hold", b)
 	}
 }
+
+// TestAccumulatorCoreTellsTopicInUse: starting a batch tells the metadata actor the topic is in
+// use, at most every topicIdle/2, so it keeps refreshing it without hearing of every batch.
+func TestAccumulatorCoreTellsTopicInUse(t *testing.T) {
+	s := newCoreAccumulator(testSettings())
+	s.metadata = actor.NewPID("nonhost", "metadata")
+	s.step(0, &messages.Route{Sink: coreSink})
+	s.appendBatches(ms, 2)
+	fx := copyFx(s.step(ms, pokeInbox))
+	expectSent(t, &fx, "*actors.topicInUse", "batch 0 (1 records)", "batch 1 (1 records)")
+	if fx.sends[0].to != s.metadata || fx.sends[0].msg.(*topicInUse).topic != testTP.Topic {
+		t.Fatalf("sent %+v to %v, want the topic to the metadata actor", fx.sends[0].msg, fx.sends[0].to)
+	}
+	later := ms + int64(topicIdle/2)
+	s.appendBatches(later-1, 1)
+	fx = copyFx(s.step(later-1, pokeInbox))
+	expectSent(t, &fx, "batch 2 (1 records)")
+	s.appendBatches(later+ms, 1)
+	fx = copyFx(s.step(later+ms, pokeInbox))
+	expectSent(t, &fx, "*actors.topicInUse", "batch 3 (1 records)")
+}

@@ -325,7 +325,7 @@ func (e *env) newAccumulator(tp messages.TopicPartition) (*actor.PID, *probe) {
 
 // spawnAccumulator spawns tp's accumulator sending to sender; records reach it with push.
 func (e *env) spawnAccumulator(tp messages.TopicPartition, sender *actor.PID) *actor.PID {
-	props, in := newAccumulator(e.shared, tp, sender, e.sys.Root, nil)
+	props, in := newAccumulator(e.shared, tp, sender, nil, e.sys.Root, nil)
 	in.pid = e.spawn(props)
 	e.inboxes[in.pid.Id] = in
 	return in.pid

@@ -1,8 +1,6 @@
 package actors
 
 import (
-	"sync/atomic"
-
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/kastor-go/kastor/internal/queue"
@@ -25,10 +23,6 @@ type Inbox struct {
 	pid   *actor.PID
 	root  *actor.RootContext
 	items queue.Queue[inboxItem]
-
-	// lastBatchNs is when the accumulator last started a batch: the metadata actor keeps refreshing
-	// a topic that is in use (written once per batch, not per record).
-	lastBatchNs atomic.Int64
 
 	// stopNotice: why the accumulator stops next, from the producer actor (a restart).
 	stopNotice stopNotice

@@ -17,7 +17,7 @@ import (
 func TestInboxAcrossStop(t *testing.T) {
 	e := newEnv(t, testSettings())
 	sender := e.newProbe() // never drains: every record stays in its batch until the stop
-	props, in := newAccumulator(e.shared, tp("t", 0), sender.pid, e.sys.Root, nil)
+	props, in := newAccumulator(e.shared, tp("t", 0), sender.pid, nil, e.sys.Root, nil)
 	in.pid = e.sys.Root.Spawn(props)
 	cause := errors.New("restarted")
 	in.stopNotice.send(cause) // as the producer actor does before a restart stops it

@@ -77,6 +77,10 @@ type metaEffects struct {
 // metaRefreshDue is the step's event for the actor's timer.
 type metaRefreshDue struct{}
 
+// topicInUse: a batch was started for the topic, which keeps it in the refreshes.
+// Accumulator → metadata actor, at most every topicIdle/2 per partition.
+type topicInUse struct{ topic string }
+
 // setupNoted is a connection setup's outcome (nil: it succeeded), for the snapshot's SetupFailure.
 // Any connection's handshake goroutine → metadata actor.
 type setupNoted struct{ err error }
@@ -96,7 +100,7 @@ func newMetadataProps(shared *Shared) *actor.Props {
 func (a *metadataActor) Receive(c actor.Context) {
 	s := a.st
 	switch m := c.Message().(type) {
-	case *actor.Started, *messages.RefreshMetadata, *messages.LeaderHint, *messages.CallDone, *setupNoted:
+	case *actor.Started, *messages.RefreshMetadata, *messages.LeaderHint, *messages.CallDone, *setupNoted, *topicInUse:
 		s.apply(c, s.step(time.Now(), m))
 	case *timerFired:
 		if s.timer.fired(m) {
@@ -148,6 +152,8 @@ func (s *metadataState) step(now time.Time, msg any) *metaEffects {
 		if tag, ok := m.Tag.(*metadataCall); ok && tag.gen == s.callGen {
 			s.onResponse(m)
 		}
+	case *topicInUse:
+		s.topics[m.topic] = now
 	case *setupNoted:
 		if m.err != nil || s.shared.Cluster().SetupFailure != nil {
 			s.fx.setupSet, s.fx.setup = true, m.err
@@ -223,16 +229,14 @@ func (s *metadataState) request() {
 }
 
 // topicsToAsk returns the topics of interest, dropping those idle for topicIdle: nobody asked
-// about them (sends ask only while a topic is unknown) and no batch was started for them.
+// about them (sends ask only while a topic is unknown) and no batch was started for them
+// (topicInUse).
 func (s *metadataState) topicsToAsk(now time.Time) []string {
 	out := make([]string, 0, len(s.topics))
 	for t, last := range s.topics {
 		if now.Sub(last) > topicIdle {
-			if !s.shared.topicInUse(t, now.Add(-topicIdle).UnixNano()) {
-				delete(s.topics, t)
-				continue
-			}
-			s.topics[t] = now
+			delete(s.topics, t)
+			continue
 		}
 		out = append(out, t)
 	}

@@ -350,22 +350,19 @@ func TestMetadataActorRotatesServers(t *testing.T) {
 	}
 }
 
-// A topic that was asked about long ago stays in the refreshes while batches are still started for
-// it; one nobody asked about and nothing was sent to for topicIdle is dropped.
+// A topic that was asked about long ago stays in the refreshes while its accumulators say it is
+// in use (topicInUse); one nobody asked about and nothing was sent to for topicIdle is dropped.
 func TestMetadataKeepsTopicsInUse(t *testing.T) {
 	sh := NewShared(testSettings(), discardLogger, bufferpool.NewBudget(1), nil)
 	now := time.Now()
-	busy, idle := newInbox(nil), newInbox(nil)
-	busy.lastBatchNs.Store(now.Add(-time.Second).UnixNano())
-	idle.lastBatchNs.Store(now.Add(-2 * topicIdle).UnixNano())
-	sh.registerInbox(tp("busy", 0), busy)
-	sh.registerInbox(tp("idle", 0), idle)
 	s := &metadataState{shared: sh, topics: map[string]time.Time{
 		"busy": now.Add(-2 * topicIdle), "idle": now.Add(-2 * topicIdle), "asked": now.Add(-time.Minute)}}
+	s.step(now.Add(-time.Second), &topicInUse{topic: "busy"})
+	s.step(now, &topicInUse{topic: "new"})
 	got := s.topicsToAsk(now)
 	slices.Sort(got)
-	if !slices.Equal(got, []string{"asked", "busy"}) {
-		t.Fatalf("topics asked for: %v, want asked and busy", got)
+	if !slices.Equal(got, []string{"asked", "busy", "new"}) {
+		t.Fatalf("topics asked for: %v, want asked, busy and new", got)
 	}
 	if _, ok := s.topics["idle"]; ok {
 		t.Fatal("the idle topic was kept")

@@ -177,7 +177,7 @@ func (s *producerState) accumulator(c actor.Context, tp messages.TopicPartition)
 	if in, ok := s.shared.Inbox(tp); ok {
 		return in
 	}
-	props, in := newAccumulator(s.shared, tp, s.sender, c.ActorSystem().Root, s.fatal)
+	props, in := newAccumulator(s.shared, tp, s.sender, s.metadata, c.ActorSystem().Root, s.fatal)
 	in.pid = c.SpawnPrefix(props, fmt.Sprintf("acc-%s-%d-", tp.Topic, tp.Partition))
 	s.shared.registerInbox(tp, in)
 	return in

@@ -164,16 +164,6 @@ func (sh *Shared) RangeAccumulators(fn func(tp messages.TopicPartition, pid *act
 	sh.RangeInboxes(func(tp messages.TopicPartition, in *Inbox) { fn(tp, in.pid) })
 }
 
-// topicInUse reports whether an accumulator of topic started a batch at or after sinceNs.
-func (sh *Shared) topicInUse(topic string, sinceNs int64) bool {
-	for _, in := range sh.registry.Load().inboxes[topic] {
-		if in != nil && in.lastBatchNs.Load() >= sinceNs {
-			return true
-		}
-	}
-	return false
-}
-
 // RangeInboxes calls fn for every accumulator's inbox.
 func (sh *Shared) RangeInboxes(fn func(tp messages.TopicPartition, in *Inbox)) {
 	for topic, ins := range sh.registry.Load().inboxes {
