@@ -569,9 +569,9 @@ func (s *accState) onBatchDone(m *messages.BatchDone) {
 	// The sink answered the message itself, so nothing reads it any more and it is reused for a
 	// later attempt. A message the sink never handled is not: it was dropped with a stopped
 	// sink's mailbox, where a dead-letter log line may still read it (onRouteLost answers those
-	// with a BatchDone of its own).
-	// The outcome is taken from a copy in the batch, as it may wait there for an older batch.
-	// Afterwards b may be completed and given to another partition: only msg is touched.
+	// with a BatchDone of its own). The outcome is taken from a copy in the batch, where it may
+	// wait for an older batch; once onOutcome returns, b may be completed and another
+	// partition's, so only msg is touched.
 	msg := b.message
 	b.message = nil
 	b.answer = *m

@@ -5,9 +5,8 @@ package actors
 // registered in Shared so callers find them without a message). Receives SpawnAccumulator,
 // RefreshMetadata (forwarded to the metadata actor), the sender's producerFatal (published with
 // the registry, sent to every accumulator, then handled as a ProducerFailed) and ProducerFailed
-// (escalated to its own supervisor, or only logged);
-// everything else, and every lifecycle event, goes to its Hooks (the root package's Produce path
-// for actor users).
+// (escalated to its own supervisor, or only logged); everything else, and every lifecycle event,
+// goes to its Hooks (the root package's Produce path for actor users).
 //
 // A restart (its supervisor's decision, after an escalated ProducerFailed or a panic) stops every
 // child: the accumulators and the transaction actor fail what they hold with the cause noticed

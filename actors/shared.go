@@ -116,7 +116,7 @@ type producerIdentity struct {
 }
 
 // Fatal returns the error of a producer in a fatal state, or nil: the producer actor publishes it
-// with the registry once the sender reports it (ProducerFailed), so a send to a failed producer
+// with the registry once the sender reports it (producerFatal), so a send to a failed producer
 // fails at once.
 func (sh *Shared) Fatal() error { return sh.registry.Load().fatal }
 
