@@ -66,8 +66,9 @@ type connCore struct {
 	topics func() map[string]*TopicInfo
 	random func() float64
 	// produceCap caps the Produce version (0: none): the classic transaction protocol must not
-	// send the versions that announce transactions v2 (produceCapNews).
-	produceCap int16
+	// send the versions that announce transactions v2 (produceCapNews). It outlives a restart of
+	// the actor, which makes a new core.
+	produceCap *int16
 
 	status   connStatus
 	hasLink  bool             // a link is being dialled or is up
@@ -182,7 +183,7 @@ func newConnCore(shared *Shared, cfg connectionConfig) *connCore {
 	k := &connCore{node: cfg.Node, addr: cfg.Addr, requestTimeout: cfg.RequestTimeout, maxIdle: cfg.MaxIdle,
 		metadata: cfg.Metadata, reauth: shared.Settings.Security.SASL != nil,
 		topics:     func() map[string]*TopicInfo { return shared.Cluster().Topics },
-		produceCap: cfg.ProduceCap,
+		produceCap: &cfg.ProduceCap,
 		random:     rand.Float64,
 	}
 	if cfg.Produce {
@@ -229,7 +230,7 @@ func (k *connCore) step(now int64, msg any) *connEffects {
 	case *sinkAddress:
 		k.moveTo(m.addr)
 	case *produceCapNews:
-		k.produceCap = m.cap
+		*k.produceCap = m.cap
 	case *linkUp:
 		k.onLinkUp(m)
 	case *linkFailed:
@@ -648,7 +649,7 @@ func (k *connCore) applySink(e sinkEffects) {
 	for i, r := range e.write {
 		k.unsent = e.write[i:]
 		k.fx.note(connNote{kind: noteRequestSent, req: r})
-		r.call = messages.Call{Req: r.req, Tag: r, MaxVersion: k.produceCap, Resp: &r.resp}
+		r.call = messages.Call{Req: r.req, Tag: r, MaxVersion: *k.produceCap, Resp: &r.resp}
 		k.write(&r.call) // may answer r at once (applySink again, writing nothing)
 	}
 	if len(e.write) > 0 {

@@ -43,8 +43,9 @@ func newConnScript(t *testing.T, produce bool, mutate func(*Settings)) *connScri
 	}
 	k := &connCore{node: 1, addr: "b1:9092", requestTimeout: connTestTimeout, maxIdle: set.ConnectionsMaxIdle,
 		metadata: actor.NewPID("nonhost", "metadata"), reauth: set.Security.SASL != nil,
-		topics: func() map[string]*TopicInfo { return sinkTopics },
-		random: func() float64 { return 0.5 },
+		topics:     func() map[string]*TopicInfo { return sinkTopics },
+		random:     func() float64 { return 0.5 },
+		produceCap: new(int16),
 	}
 	if produce {
 		k.sink = newSinkCore(set)
@@ -595,4 +596,29 @@ func TestConnCoreRestarting(t *testing.T) {
 		t.Fatalf("answered %+v, want a once, as stopped", d)
 	}
 	s.exactlyOnce([]string{"a"}, nil)
+}
+
+// TestConnCoreProduceCap: the Produce version cap the sender passes on (produceCapNews) caps the
+// sink's requests from then on.
+func TestConnCoreProduceCap(t *testing.T) {
+	s := newConnScript(t, true, nil)
+	s.linkUp(0)
+	s.step(&produceCapNews{cap: 7})
+	s.step(sinkBatch("t", 0, 1, 10))
+	if fx := s.step(&flushDue{}); len(fx.writes) != 1 || fx.writes[0].version != 7 {
+		t.Fatalf("capped at 7: %+v, want one Produce v7", fx.writes)
+	}
+}
+
+// A restarted connection actor (a new instance, a new core) keeps the cap its predecessor was told.
+func TestConnectionKeepsProduceCapAcrossRestarts(t *testing.T) {
+	e := newEnv(t, testSettings())
+	cfg := connectionTo(e.shared.Settings, 1, "b1:9092")
+	cfg.Produce = true
+	instances := connectionInstances(e.shared, cfg)
+	first := instances().(*connectionActor).st.core
+	first.step(0, &produceCapNews{cap: 7})
+	if got := *instances().(*connectionActor).st.core.produceCap; got != 7 {
+		t.Fatalf("the next instance's cap: %d, want 7", got)
+	}
 }

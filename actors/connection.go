@@ -201,8 +201,6 @@ type connState struct {
 	idleTimer wakeTimer
 	sinkTimer wakeTimer // the end of a throttle
 	reauth    reauthState
-	// produceCap outlives a restart: the Produce version cap the sender sent last.
-	produceCap *int16
 }
 
 // connectionTo is the configuration of a connection to the broker at addr (node -1: not known
@@ -217,15 +215,21 @@ type connectionActor struct{ st *connState }
 
 // newConnectionProps returns props for a connection actor.
 func newConnectionProps(shared *Shared, cfg connectionConfig) *actor.Props {
+	return shared.props(connectionInstances(shared, cfg))
+}
+
+// connectionInstances makes the connection actor's instances: the first, and one per restart (a
+// broken link). Each has a new core; the Produce version cap the last one was told comes along
+// (one cell for every instance, written by the core).
+func connectionInstances(shared *Shared, cfg connectionConfig) actor.Producer {
 	cfg.logger = shared.Logger
-	// A restart (a broken link) starts a new core from cfg: the cap it was told since comes along.
-	kept := new(int16)
-	*kept = cfg.ProduceCap
-	return shared.props(func() actor.Actor {
-		now := cfg
-		now.ProduceCap = *kept
-		return &connectionActor{st: &connState{cfg: now, shared: shared, core: newConnCore(shared, now), produceCap: kept}}
-	})
+	produceCap := new(int16)
+	*produceCap = cfg.ProduceCap
+	return func() actor.Actor {
+		core := newConnCore(shared, cfg)
+		core.produceCap = produceCap
+		return &connectionActor{st: &connState{cfg: cfg, shared: shared, core: core}}
+	}
 }
 
 // Receive implements actor.Actor: it turns the message into the core's event, steps the core and
@@ -234,10 +238,7 @@ func (a *connectionActor) Receive(c actor.Context) {
 	s := a.st
 	var msg any
 	switch m := c.Message().(type) {
-	case *produceCapNews:
-		*s.produceCap = m.cap
-		msg = m
-	case *messages.Call, *messages.Batch, *flushDue, *sinkAddress:
+	case *messages.Call, *messages.Batch, *flushDue, *sinkAddress, *produceCapNews:
 		msg = m
 	case *timerFired:
 		switch {
