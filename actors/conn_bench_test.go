@@ -3,7 +3,6 @@ package actors
 import (
 	"context"
 	"encoding/binary"
-	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -23,7 +22,7 @@ import (
 // answering every request at once with canned bytes, so what is measured is the connection's own
 // work (actor, core, encoding, decoding) and its allocations per request.
 func BenchmarkConnectionSink(b *testing.B) {
-	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discardLogger }))
+	sys := quietSystem()
 	completer := NewCompleter(nil, func(int64) {}, discardLogger)
 	set := testSettings()
 	shared := NewShared(set, discardLogger, bufferpool.NewBudget(1<<30), completer)

@@ -165,18 +165,13 @@ func metadataFrame(corr int32) []byte {
 
 // produceFrame answers every batch of the request with offset 100.
 func produceFrame(corr int32, req *wire.ProduceRequest) []byte {
-	resp := kmsg.NewPtrProduceResponse()
-	for _, rt := range req.Topics {
-		t := kmsg.NewProduceResponseTopic()
-		t.Topic = rt.Name
-		for _, rp := range rt.Partitions {
-			p := kmsg.NewProduceResponseTopicPartition()
-			p.Partition, p.BaseOffset = rp.Partition, 100
-			t.Partitions = append(t.Partitions, p)
+	return responseFrame(corr, 9, produceAnswer(100, func(add func(string, int32)) {
+		for _, rt := range req.Topics {
+			for _, rp := range rt.Partitions {
+				add(rt.Name, rp.Partition)
+			}
 		}
-		resp.Topics = append(resp.Topics, t)
-	}
-	return responseFrame(corr, 9, resp)
+	}))
 }
 
 // TestConnCoreQueuesWhileDialing: the first Call dials, Calls wait while it does, and once the

@@ -72,18 +72,13 @@ func TestConnectionProduce(t *testing.T) {
 		if pr.Acks == 0 {
 			return reply{}
 		}
-		resp := kmsg.NewPtrProduceResponse()
-		for _, rt := range pr.Topics {
-			t := kmsg.NewProduceResponseTopic()
-			t.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				p := kmsg.NewProduceResponseTopicPartition()
-				p.Partition, p.BaseOffset = rp.Partition, 42
-				t.Partitions = append(t.Partitions, p)
+		return reply{resp: produceAnswer(42, func(add func(string, int32)) {
+			for _, rt := range pr.Topics {
+				for _, rp := range rt.Partitions {
+					add(rt.Topic, rp.Partition)
+				}
 			}
-			resp.Topics = append(resp.Topics, t)
-		}
-		return reply{resp: resp}
+		})}
 	})
 	conn := e.newConnection(fb.dial, 5*time.Second)
 	caller := e.newProbe()

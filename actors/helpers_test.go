@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kastor-go/kastor/bufferpool"
 	"github.com/kastor-go/kastor/messages"
@@ -64,10 +65,7 @@ type env struct {
 func newEnv(t *testing.T, set Settings) *env {
 	t.Helper()
 	e := &env{t: t, inboxes: map[string]*Inbox{}}
-	e.sys = actor.NewActorSystem(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discardLogger }),
-		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
-	)
+	e.sys = quietSystem(actor.WithDeadLetterThrottleInterval(10 * time.Millisecond))
 	completer := NewCompleter(nil, func(n int64) { e.released.Add(n) }, discardLogger)
 	e.shared = NewShared(set, discardLogger, bufferpool.NewBudget(1<<30), completer)
 	t.Cleanup(func() {
@@ -415,4 +413,27 @@ func sealedBatch(t *testing.T, n int) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// produceAnswer is a produce response writing every partition each adds (in request order, a
+// topic's partitions together) at baseOffset.
+func produceAnswer(baseOffset int64, each func(add func(topic string, partition int32))) *kmsg.ProduceResponse {
+	resp := kmsg.NewPtrProduceResponse()
+	each(func(topic string, partition int32) {
+		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].Topic != topic {
+			t := kmsg.NewProduceResponseTopic()
+			t.Topic = topic
+			resp.Topics = append(resp.Topics, t)
+		}
+		p := kmsg.NewProduceResponseTopicPartition()
+		p.Partition, p.BaseOffset = partition, baseOffset
+		t := &resp.Topics[len(resp.Topics)-1]
+		t.Partitions = append(t.Partitions, p)
+	})
+	return resp
+}
+
+// quietSystem is an actor system that logs nothing.
+func quietSystem(opts ...actor.ConfigOption) *actor.ActorSystem {
+	return actor.NewActorSystem(append([]actor.ConfigOption{actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discardLogger })}, opts...)...)
 }

@@ -3,7 +3,6 @@ package actors
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,7 +18,7 @@ import (
 // commit's flush covers it), and none is admitted after; outside a transaction, or with an error
 // set, records are refused with why.
 func TestTxnGateOrdersRecordsBeforeTheEnd(t *testing.T) {
-	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return discardLogger }))
+	sys := quietSystem()
 	defer sys.Shutdown()
 	var mu sync.Mutex
 	announced := map[messages.TopicPartition]int{}

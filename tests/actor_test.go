@@ -140,6 +140,22 @@ func (a *app) stop() {
 
 // learn sends record i to topic and flushes, so the producer knows the topic (and has memory
 // again) before what follows.
+// flushed expects the app's next reply to be a successful Flushed with correlation corr.
+func (a *app) flushed(t *testing.T, corr uint64) {
+	t.Helper()
+	if f := next[*kastor.Flushed](t, a); f.Correlation != corr || f.Err != nil {
+		t.Fatalf("Flushed %+v, want correlation %d without error", f, corr)
+	}
+}
+
+// stopLeakingNothing stops the app and checks no goroutine is left besides those before (leaks,
+// goleak.IgnoreCurrent at the test's start) and the broker's.
+func (a *app) stopLeakingNothing(t *testing.T, leaks goleak.Option) {
+	t.Helper()
+	a.stop()
+	goleak.VerifyNone(t, append(brokerSide, leaks)...)
+}
+
 func (a *app) learn(t *testing.T, topic string, i int) {
 	t.Helper()
 	a.sys.Root.Send(a.pid, &produceRange{topic: topic, from: i, n: 1})
@@ -258,13 +274,9 @@ func TestActorProduceDeliversEveryRecordInOrder(t *testing.T) {
 			t.Fatalf("record %d: %v", i, d.Err)
 		}
 	}
-	if f := next[*kastor.Flushed](t, a); f.Correlation != 99 || f.Err != nil {
-		t.Fatalf("Flushed %+v", f)
-	}
+	a.flushed(t, 99)
 	checkDelivered(t, c, "t", got)
-
-	a.stop()
-	goleak.VerifyNone(t, append(brokerSide, leaks)...)
+	a.stopLeakingNothing(t, leaks)
 }
 
 // A restart of the producer by its supervisor in the middle of a stream: the supervisor sees the
@@ -707,9 +719,7 @@ func TestActorProduceBatch(t *testing.T) {
 			got[i] = d
 		}
 	}
-	if f := next[*kastor.Flushed](t, a); f.Correlation != 99 || f.Err != nil {
-		t.Fatalf("Flushed %+v", f)
-	}
+	a.flushed(t, 99)
 	checkDelivered(t, c, "t", got) // in send order per partition, each at its acknowledged offset
 	_, written := readLog(t, c, "t", true)
 	for i := batches * per; i < batches*per+10; i++ {
@@ -718,8 +728,7 @@ func TestActorProduceBatch(t *testing.T) {
 		}
 	}
 
-	a.stop()
-	goleak.VerifyNone(t, append(brokerSide, leaks)...)
+	a.stopLeakingNothing(t, leaks)
 }
 
 // A ProduceBatch with bad records fails those, in their slots, and sends the others; one after
